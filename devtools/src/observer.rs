@@ -1,0 +1,81 @@
+//! The seam between the runtime's event loop and the devtools.
+//!
+//! The runtime's dispatch point (the one door from the loop into Lua) reports every callback it
+//! runs to a [`LoopObserver`], when one is attached. With none attached the runtime pays a single
+//! branch per callback and records no origins.
+
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// A place in Lua source: the chunk name as Lua reports it (`@path` for files) and a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Site {
+    pub source: String,
+    pub line: u32,
+}
+
+/// What scheduled a callback: its kind (`setTimeout`, `fs.readFile`, `tcp read`...), the Lua
+/// site that scheduled it, and the origin that was current at that moment (the async chain).
+#[derive(Debug)]
+pub struct Origin {
+    pub kind: &'static str,
+    pub site: Option<Site>,
+    pub parent: Option<Rc<Origin>>,
+}
+
+impl Origin {
+    /// Walks the async chain from this origin back to the root.
+    pub fn chain(&self) -> impl Iterator<Item = &Origin> {
+        std::iter::successors(Some(self), |o| o.parent.as_deref())
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.site {
+            Some(site) => {
+                let path = site.source.strip_prefix('@').unwrap_or(&site.source);
+                write!(f, "{} at {}:{}", self.kind, path, site.line)
+            }
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+/// Told about every callback the event loop runs, and about the loop going idle.
+pub trait LoopObserver {
+    /// A callback is about to run.
+    fn callback_started(&self, origin: &Rc<Origin>);
+    /// The callback returned (or raised) after `elapsed`.
+    fn callback_finished(&self, origin: &Rc<Origin>, elapsed: Duration);
+    /// The loop is about to wait for I/O or timers (`true`) or has woken up (`false`).
+    fn loop_idle(&self, idle: bool) {
+        let _ = idle;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_chain_walks_to_the_root_and_displays_sites() {
+        let root = Rc::new(Origin {
+            kind: "main",
+            site: None,
+            parent: None,
+        });
+        let child = Origin {
+            kind: "setTimeout",
+            site: Some(Site {
+                source: "@app.lua".into(),
+                line: 12,
+            }),
+            parent: Some(root),
+        };
+        let kinds: Vec<_> = child.chain().map(|o| o.kind).collect();
+        assert_eq!(kinds, ["setTimeout", "main"]);
+        assert_eq!(child.to_string(), "setTimeout at app.lua:12");
+    }
+}

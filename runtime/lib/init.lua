@@ -1,0 +1,77 @@
+--[[
+init: the runtime's bootstrap (luvit's main.lua). Installs require and the globals (process,
+p, print, args), runs the main program inside a coroutine, runs the event loop until nothing
+is left, and returns the exit code. Called by the Rust runtime with a `boot` table:
+{ mode = 'script'|'eval'|'stdin', target = path or code, exe = argv[0], args = {...} }.
+]]
+
+local boot = ...
+local realRequire = require
+local runtime = realRequire('runtime')
+local uv = realRequire('uv')
+
+local source, chunkname = runtime.builtin('require')
+local requireLib = assert(loadstring(source, chunkname))(runtime, uv)
+
+local cwd = uv.cwd()
+local mainPath
+if boot.mode == 'script' then
+  mainPath = requireLib.pathJoin(cwd, boot.target)
+else
+  mainPath = requireLib.pathJoin(cwd, '[' .. boot.mode .. ']')
+end
+local require = requireLib.generator(mainPath)
+_G.require = require
+
+-- luvit's `args`: [0] is the executable, then the script and its arguments.
+local args = { [0] = boot.exe }
+if boot.mode == 'script' then args[1] = boot.target end
+for i = 1, #boot.args do args[#args + 1] = boot.args[i] end
+_G.args = args
+
+_G.process = require('process').globalProcess(args)
+local pp = require('pretty-print')
+_G.p = pp.prettyPrint
+_G.print = pp.print
+
+local function readStdin()
+  local chunks = {}
+  while true do
+    local data = uv.fs_read(0, 65536, -1)
+    if not data or #data == 0 then break end
+    chunks[#chunks + 1] = data
+  end
+  return table.concat(chunks)
+end
+
+local function main()
+  if boot.mode == 'script' then
+    return require(mainPath)
+  end
+  local code, name
+  if boot.mode == 'eval' then
+    code, name = boot.target, '=(command line)'
+  else
+    if uv.guess_handle(0) == 'tty' then
+      io.stderr:write("luvit: the interactive REPL is not part of this build yet; run a script: luvit app.lua\n")
+      return
+    end
+    code, name = readStdin(), '=stdin'
+  end
+  local fn, err = loadstring(code, name)
+  if not fn then error(err, 0) end
+  local module = requireLib.makeModule(mainPath)
+  setfenv(fn, setmetatable({
+    module = module, exports = module.exports, require = require,
+  }, { __index = _G }))
+  return fn(unpack(boot.args))
+end
+
+local co = coroutine.create(main)
+local ok, err = coroutine.resume(co)
+if not ok then
+  runtime.uncaught(err, debug.traceback(co, tostring(err)))
+end
+runtime.runTicks()
+uv.run()
+return runtime.exit(process.exitCode or 0)

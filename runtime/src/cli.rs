@@ -1,0 +1,155 @@
+//! Command-line parsing: `luvit [options] [script.lua [args...]]`.
+
+use std::fmt;
+
+/// What the user asked for.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    /// Run a script file with arguments.
+    Script {
+        path: String,
+        args: Vec<String>,
+    },
+    /// `-e CODE`: run a chunk of code; remaining args are visible in `args`.
+    Eval {
+        code: String,
+        args: Vec<String>,
+    },
+    /// No script: the REPL on a terminal, the program from stdin otherwise.
+    Stdin {
+        args: Vec<String>,
+    },
+    Version,
+    Help,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct Options {
+    pub command: Command,
+    /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
+    pub exe: String,
+    pub raw: Vec<String>,
+}
+
+#[derive(Debug, PartialEq)]
+pub struct CliError(pub String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub const USAGE: &str = "\
+Usage: luvit [options] [script.lua [arguments...]]
+
+Options:
+  -h, --help          print this help and exit
+  -v, --version       print the versions of luvit-rs and its parts and exit
+  -e, --eval CODE     run CODE (arguments that follow are in `args`)
+  --                  stop reading options; the next argument is the script
+
+With no script, luvit reads a program from standard input (a REPL on a terminal).
+";
+
+pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
+    let mut it = argv.into_iter();
+    let exe = it.next().unwrap_or_else(|| "luvit".to_string());
+    let rest: Vec<String> = it.collect();
+    // Options come before the script; everything after the script belongs to it.
+    let Some(first) = rest.first().cloned() else {
+        return Ok(Options {
+            command: Command::Stdin { args: vec![] },
+            exe,
+            raw: rest,
+        });
+    };
+    let command = match first.as_str() {
+        "-h" | "--help" => Command::Help,
+        "-v" | "--version" => Command::Version,
+        "-e" | "--eval" => {
+            let code = rest.get(1).cloned().ok_or_else(|| {
+                CliError(format!(
+                    "luvit: {first} needs an argument (the code to run)"
+                ))
+            })?;
+            Command::Eval {
+                code,
+                args: rest[2..].to_vec(),
+            }
+        }
+        "--" => match rest.get(1) {
+            Some(p) => Command::Script {
+                path: p.clone(),
+                args: rest[2..].to_vec(),
+            },
+            None => Command::Stdin { args: vec![] },
+        },
+        "-" => Command::Stdin {
+            args: rest[1..].to_vec(),
+        },
+        s if s.starts_with('-') => {
+            return Err(CliError(format!(
+                "luvit: unknown option '{s}' (see luvit --help)"
+            )));
+        }
+        _ => Command::Script {
+            path: first.clone(),
+            args: rest[1..].to_vec(),
+        },
+    };
+    Ok(Options {
+        command,
+        exe,
+        raw: rest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Options, CliError> {
+        parse(
+            std::iter::once("luvit")
+                .chain(args.iter().copied())
+                .map(String::from)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn script_arguments_after_the_script_are_not_options() {
+        let o = p(&["app.lua", "-v", "x"]).unwrap();
+        assert_eq!(
+            o.command,
+            Command::Script {
+                path: "app.lua".into(),
+                args: vec!["-v".into(), "x".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_flag_is_an_error_naming_it() {
+        let e = p(&["--frobnicate"]).unwrap_err();
+        assert!(e.0.contains("--frobnicate"), "{e}");
+    }
+
+    #[test]
+    fn eval_without_code_is_an_error() {
+        assert!(p(&["-e"]).is_err());
+        assert_eq!(
+            p(&["-e", "print(1)", "a"]).unwrap().command,
+            Command::Eval {
+                code: "print(1)".into(),
+                args: vec!["a".into()]
+            }
+        );
+    }
+
+    #[test]
+    fn no_arguments_reads_stdin() {
+        assert_eq!(p(&[]).unwrap().command, Command::Stdin { args: vec![] });
+    }
+}

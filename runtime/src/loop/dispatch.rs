@@ -1,0 +1,224 @@
+//! The dispatch point: the one door from the event loop into Lua.
+//!
+//! Every callback the loop runs (timer, I/O completion, check/idle, close, next tick) goes through
+//! [`call`]. It runs the callback under a Lua message handler, so an error is seen where it was
+//! raised with the stack intact; reports an uncaught error like node ('uncaughtException'
+//! listeners on `process`, else the message and traceback on stderr and exit code 1); drains the
+//! next-tick queue; and, only when devtools are attached, tells the [`LoopObserver`] which
+//! callback ran, what scheduled it and for how long. With no observer the extra cost is a branch.
+//!
+//! [`LoopObserver`]: luvit_devtools::LoopObserver
+
+use std::io::Write;
+use std::rc::Rc;
+use std::time::Instant;
+
+use luvit_devtools::{Origin, Site};
+use mlua::{Function, Lua, MultiValue, Table, Value};
+
+use super::EventLoop;
+
+/// A Lua function the loop will call later, with where it came from when devtools are on.
+#[derive(Clone)]
+pub struct Callback {
+    pub f: Function,
+    pub origin: Option<Rc<Origin>>,
+}
+
+impl Callback {
+    /// Wraps `f`, recording its origin (`kind`, the scheduling Lua site, the current async
+    /// origin) only when an observer is attached.
+    pub fn new(lua: &Lua, el: &EventLoop, f: Function, kind: &'static str) -> Callback {
+        let origin = if el.observed() {
+            Some(Rc::new(Origin {
+                kind,
+                site: scheduling_site(lua),
+                parent: el.current_origin(),
+            }))
+        } else {
+            None
+        };
+        Callback { f, origin }
+    }
+}
+
+/// The innermost Lua frame that is the user's (not a built-in module).
+fn scheduling_site(lua: &Lua) -> Option<Site> {
+    for level in 1..32 {
+        let found = lua.inspect_stack(level, |d| {
+            let src = d.source();
+            let source = src.source.as_deref().unwrap_or("").to_string();
+            let line = d.current_line().unwrap_or(0);
+            (source, line, src.what)
+        })?;
+        let (source, line, what) = found;
+        if what != "C" && source.starts_with('@') && !source.starts_with("@builtin:") {
+            return Some(Site {
+                source,
+                line: line as u32,
+            });
+        }
+    }
+    None
+}
+
+/// The Lua side of the door: `invoke(f, ...)` is `xpcall` with a handler that keeps the raised
+/// value and a traceback taken at the raise site.
+const INVOKER: &str = r#"
+local xpcall, traceback, tostring, type = xpcall, debug.traceback, tostring, type
+local trace
+local function handler(err)
+  local msg = err
+  if type(err) ~= 'string' then
+    local ok, s = pcall(tostring, err)
+    msg = ok and s or '(error object is not a string)'
+  end
+  trace = traceback(msg, 2)
+  return err
+end
+return function(f, ...)
+  local ok, err = xpcall(f, handler, ...)
+  if ok then return true end
+  local t = trace
+  trace = nil
+  return false, err, t
+end
+"#;
+
+/// Builds the invoker once per state.
+pub fn make_invoker(lua: &Lua) -> mlua::Result<Function> {
+    lua.load(INVOKER).set_name("=dispatch").call(())
+}
+
+/// Runs `cb` with `args` through the door.
+pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
+    let observer = el.observer.borrow().clone();
+    match observer {
+        None => invoke(lua, el, &cb.f, args),
+        Some(obs) => {
+            let origin = cb.origin.clone().unwrap_or_else(|| {
+                Rc::new(Origin {
+                    kind: "callback",
+                    site: None,
+                    parent: None,
+                })
+            });
+            let prev = el.current_origin.replace(Some(origin.clone()));
+            obs.callback_started(&origin);
+            let t0 = Instant::now();
+            invoke(lua, el, &cb.f, args);
+            obs.callback_finished(&origin, t0.elapsed());
+            *el.current_origin.borrow_mut() = prev;
+        }
+    }
+    run_next_ticks(lua, el);
+}
+
+fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
+    let invoker = match lua.app_data_ref::<Invoker>() {
+        Some(i) => i.0.clone(),
+        None => unreachable!("the runtime installs the invoker before any Lua runs"),
+    };
+    let mut all = MultiValue::with_capacity(args.len() + 1);
+    all.push_back(Value::Function(f.clone()));
+    all.extend(args);
+    match invoker.call::<(bool, Value, Option<String>)>(all) {
+        Ok((true, _, _)) => {}
+        Ok((false, err, trace)) => uncaught(lua, el, err, trace),
+        Err(e) => report_error(lua, el, e),
+    }
+}
+
+/// The invoker function, kept in the state's app data.
+pub struct Invoker(pub Function);
+
+/// Runs every queued `process.nextTick` callback (and the ones they queue).
+pub fn run_next_ticks(lua: &Lua, el: &EventLoop) {
+    loop {
+        let next = el.next_ticks.borrow_mut().pop_front();
+        let Some((f, args)) = next else { break };
+        invoke(lua, el, &f, args);
+    }
+}
+
+/// An error raised by Rust while preparing a callback (converting its arguments).
+pub fn report_error(lua: &Lua, el: &EventLoop, e: mlua::Error) {
+    let msg = lua
+        .create_string(e.to_string())
+        .map(Value::String)
+        .unwrap_or(Value::Nil);
+    uncaught(lua, el, msg, None)
+}
+
+/// An error no one caught: 'uncaughtException' listeners get it, else report and exit 1.
+pub fn uncaught(lua: &Lua, el: &EventLoop, err: Value, trace: Option<String>) {
+    if let Ok(process) = lua.globals().get::<Table>("process") {
+        let count = process
+            .get::<Function>("listenerCount")
+            .and_then(|f| f.call::<usize>((process.clone(), "uncaughtException")))
+            .unwrap_or(0);
+        if count > 0 {
+            if let Ok(emit) = process.get::<Function>("emit") {
+                let mut args = MultiValue::new();
+                args.push_back(Value::Table(process.clone()));
+                args.push_back(Value::String(
+                    lua.create_string("uncaughtException")
+                        .unwrap_or_else(|_| unreachable!()),
+                ));
+                args.push_back(err.clone());
+                // A throwing listener is fatal, as in node.
+                let invoker = lua.app_data_ref::<Invoker>().map(|i| i.0.clone());
+                if let Some(invoker) = invoker {
+                    let mut all = MultiValue::new();
+                    all.push_back(Value::Function(emit));
+                    all.extend(args);
+                    match invoker.call::<(bool, Value, Option<String>)>(all) {
+                        Ok((true, _, _)) => return,
+                        Ok((false, e2, t2)) => return fatal(lua, el, &e2, t2),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            exit_process(lua, 1)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    fatal(lua, el, &err, trace)
+}
+
+fn fatal(lua: &Lua, _el: &EventLoop, err: &Value, trace: Option<String>) -> ! {
+    let text = match trace {
+        Some(t) => t,
+        None => describe(lua, err),
+    };
+    let _ = std::io::stdout().flush();
+    eprintln!("Uncaught exception:\n{text}");
+    exit_process(lua, 1)
+}
+
+/// `tostring` of an error value, through its `__tostring` if it has one.
+pub fn describe(lua: &Lua, err: &Value) -> String {
+    if let Value::String(s) = err {
+        return s.to_string_lossy();
+    }
+    lua.globals()
+        .get::<Function>("tostring")
+        .and_then(|f| f.call::<String>(err.clone()))
+        .unwrap_or_else(|_| "(error object is not a string)".to_string())
+}
+
+/// Ends the process like node: `process` emits 'exit', stdout is flushed, the code returned.
+pub fn exit_process(lua: &Lua, code: i32) -> ! {
+    if let Ok(process) = lua.globals().get::<Table>("process") {
+        let _ = process.set("exitCode", code);
+        if let Ok(emit) = process.get::<Function>("emit") {
+            if let Err(e) = emit.call::<()>((process, "exit", code)) {
+                eprintln!("error in process 'exit' listener: {e}");
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(code)
+}

@@ -1,0 +1,743 @@
+//! The event loop: libuv's run phases (timers, idle, prepare, poll, check, close) driven by a
+//! tokio current-thread runtime.
+//!
+//! Nothing here runs Lua except through [`dispatch`]. I/O is done by tokio tasks on a `LocalSet`
+//! (or on tokio's blocking pool); when one completes it sends an [`Event`] to the loop's inbox,
+//! and the poll phase hands each event to the dispatch point. Like libuv, the loop only runs while
+//! [`EventLoop::run`] is on the stack: the runtime runs the main chunk first and then calls `run`,
+//! and a script may call `uv.run()` itself.
+
+pub mod dispatch;
+mod timers;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use luvit_devtools::{LoopObserver, Origin};
+use mlua::{AnyUserData, Function, Lua, MultiValue};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+pub use dispatch::Callback;
+use timers::TimerHeap;
+
+pub type HandleId = u64;
+pub type ReqId = u64;
+
+/// Builds a callback's arguments on the main thread from a result computed anywhere.
+pub type ArgsFn = Box<dyn FnOnce(&Lua) -> mlua::Result<MultiValue> + Send>;
+
+/// Which callback of a handle an event is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// timer, check, idle, prepare, signal, connection (listen), recv (udp), exit (process).
+    Main = 0,
+    /// stream reads.
+    Read = 1,
+}
+
+/// Whom a completed operation calls back.
+pub enum Target {
+    /// A one-shot request (fs call, write, connect ...); its callback is removed when it runs.
+    Req(ReqId),
+    /// A handle's standing callback; dropped silently if the handle closed meanwhile.
+    Handle(HandleId, Slot),
+    /// Work on the loop thread that finds its own callback (stdin reader threads and the like).
+    Internal(Box<dyn FnOnce(&Lua, &EventLoop) + Send>),
+}
+
+/// A completion from the loop thread itself; it runs in the poll phase.
+pub type LocalEvent = Box<dyn FnOnce(&Lua, &EventLoop)>;
+
+/// A completion waiting in the loop's inbox.
+pub struct Event {
+    pub target: Target,
+    pub args: ArgsFn,
+}
+
+/// `uv.run` modes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RunMode {
+    Default,
+    Once,
+    NoWait,
+}
+
+/// Phase handles: run once per loop iteration while active.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    Idle,
+    Prepare,
+    Check,
+}
+
+struct HandleEntry {
+    ud: AnyUserData,
+    active: bool,
+    refd: bool,
+    closing: bool,
+    callbacks: [Option<Callback>; 2],
+    close_cb: Option<Callback>,
+    /// Timer bookkeeping: the heap entry that is current, and the repeat interval.
+    timer_seq: u64,
+    timer_due: u64,
+    timer_repeat: u64,
+    phase: Option<Phase>,
+}
+
+#[derive(Default)]
+struct LoopState {
+    handles: HashMap<HandleId, HandleEntry>,
+    /// Pending one-shot requests; their count keeps the loop alive.
+    reqs: HashMap<ReqId, Option<Callback>>,
+    timers: TimerHeap,
+    phase_handles: Vec<(Phase, HandleId)>,
+    closing: Vec<HandleId>,
+    active_refd: usize,
+    next_id: u64,
+}
+
+/// The loop. One per Lua state, stored in the state's app data as `Rc<EventLoop>`.
+pub struct EventLoop {
+    rt: tokio::runtime::Runtime,
+    local: tokio::task::LocalSet,
+    tx: UnboundedSender<Event>,
+    rx: RefCell<UnboundedReceiver<Event>>,
+    state: RefCell<LoopState>,
+    start: Instant,
+    now_ms: Cell<u64>,
+    stop: Cell<bool>,
+    running: Cell<bool>,
+    /// Set by `process.exit`/a fatal error inside a nested run: unwinds every run level.
+    exiting: Cell<bool>,
+    next_ticks: RefCell<VecDeque<(Function, MultiValue)>>,
+    /// Completions from tasks on the loop thread (not `Send`: they may hold handle state).
+    local_q: RefCell<VecDeque<LocalEvent>>,
+    local_notify: tokio::sync::Notify,
+    observer: RefCell<Option<Rc<dyn LoopObserver>>>,
+    current_origin: RefCell<Option<Rc<Origin>>>,
+}
+
+impl EventLoop {
+    pub fn new() -> std::io::Result<Rc<EventLoop>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(64)
+            .thread_name("luvit-pool")
+            .build()?;
+        let (tx, rx) = unbounded_channel();
+        Ok(Rc::new(EventLoop {
+            rt,
+            local: tokio::task::LocalSet::new(),
+            tx,
+            rx: RefCell::new(rx),
+            state: RefCell::new(LoopState::default()),
+            start: Instant::now(),
+            now_ms: Cell::new(0),
+            stop: Cell::new(false),
+            running: Cell::new(false),
+            exiting: Cell::new(false),
+            next_ticks: RefCell::new(VecDeque::new()),
+            local_q: RefCell::new(VecDeque::new()),
+            local_notify: tokio::sync::Notify::new(),
+            observer: RefCell::new(None),
+            current_origin: RefCell::new(None),
+        }))
+    }
+
+    /// The loop of a Lua state.
+    pub fn of(lua: &Lua) -> Rc<EventLoop> {
+        match lua.app_data_ref::<Rc<EventLoop>>() {
+            Some(l) => l.clone(),
+            None => unreachable!("the runtime installs the event loop before any Lua runs"),
+        }
+    }
+
+    /// Enters the tokio context so sockets can be registered outside `run` (held for the
+    /// lifetime of the runtime).
+    pub fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.rt.enter()
+    }
+
+    /// Drops every Lua value the loop holds (before the Lua state is closed).
+    pub fn clear_lua_refs(&self) {
+        let mut st = self.state.borrow_mut();
+        st.handles.clear();
+        st.reqs.clear();
+        st.closing.clear();
+        st.phase_handles.clear();
+        st.active_refd = 0;
+        drop(st);
+        self.next_ticks.borrow_mut().clear();
+        self.local_q.borrow_mut().clear();
+    }
+
+    pub fn attach_observer(&self, observer: Rc<dyn LoopObserver>) {
+        *self.observer.borrow_mut() = Some(observer);
+    }
+
+    pub fn observed(&self) -> bool {
+        self.observer.borrow().is_some()
+    }
+
+    pub fn current_origin(&self) -> Option<Rc<Origin>> {
+        self.current_origin.borrow().clone()
+    }
+
+    /// A sender for completions (cloneable, usable from any thread).
+    pub fn sender(&self) -> UnboundedSender<Event> {
+        self.tx.clone()
+    }
+
+    pub fn post(&self, target: Target, args: ArgsFn) {
+        // The receiver lives as long as the loop itself, so this cannot fail while we run.
+        let _ = self.tx.send(Event { target, args });
+    }
+
+    /// Queues work for the next poll phase, from the loop thread.
+    pub fn post_local(&self, ev: LocalEvent) {
+        self.local_q.borrow_mut().push_back(ev);
+        self.local_notify.notify_one();
+    }
+
+    /// Completes a request now-ish: its callback runs in the next poll phase with `args`.
+    pub fn complete_req(
+        &self,
+        req: ReqId,
+        args: impl FnOnce(&Lua) -> mlua::Result<MultiValue> + 'static,
+    ) {
+        self.post_local(Box::new(move |lua, el| {
+            let cb = el.state.borrow_mut().reqs.remove(&req).flatten();
+            if let Some(cb) = cb {
+                match args(lua) {
+                    Ok(a) => dispatch::call(lua, el, &cb, a),
+                    Err(e) => dispatch::report_error(lua, el, e),
+                }
+            }
+        }));
+    }
+
+    /// Runs a handle's standing callback (if the handle is still open) with `args`.
+    pub fn call_handle(&self, lua: &Lua, id: HandleId, slot: Slot, args: MultiValue) -> bool {
+        let cb = self.handle_callback(id, slot);
+        match cb {
+            Some(cb) => {
+                dispatch::call(lua, self, &cb, args);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn handle_callback(&self, id: HandleId, slot: Slot) -> Option<Callback> {
+        self.state
+            .borrow()
+            .handles
+            .get(&id)
+            .filter(|e| !e.closing)
+            .and_then(|e| e.callbacks[slot as usize].clone())
+    }
+
+    /// The Lua object of a live handle.
+    pub fn handle_ud(&self, id: HandleId) -> Option<AnyUserData> {
+        self.state.borrow().handles.get(&id).map(|e| e.ud.clone())
+    }
+
+    /// Spawns I/O work on the loop's thread; it runs while the loop runs.
+    pub fn spawn_local<F: std::future::Future<Output = ()> + 'static>(
+        &self,
+        fut: F,
+    ) -> tokio::task::JoinHandle<()> {
+        self.local.spawn_local(fut)
+    }
+
+    /// Milliseconds since the loop started, as of the last update (libuv's `uv_now`).
+    pub fn now(&self) -> u64 {
+        self.now_ms.get()
+    }
+
+    pub fn update_time(&self) {
+        self.now_ms.set(self.start.elapsed().as_millis() as u64);
+    }
+
+    pub fn hrtime(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64 + 1_000_000_000
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut st = self.state.borrow_mut();
+        st.next_id += 1;
+        st.next_id
+    }
+
+    // ---- handles -------------------------------------------------------------------------
+
+    /// Reserves an id for a handle about to be created.
+    pub fn new_handle_id(&self) -> HandleId {
+        self.next_id()
+    }
+
+    /// Registers a live handle; it stays reachable (and listed by `uv.walk`) until closed.
+    pub fn register_handle(&self, id: HandleId, ud: AnyUserData) {
+        self.state.borrow_mut().handles.insert(
+            id,
+            HandleEntry {
+                ud,
+                active: false,
+                refd: true,
+                closing: false,
+                callbacks: [None, None],
+                close_cb: None,
+                timer_seq: 0,
+                timer_due: 0,
+                timer_repeat: 0,
+                phase: None,
+            },
+        );
+    }
+
+    fn counts(e: &HandleEntry) -> bool {
+        e.active && e.refd && !e.closing
+    }
+
+    fn update_entry(&self, id: HandleId, f: impl FnOnce(&mut HandleEntry)) -> bool {
+        let mut st = self.state.borrow_mut();
+        let Some(e) = st.handles.get_mut(&id) else {
+            return false;
+        };
+        let before = Self::counts(e);
+        f(e);
+        let after = Self::counts(e);
+        if before != after {
+            if after {
+                st.active_refd += 1;
+            } else {
+                st.active_refd -= 1;
+            }
+        }
+        true
+    }
+
+    pub fn set_active(&self, id: HandleId, active: bool) {
+        self.update_entry(id, |e| e.active = active);
+    }
+
+    pub fn set_ref(&self, id: HandleId, refd: bool) {
+        self.update_entry(id, |e| e.refd = refd);
+    }
+
+    pub fn is_active(&self, id: HandleId) -> bool {
+        self.state
+            .borrow()
+            .handles
+            .get(&id)
+            .is_some_and(|e| e.active && !e.closing)
+    }
+
+    pub fn has_ref(&self, id: HandleId) -> bool {
+        self.state.borrow().handles.get(&id).is_some_and(|e| e.refd)
+    }
+
+    pub fn is_closing(&self, id: HandleId) -> bool {
+        self.state
+            .borrow()
+            .handles
+            .get(&id)
+            .is_none_or(|e| e.closing)
+    }
+
+    pub fn set_callback(&self, id: HandleId, slot: Slot, cb: Option<Callback>) {
+        if let Some(e) = self.state.borrow_mut().handles.get_mut(&id) {
+            e.callbacks[slot as usize] = cb;
+        }
+    }
+
+    /// Starts closing a handle: it stops counting, and its close callback runs in the close phase.
+    pub fn close_handle(&self, id: HandleId, cb: Option<Callback>) -> bool {
+        let mut closing = false;
+        let found = self.update_entry(id, |e| {
+            if !e.closing {
+                e.closing = true;
+                e.close_cb = cb;
+                e.callbacks = [None, None];
+                closing = true;
+            }
+        });
+        if found && closing {
+            let mut st = self.state.borrow_mut();
+            st.phase_handles.retain(|(_, h)| *h != id);
+            st.closing.push(id);
+        }
+        found && closing
+    }
+
+    /// Every live handle's Lua object, for `uv.walk`.
+    pub fn handles(&self) -> Vec<AnyUserData> {
+        let st = self.state.borrow();
+        let mut v: Vec<_> = st.handles.iter().filter(|(_, e)| !e.closing).collect();
+        v.sort_by_key(|(id, _)| **id);
+        v.into_iter().map(|(_, e)| e.ud.clone()).collect()
+    }
+
+    // ---- timers and phase handles --------------------------------------------------------
+
+    pub fn timer_start(&self, id: HandleId, timeout: u64, repeat: u64, cb: Callback) {
+        let due = self.now().saturating_add(timeout);
+        let seq = self.state.borrow_mut().timers.push(id, due);
+        self.update_entry(id, |e| {
+            e.timer_seq = seq;
+            e.timer_due = due;
+            e.timer_repeat = repeat;
+            e.callbacks[Slot::Main as usize] = Some(cb);
+            e.active = true;
+        });
+    }
+
+    pub fn timer_stop(&self, id: HandleId) {
+        self.update_entry(id, |e| {
+            e.timer_seq = 0;
+            e.active = false;
+        });
+    }
+
+    /// Restarts a repeating timer from now; false if it has no repeat or was never started.
+    pub fn timer_again(&self, id: HandleId) -> bool {
+        let (repeat, has_cb) = match self.state.borrow().handles.get(&id) {
+            Some(e) => (e.timer_repeat, e.callbacks[0].is_some()),
+            None => return false,
+        };
+        if !has_cb {
+            return false;
+        }
+        self.timer_stop(id);
+        if repeat > 0 {
+            let due = self.now().saturating_add(repeat);
+            let seq = self.state.borrow_mut().timers.push(id, due);
+            self.update_entry(id, |e| {
+                e.timer_seq = seq;
+                e.timer_due = due;
+                e.active = true;
+            });
+        }
+        true
+    }
+
+    pub fn timer_set_repeat(&self, id: HandleId, repeat: u64) {
+        self.update_entry(id, |e| e.timer_repeat = repeat);
+    }
+
+    pub fn timer_get_repeat(&self, id: HandleId) -> u64 {
+        self.state
+            .borrow()
+            .handles
+            .get(&id)
+            .map_or(0, |e| e.timer_repeat)
+    }
+
+    pub fn timer_due_in(&self, id: HandleId) -> u64 {
+        let now = self.now();
+        self.state
+            .borrow()
+            .handles
+            .get(&id)
+            .filter(|e| e.active)
+            .map_or(0, |e| e.timer_due.saturating_sub(now))
+    }
+
+    pub fn phase_start(&self, id: HandleId, phase: Phase, cb: Callback) {
+        let was_active = self.is_active(id);
+        self.update_entry(id, |e| {
+            e.callbacks[Slot::Main as usize] = Some(cb);
+            e.active = true;
+            e.phase = Some(phase);
+        });
+        if !was_active {
+            self.state.borrow_mut().phase_handles.push((phase, id));
+        }
+    }
+
+    pub fn phase_stop(&self, id: HandleId) {
+        self.update_entry(id, |e| e.active = false);
+        self.state
+            .borrow_mut()
+            .phase_handles
+            .retain(|(_, h)| *h != id);
+    }
+
+    // ---- requests ------------------------------------------------------------------------
+
+    /// Registers a one-shot request; it keeps the loop alive until its completion is dispatched.
+    pub fn new_req(&self, cb: Option<Callback>) -> ReqId {
+        let id = self.next_id();
+        self.state.borrow_mut().reqs.insert(id, cb);
+        id
+    }
+
+    /// Drops a request that will never complete (its I/O failed to start).
+    pub fn cancel_req(&self, id: ReqId) {
+        self.state.borrow_mut().reqs.remove(&id);
+    }
+
+    // ---- next ticks ----------------------------------------------------------------------
+
+    pub fn next_tick(&self, f: Function, args: MultiValue) {
+        self.next_ticks.borrow_mut().push_back((f, args));
+    }
+
+    // ---- running -------------------------------------------------------------------------
+
+    pub fn alive_pub(&self) -> bool {
+        self.alive()
+    }
+
+    fn alive(&self) -> bool {
+        let st = self.state.borrow();
+        st.active_refd > 0
+            || !st.reqs.is_empty()
+            || !st.closing.is_empty()
+            || !self.local_q.borrow().is_empty()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    pub fn stop(&self) {
+        self.stop.set(true);
+    }
+
+    pub fn exiting(&self) -> bool {
+        self.exiting.get()
+    }
+
+    pub fn set_exiting(&self) {
+        self.exiting.set(true);
+        self.stop.set(true);
+    }
+
+    /// Runs the loop (libuv's `uv_run`). Returns whether handles or requests remain.
+    pub fn run(self: &Rc<Self>, lua: &Lua, mode: RunMode) -> mlua::Result<bool> {
+        if self.running.get() {
+            return Err(mlua::Error::runtime(
+                "uv.run: the loop is already running (called from inside a callback)",
+            ));
+        }
+        self.running.set(true);
+        let this = self.clone();
+        let lua2 = lua.clone();
+        let result = self.rt.block_on(
+            self.local
+                .run_until(async move { this.run_phases(&lua2, mode).await }),
+        );
+        self.running.set(false);
+        self.stop.set(false);
+        result
+    }
+
+    async fn run_phases(&self, lua: &Lua, mode: RunMode) -> mlua::Result<bool> {
+        let mut alive = self.alive();
+        if !alive {
+            self.update_time();
+        }
+        while alive && !self.stop.get() {
+            self.update_time();
+            self.run_timers(lua)?;
+            self.run_phase(lua, Phase::Idle)?;
+            self.run_phase(lua, Phase::Prepare)?;
+            let timeout = self.poll_timeout(mode);
+            self.poll(lua, timeout).await?;
+            self.run_phase(lua, Phase::Check)?;
+            self.run_closing(lua)?;
+            if mode == RunMode::Once {
+                self.update_time();
+                self.run_timers(lua)?;
+            }
+            alive = self.alive();
+            if mode != RunMode::Default {
+                break;
+            }
+        }
+        Ok(alive)
+    }
+
+    fn poll_timeout(&self, mode: RunMode) -> Option<Duration> {
+        let mut st = self.state.borrow_mut();
+        let idle = st.phase_handles.iter().any(|(p, _)| *p == Phase::Idle);
+        if mode == RunMode::NoWait || self.stop.get() || idle || !st.closing.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let now = self.now();
+        let LoopState {
+            timers, handles, ..
+        } = &mut *st;
+        timers
+            .next_due(|id, seq| {
+                handles
+                    .get(&id)
+                    .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
+            })
+            .map(|due| Duration::from_millis(due.saturating_sub(now)))
+    }
+
+    /// Waits for I/O completions (up to `timeout`; `None` waits for the next one) and delivers
+    /// every completion that is ready.
+    async fn poll(&self, lua: &Lua, timeout: Option<Duration>) -> mlua::Result<()> {
+        let mut first = None;
+        let ready = !self.local_q.borrow().is_empty();
+        if !ready {
+            first = self.rx.borrow_mut().try_recv().ok();
+        }
+        if !ready && first.is_none() {
+            if timeout == Some(Duration::ZERO) {
+                // Let tokio run I/O tasks and timers once without blocking.
+                tokio::task::yield_now().await;
+            } else {
+                let observer = self.observer.borrow().clone();
+                if let Some(o) = &observer {
+                    o.loop_idle(true);
+                }
+                let mut rx = self.rx.borrow_mut();
+                let sleep = async {
+                    match timeout {
+                        Some(t) => tokio::time::sleep(t).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    ev = rx.recv() => first = ev,
+                    _ = self.local_notify.notified() => {}
+                    _ = sleep => {}
+                }
+                drop(rx);
+                if let Some(o) = &observer {
+                    o.loop_idle(false);
+                }
+                self.update_time();
+            }
+        }
+        if let Some(ev) = first {
+            self.deliver(lua, ev)?;
+        }
+        // Deliver what is ready now, bounded so a callback that keeps posting cannot starve
+        // timers and the other phases.
+        let n = self.local_q.borrow().len();
+        for _ in 0..n {
+            let ev = self.local_q.borrow_mut().pop_front();
+            match ev {
+                Some(ev) => ev(lua, self),
+                None => break,
+            }
+        }
+        for _ in 0..1024 {
+            let next = self.rx.borrow_mut().try_recv().ok();
+            match next {
+                Some(ev) => self.deliver(lua, ev)?,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands one completion to its callback through the dispatch point.
+    fn deliver(&self, lua: &Lua, ev: Event) -> mlua::Result<()> {
+        let cb = match ev.target {
+            Target::Req(id) => self.state.borrow_mut().reqs.remove(&id).flatten(),
+            Target::Handle(id, slot) => self.handle_callback(id, slot),
+            Target::Internal(f) => {
+                f(lua, self);
+                None
+            }
+        };
+        if let Some(cb) = cb {
+            match (ev.args)(lua) {
+                Ok(args) => dispatch::call(lua, self, &cb, args),
+                Err(e) => dispatch::report_error(lua, self, e),
+            }
+        }
+        Ok(())
+    }
+
+    fn run_timers(&self, lua: &Lua) -> mlua::Result<()> {
+        let now = self.now();
+        // Collect first: a timer started by a callback runs in the next iteration (libuv >= 1.45).
+        let mut due = Vec::new();
+        {
+            let mut st = self.state.borrow_mut();
+            let LoopState {
+                timers, handles, ..
+            } = &mut *st;
+            while let Some((id, seq)) = timers.pop_due(now) {
+                if handles
+                    .get(&id)
+                    .is_some_and(|e| e.timer_seq == seq && e.active)
+                {
+                    due.push((id, seq));
+                }
+            }
+        }
+        for (id, seq) in due {
+            let (repeat, cb) = match self.state.borrow().handles.get(&id) {
+                Some(e) if e.timer_seq == seq && e.active && !e.closing => {
+                    (e.timer_repeat, e.callbacks[Slot::Main as usize].clone())
+                }
+                _ => continue,
+            };
+            if repeat > 0 {
+                let due = now.saturating_add(repeat);
+                let seq = self.state.borrow_mut().timers.push(id, due);
+                self.update_entry(id, |e| {
+                    e.timer_seq = seq;
+                    e.timer_due = due;
+                });
+            } else {
+                self.timer_stop(id);
+            }
+            if let Some(cb) = cb {
+                dispatch::call(lua, self, &cb, MultiValue::new());
+            }
+            if self.stop.get() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_phase(&self, lua: &Lua, phase: Phase) -> mlua::Result<()> {
+        let ids: Vec<HandleId> = {
+            let st = self.state.borrow();
+            if st.phase_handles.is_empty() {
+                return Ok(());
+            }
+            st.phase_handles
+                .iter()
+                .filter(|(p, _)| *p == phase)
+                .map(|(_, id)| *id)
+                .collect()
+        };
+        for id in ids {
+            let cb = self
+                .state
+                .borrow()
+                .handles
+                .get(&id)
+                .filter(|e| e.active && !e.closing && e.phase == Some(phase))
+                .and_then(|e| e.callbacks[Slot::Main as usize].clone());
+            if let Some(cb) = cb {
+                dispatch::call(lua, self, &cb, MultiValue::new());
+            }
+        }
+        Ok(())
+    }
+
+    fn run_closing(&self, lua: &Lua) -> mlua::Result<()> {
+        let closing = std::mem::take(&mut self.state.borrow_mut().closing);
+        for id in closing {
+            let entry = self.state.borrow_mut().handles.remove(&id);
+            if let Some(cb) = entry.and_then(|e| e.close_cb) {
+                dispatch::call(lua, self, &cb, MultiValue::new());
+            }
+        }
+        Ok(())
+    }
+}

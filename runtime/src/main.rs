@@ -1,0 +1,46 @@
+//! The `luvit` command: parse flags, build the runtime, run, exit with the program's code.
+
+use luvit::cli::{self, Command};
+use luvit::runtime::{versions, Runtime};
+
+fn main() {
+    let opts = match cli::parse(std::env::args().collect()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    match &opts.command {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            return;
+        }
+        Command::Script { path, .. } => {
+            if let Err(e) = std::fs::metadata(path) {
+                let why = match e.kind() {
+                    std::io::ErrorKind::NotFound => "no such file".to_string(),
+                    _ => e.to_string(),
+                };
+                eprintln!("luvit: cannot open script '{path}': {why}");
+                std::process::exit(1);
+            }
+        }
+        _ => {}
+    }
+    let rt = match Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if opts.command == Command::Version {
+        for (name, v) in versions(&rt.lua) {
+            println!("{name} {v}");
+        }
+        return;
+    }
+    let code = rt.run_main(&opts.exe, &opts.command);
+    std::process::exit(code);
+}

@@ -1,0 +1,153 @@
+//! Builds a Lua state with the event loop, the native modules and the built-in Lua modules, then
+//! runs the main program (script, `-e` code or stdin) and the loop, like luvit's `main.lua`.
+
+use std::rc::Rc;
+
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+
+use crate::builtins;
+use crate::cli::Command;
+use crate::modules;
+use crate::r#loop::dispatch::{self, Invoker};
+use crate::r#loop::EventLoop;
+
+/// Versions shown by `luvit -v` and `process.versions`.
+pub fn versions(lua: &Lua) -> Vec<(&'static str, String)> {
+    let jit: String = lua
+        .load("return jit and jit.version or 'unknown'")
+        .eval()
+        .unwrap_or_else(|_| "unknown".into());
+    vec![
+        ("luvit", env!("CARGO_PKG_VERSION").to_string()),
+        ("luajit", jit),
+        ("tokio", "1".to_string()),
+        ("mlua", "0.12".to_string()),
+        ("devtools", luvit_devtools::version().to_string()),
+    ]
+}
+
+/// A Lua state wired to an event loop.
+pub struct Runtime {
+    pub lua: Lua,
+    pub el: Rc<EventLoop>,
+}
+
+impl Runtime {
+    pub fn new() -> Result<Runtime, String> {
+        // SAFETY: luvit programs expect `ffi` and `debug`; like luvit we give Lua code the full
+        // standard library. Nothing the Rust side relies on can be broken from Lua by them
+        // except through ffi itself, which is the user's explicit choice.
+        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
+        let el =
+            EventLoop::new().map_err(|e| format!("luvit: cannot start the event loop: {e}"))?;
+        lua.set_app_data(el.clone());
+        let invoker = dispatch::make_invoker(&lua).map_err(|e| e.to_string())?;
+        lua.set_app_data(Invoker(invoker));
+        modules::install(&lua).map_err(|e| e.to_string())?;
+        install_runtime_module(&lua).map_err(|e| e.to_string())?;
+        Ok(Runtime { lua, el })
+    }
+
+    /// Runs the program and the loop to completion; returns the exit code.
+    pub fn run_main(&self, exe: &str, command: &Command) -> i32 {
+        let _guard = self.el.enter();
+        let (mode, target, args) = match command {
+            Command::Script { path, args } => ("script", path.clone(), args.clone()),
+            Command::Eval { code, args } => ("eval", code.clone(), args.clone()),
+            Command::Stdin { args } => ("stdin", String::new(), args.clone()),
+            Command::Version | Command::Help => return 0,
+        };
+        let r = (|| -> mlua::Result<i32> {
+            let boot = self.lua.create_table()?;
+            boot.set("mode", mode)?;
+            boot.set("target", target)?;
+            boot.set("exe", exe)?;
+            boot.set("args", args)?;
+            let init =
+                builtins::source("init").ok_or_else(|| mlua::Error::runtime("init.lua missing"))?;
+            let f = self
+                .lua
+                .load(init)
+                .set_name(builtins::chunk_name("init"))
+                .into_function()?;
+            f.call::<i32>(boot)
+        })();
+        match r {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("luvit: {e}");
+                1
+            }
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Lua values held by the loop and the app data must go before the state closes.
+        self.el.clear_lua_refs();
+        self.lua.remove_app_data::<Invoker>();
+        self.lua.remove_app_data::<Rc<EventLoop>>();
+    }
+}
+
+/// `require('runtime')`: the runtime's own hooks for the built-in Lua modules (not luvit API).
+fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
+    let t = lua.create_table()?;
+    t.set(
+        "builtin",
+        lua.create_function(|lua, name: String| match builtins::source(&name) {
+            Some(src) => Ok((
+                Value::String(lua.create_string(src)?),
+                Value::String(lua.create_string(builtins::chunk_name(&name))?),
+            )),
+            None => Ok((Value::Nil, Value::Nil)),
+        })?,
+    )?;
+    t.set(
+        "builtins",
+        lua.create_function(|lua, ()| {
+            let list = lua.create_table()?;
+            for (i, (name, _)) in builtins::BUILTINS.iter().enumerate() {
+                list.set(i + 1, *name)?;
+            }
+            Ok(list)
+        })?,
+    )?;
+    t.set(
+        "nextTick",
+        lua.create_function(|lua, (f, args): (Function, MultiValue)| {
+            EventLoop::of(lua).next_tick(f, args);
+            Ok(())
+        })?,
+    )?;
+    t.set(
+        "runTicks",
+        lua.create_function(|lua, ()| {
+            dispatch::run_next_ticks(lua, &EventLoop::of(lua));
+            Ok(())
+        })?,
+    )?;
+    t.set(
+        "uncaught",
+        lua.create_function(|lua, (err, trace): (Value, Option<String>)| {
+            dispatch::uncaught(lua, &EventLoop::of(lua), err, trace);
+            Ok(())
+        })?,
+    )?;
+    t.set(
+        "exit",
+        lua.create_function(|lua, code: Option<i32>| -> mlua::Result<()> {
+            crate::modules::uv::net::tty_reset_mode();
+            dispatch::exit_process(lua, code.unwrap_or(0))
+        })?,
+    )?;
+    let versions_t = lua.create_table()?;
+    for (k, v) in versions(lua) {
+        versions_t.set(k, v)?;
+    }
+    t.set("versions", versions_t)?;
+    let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
+    preload.set("runtime", lua.create_function(move |_, ()| Ok(t.clone()))?)?;
+    Ok(())
+}
