@@ -225,12 +225,18 @@ function fs.mkdirpSync(path, mode)
   return true
 end
 
--- Streams live in their own file to keep this one about calls.
-local streams = require('fs-stream')
-fs.ReadStream = streams.ReadStream
-fs.WriteStream = streams.WriteStream
-fs.WriteStreamSync = streams.WriteStreamSync
-function fs.createReadStream(path, options) return streams.ReadStream:new(path, options) end
-function fs.createWriteStream(path, options) return streams.WriteStream:new(path, options) end
+-- Streams live in their own file (loaded on first use: most scripts only make calls).
+function fs.createReadStream(path, options) return fs.ReadStream:new(path, options) end
+function fs.createWriteStream(path, options) return fs.WriteStream:new(path, options) end
 
-return fs
+return setmetatable(fs, {
+  __index = function(t, key)
+    if key == 'ReadStream' or key == 'WriteStream' or key == 'WriteStreamSync' then
+      local streams = require('fs-stream')
+      rawset(t, 'ReadStream', streams.ReadStream)
+      rawset(t, 'WriteStream', streams.WriteStream)
+      rawset(t, 'WriteStreamSync', streams.WriteStreamSync)
+      return streams[key]
+    end
+  end,
+})

@@ -99,15 +99,15 @@ local function readFile(path)
 end
 
 local function run(module, source, chunkname)
-  local fn, err = loadstring(source, chunkname)
-  if not fn then error(err, 0) end
+  local body, err = loadstring(source, chunkname)
+  if not body then error(err, 0) end
   local env = setmetatable({
     module = module,
     exports = module.exports,
     require = function(...) return module:require(...) end,
   }, { __index = _G })
-  setfenv(fn, env)
-  local ret = fn()
+  setfenv(body, env)
+  local ret = body()
   if ret ~= nil then module.exports = ret end
   return module.exports
 end

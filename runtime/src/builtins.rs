@@ -1,13 +1,31 @@
 //! The built-in Lua modules (`runtime/lib/*.lua`), embedded at build time by `build.rs`.
+//!
+//! For working on the Lua side without rebuilding, `LUVIT_LIB_DIR=runtime/lib` makes the
+//! runtime read a module from that folder first (falling back to the embedded copy).
+
+use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
+fn lib_dir() -> Option<&'static str> {
+    static DIR: OnceLock<Option<String>> = OnceLock::new();
+    DIR.get_or_init(|| std::env::var("LUVIT_LIB_DIR").ok().filter(|d| !d.is_empty()))
+        .as_deref()
+}
+
 /// The source of a built-in module.
-pub fn source(name: &str) -> Option<&'static str> {
+pub fn source(name: &str) -> Option<std::borrow::Cow<'static, str>> {
+    if let Some(dir) = lib_dir() {
+        if !name.contains('/') && !name.contains("..") {
+            if let Ok(s) = std::fs::read_to_string(std::path::Path::new(dir).join(format!("{name}.lua"))) {
+                return Some(s.into());
+            }
+        }
+    }
     BUILTINS
         .binary_search_by(|(n, _)| (*n).cmp(name))
         .ok()
-        .map(|i| BUILTINS[i].1)
+        .map(|i| BUILTINS[i].1.into())
 }
 
 /// The chunk name a built-in module's code runs under (never mistaken for a file on disk).

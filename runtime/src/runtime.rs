@@ -67,7 +67,7 @@ impl Runtime {
                 builtins::source("init").ok_or_else(|| mlua::Error::runtime("init.lua missing"))?;
             let f = self
                 .lua
-                .load(init)
+                .load(init.as_ref())
                 .set_name(builtins::chunk_name("init"))
                 .into_function()?;
             f.call::<i32>(boot)
@@ -98,7 +98,7 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
         "builtin",
         lua.create_function(|lua, name: String| match builtins::source(&name) {
             Some(src) => Ok((
-                Value::String(lua.create_string(src)?),
+                Value::String(lua.create_string(src.as_bytes())?),
                 Value::String(lua.create_string(builtins::chunk_name(&name))?),
             )),
             None => Ok((Value::Nil, Value::Nil)),

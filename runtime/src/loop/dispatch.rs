@@ -73,7 +73,10 @@ local function handler(err)
     local ok, s = pcall(tostring, err)
     msg = ok and s or '(error object is not a string)'
   end
-  trace = traceback(msg, 2)
+  -- Cut the frames below the callback (this door and the loop) from the traceback.
+  local t = traceback(msg, 2)
+  local cut = t:find('\n%s*%[C%]: in function \'xpcall\'')
+  trace = cut and t:sub(1, cut - 1) or t
   return err
 end
 return function(f, ...)

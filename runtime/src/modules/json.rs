@@ -365,7 +365,12 @@ fn key_text(v: &Value) -> String {
     }
 }
 
-fn stringify(lua: &Lua, (v, state): (Value, Option<Table>)) -> mlua::Result<String> {
+fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<String> {
+    // dkjson's `state` is an options table; anything else (a position from parse) is ignored.
+    let state = match state {
+        Value::Table(t) => Some(t),
+        _ => None,
+    };
     let mut indent = None;
     if let Some(st) = &state {
         match st.get::<Value>("indent")? {
@@ -410,7 +415,18 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     meta.set("null", null.clone())?;
     lua.set_named_registry_value("luvit.json.meta", meta)?;
     let parse_fn = lua.create_function(parse)?;
-    let stringify_fn = lua.create_function(stringify)?;
+    // Errors reach Lua as plain strings (like dkjson's), not as Rust error objects.
+    let stringify_fn: Function = lua
+        .load(
+            "local native = ...\n\
+             return function(value, state)\n\
+               local ok, res = pcall(native, value, state)\n\
+               if ok then return res end\n\
+               error((tostring(res):gsub('^runtime error: ', '')), 2)\n\
+             end",
+        )
+        .set_name("=json")
+        .call(lua.create_function(stringify)?)?;
     json.set("parse", parse_fn.clone())?;
     json.set("decode", parse_fn)?;
     json.set("stringify", stringify_fn.clone())?;

@@ -12,6 +12,7 @@ pub mod signal;
 pub mod stream;
 pub mod timer;
 pub mod udp;
+pub mod work;
 
 use mlua::{Lua, Table};
 
@@ -27,6 +28,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     process::register(lua, &mut r)?;
     udp::register(lua, &mut r)?;
     dns::register(lua, &mut r)?;
+    work::register(lua, &mut r)?;
     let uv = r.uv.clone();
     r.finish(lua)?;
     Ok(uv)

@@ -206,3 +206,14 @@ fn dropping_the_runtime_with_live_handles_is_clean() {
         .exec()
         .expect("run");
 }
+
+#[test]
+fn queue_work_runs_on_another_state_and_calls_back() {
+    let got = run(r#"
+        local work = uv.new_work(function(a, b) return a * b, 'done' end, function(product, word)
+          out[1] = tostring(product) .. ' ' .. word
+        end)
+        uv.queue_work(work, 6, 7)
+    "#);
+    assert_eq!(got, "42 done");
+}

@@ -1,0 +1,174 @@
+//! Lua on other threads, like luv: `new_thread`/`thread_join` and `new_work`/`queue_work`.
+//! The function crosses as bytecode (`string.dump`) into a fresh Lua state; arguments and
+//! results cross as plain values (nil, booleans, numbers, strings).
+
+use std::sync::{Arc, Mutex};
+
+use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, UserData, Value};
+
+use super::errors::{ret, UvError};
+use super::handle::Reg;
+use crate::r#loop::{Callback, Event, EventLoop, Target};
+
+/// A value that can cross threads.
+#[derive(Clone, Debug)]
+enum Plain {
+    Nil,
+    Bool(bool),
+    Num(f64),
+    Str(Vec<u8>),
+}
+
+fn to_plain(v: &Value, what: &str) -> mlua::Result<Plain> {
+    Ok(match v {
+        Value::Nil => Plain::Nil,
+        Value::Boolean(b) => Plain::Bool(*b),
+        Value::Integer(i) => Plain::Num(*i as f64),
+        Value::Number(n) => Plain::Num(*n),
+        Value::String(s) => Plain::Str(s.as_bytes().to_vec()),
+        other => {
+            return Err(mlua::Error::runtime(format!(
+                "{what}: cannot pass a {} to another thread (only nil, booleans, numbers and strings)",
+                other.type_name()
+            )))
+        }
+    })
+}
+
+fn from_plain(lua: &Lua, values: Vec<Plain>) -> mlua::Result<MultiValue> {
+    let mut out = MultiValue::new();
+    for v in values {
+        out.push_back(match v {
+            Plain::Nil => Value::Nil,
+            Plain::Bool(b) => Value::Boolean(b),
+            Plain::Num(n) => Value::Number(n),
+            Plain::Str(s) => Value::String(lua.create_string(&s)?),
+        });
+    }
+    Ok(out)
+}
+
+fn plains(args: &MultiValue, what: &str) -> mlua::Result<Vec<Plain>> {
+    args.iter().map(|v| to_plain(v, what)).collect()
+}
+
+fn dump(lua: &Lua, f: &Value) -> mlua::Result<Vec<u8>> {
+    match f {
+        Value::Function(f) => {
+            let dump: Function = lua.globals().get::<mlua::Table>("string")?.get("dump")?;
+            let s: mlua::LuaString = dump.call(f.clone())?;
+            Ok(s.as_bytes().to_vec())
+        }
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        other => Err(mlua::Error::runtime(format!("expected a function or its dumped code, got {}", other.type_name()))),
+    }
+}
+
+/// Runs dumped code with `args` in a fresh Lua state (with `require('uv')` unavailable).
+fn run_isolated(code: &[u8], args: Vec<Plain>) -> Result<Vec<Plain>, String> {
+    // SAFETY: a private state on this thread; thread code expects the full standard library.
+    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
+    let f = lua.load(code).set_name("=thread").into_function().map_err(|e| e.to_string())?;
+    let args = from_plain(&lua, args).map_err(|e| e.to_string())?;
+    let results: MultiValue = f.call(args).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for v in results.iter() {
+        out.push(to_plain(v, "thread result").unwrap_or(Plain::Nil));
+    }
+    Ok(out)
+}
+
+/// A thread started by `new_thread`.
+pub struct LuaThread {
+    handle: Mutex<Option<std::thread::JoinHandle<Result<Vec<Plain>, String>>>>,
+}
+
+impl UserData for LuaThread {
+    fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
+        m.add_method("join", |lua, t, ()| join(lua, t));
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| Ok("uv_thread_t"));
+    }
+}
+
+fn join(lua: &Lua, t: &LuaThread) -> mlua::Result<MultiValue> {
+    let h = t.handle.lock().map_err(|_| mlua::Error::runtime("thread state poisoned"))?.take();
+    match h {
+        Some(h) => match h.join() {
+            Ok(Ok(vals)) => {
+                let mut out = from_plain(lua, vals)?;
+                out.push_front(Value::Boolean(true));
+                Ok(out)
+            }
+            Ok(Err(e)) => (false, e).into_lua_multi(lua),
+            Err(_) => (false, "thread panicked").into_lua_multi(lua),
+        },
+        None => (false, "thread already joined").into_lua_multi(lua),
+    }
+}
+
+/// A work context from `new_work`: code to run on the pool and a callback for its results.
+pub struct Work {
+    code: Arc<Vec<u8>>,
+    after: Option<Function>,
+}
+
+impl UserData for Work {
+    fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
+        m.add_function("queue", |lua, args: MultiValue| queue_work(lua, args));
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| Ok("luv_work_ctx_t"));
+    }
+}
+
+fn queue_work(lua: &Lua, mut args: MultiValue) -> mlua::Result<MultiValue> {
+    let ud: AnyUserData = match args.pop_front() {
+        Some(Value::UserData(u)) => u,
+        _ => return Err(mlua::Error::runtime("bad argument #1 to 'queue_work' (luv_work_ctx_t expected)")),
+    };
+    let (code, after) = {
+        let w = ud.borrow::<Work>()?;
+        (w.code.clone(), w.after.clone())
+    };
+    let values = plains(&args, "queue_work")?;
+    let el = EventLoop::of(lua);
+    let req = el.new_req(after.map(|f| Callback::new(lua, &el, f, "work")));
+    let tx = el.sender();
+    tokio::task::spawn_blocking(move || {
+        let r = run_isolated(&code, values);
+        let _ = tx.send(Event {
+            target: Target::Req(req),
+            args: Box::new(move |lua| match r {
+                Ok(vals) => from_plain(lua, vals),
+                Err(e) => Err(mlua::Error::runtime(format!("error in work callback: {e}"))),
+            }),
+        });
+    });
+    ret(lua, Ok::<_, UvError>(true))
+}
+
+pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
+    r.add(lua, "new_thread", None, |lua, mut args: MultiValue| {
+        // new_thread([options,] fn, ...)
+        if matches!(args.front(), Some(Value::Table(_))) {
+            args.pop_front();
+        }
+        let f = args.pop_front().unwrap_or(Value::Nil);
+        let code = dump(lua, &f)?;
+        let values = plains(&args, "new_thread")?;
+        let handle = std::thread::Builder::new()
+            .name("luvit-thread".into())
+            .spawn(move || run_isolated(&code, values))
+            .map_err(|e| mlua::Error::runtime(format!("new_thread: {e}")))?;
+        lua.create_userdata(LuaThread { handle: Mutex::new(Some(handle)) })
+    })?;
+    r.add(lua, "thread_join", None, |lua, t: AnyUserData| { let t = t.borrow::<LuaThread>()?; join(lua, &t) })?;
+    r.add(lua, "thread_self", None, |lua, ()| {
+        lua.create_userdata(LuaThread { handle: Mutex::new(None) })
+    })?;
+    r.add(lua, "thread_equal", None, |_, (a, b): (AnyUserData, AnyUserData)| Ok(a == b))?;
+    r.add(lua, "new_work", None, |lua, (f, after): (Value, Option<Function>)| {
+        let code = dump(lua, &f)?;
+        lua.create_userdata(Work { code: Arc::new(code), after })
+    })?;
+    r.add(lua, "queue_work", None, queue_work)?;
+    Ok(())
+}

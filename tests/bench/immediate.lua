@@ -1,0 +1,12 @@
+-- 1,000,000 chained setImmediate callbacks; prints elapsed milliseconds.
+local timer = require('timer')
+local uv = require('uv')
+local N = tonumber(args[2]) or 1000000
+local n = 0
+local t0 = uv.hrtime()
+local function step()
+  n = n + 1
+  if n < N then return timer.setImmediate(step) end
+  print(('%.1f'):format((uv.hrtime() - t0) / 1e6))
+end
+timer.setImmediate(step)

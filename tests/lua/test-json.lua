@@ -1,0 +1,63 @@
+local json = require('json')
+
+require('tap')(function(test)
+  test('parse objects, arrays, strings with escapes, numbers, booleans', function()
+    local v = json.parse('{"a":[1,2.5,-3e2],"s":"q\\"\\u00e9\\n","t":true,"f":false}')
+    assert(v.a[1] == 1 and v.a[2] == 2.5 and v.a[3] == -300)
+    assert(v.s == 'q"\195\169\n')
+    assert(v.t == true and v.f == false)
+  end)
+
+  test('bad input returns nil, position and a message', function()
+    local v, pos, msg = json.parse('{"a": }')
+    assert(v == nil and type(pos) == 'number' and type(msg) == 'string', tostring(msg))
+    assert(pos >= 6, pos)
+    v, pos, msg = json.parse('[1, 2')
+    assert(v == nil and msg)
+  end)
+
+  test('null becomes nil by default and json.null when asked', function()
+    local v = json.parse('[1,null,3]')
+    assert(v[1] == 1 and v[2] == nil and v[3] == 3)
+    local w = json.parse('[1,null,3]', 1, json.null)
+    assert(w[2] == json.null)
+    assert(json.stringify(w) == '[1,null,3]')
+  end)
+
+  test('stringify: empty table is [], sparse arrays fill holes with null', function()
+    assert(json.stringify({}) == '[]')
+    assert(json.stringify({ 1, nil, 3 }) == '[1,null,3]')
+    assert(json.stringify({ a = 1 }) == '{"a":1}')
+    assert(json.stringify('a"b\n') == '"a\\"b\\n"')
+    assert(json.stringify(12) == '12' and json.stringify(1.5) == '1.5')
+  end)
+
+  test('decoded objects and arrays keep their kind when re-encoded', function()
+    assert(json.stringify(json.parse('{}')) == '{}')
+    assert(json.stringify(json.parse('[]')) == '[]')
+  end)
+
+  test('indent pretty-prints', function()
+    local s = json.stringify({ a = { 1, 2 } }, { indent = true })
+    assert(s == '{\n  "a": [\n    1,\n    2\n  ]\n}', s)
+  end)
+
+  test('cycles and functions are errors, not crashes', function()
+    local t = {}
+    t.self = t
+    local ok, err = pcall(json.stringify, t)
+    assert(not ok and err:find('cycle'), err)
+    ok, err = pcall(json.stringify, { f = print, [true] = 1 })
+    assert(not ok, 'boolean key should fail')
+  end)
+
+  test('deep nesting is refused cleanly', function()
+    local deep = string.rep('[', 5000) .. string.rep(']', 5000)
+    local v, pos, msg = json.parse(deep)
+    assert(v == nil and msg:find('deeper'), msg)
+  end)
+
+  test('encode/decode are aliases', function()
+    assert(json.encode == json.stringify and json.decode == json.parse)
+  end)
+end)

@@ -1,0 +1,85 @@
+local timer = require('timer')
+local uv = require('uv')
+
+require('tap')(function(test)
+  test('setTimeout runs once after the delay with its extra arguments', function(expect)
+    local start = uv.now()
+    timer.setTimeout(20, expect(function(a, b)
+      assert(uv.now() - start >= 19, 'fired early')
+      assert(a == 'x' and b == 2)
+    end), 'x', 2)
+  end)
+
+  test('timeouts fire in due order', function(expect)
+    local order = {}
+    timer.setTimeout(15, expect(function() order[#order + 1] = 'b' end))
+    timer.setTimeout(5, expect(function() order[#order + 1] = 'a' end))
+    timer.setTimeout(25, expect(function()
+      order[#order + 1] = 'c'
+      assert(table.concat(order) == 'abc', table.concat(order))
+    end))
+  end)
+
+  test('clearTimeout cancels a pending timeout', function()
+    local t = timer.setTimeout(10, function() error('should not fire') end)
+    timer.clearTimeout(t)
+  end)
+
+  test('setInterval repeats until cleared', function(expect)
+    local n = 0
+    local iv
+    iv = timer.setInterval(5, expect(function()
+      n = n + 1
+      if n == 3 then timer.clearInterval(iv) end
+    end, 3))
+  end)
+
+  test('setImmediate runs in order, before timers scheduled from a callback', function(expect)
+    local order = {}
+    timer.setTimeout(1, expect(function()
+      -- from inside a callback the check phase comes before the next timers phase
+      timer.setTimeout(0, expect(function() order[#order + 1] = 't' end))
+      timer.setImmediate(expect(function() order[#order + 1] = 'i1' end))
+      timer.setImmediate(expect(function(x) order[#order + 1] = x end), 'i2')
+    end))
+    timer.setTimeout(20, expect(function()
+      assert(table.concat(order, ',') == 'i1,i2,t', table.concat(order, ','))
+    end))
+  end)
+
+  test('sleep suspends only the calling coroutine', function(expect)
+    local log = {}
+    coroutine.wrap(expect(function()
+      log[#log + 1] = 'before'
+      timer.sleep(10)
+      log[#log + 1] = 'after'
+    end))()
+    log[#log + 1] = 'outside'
+    timer.setTimeout(30, expect(function()
+      assert(table.concat(log, ' ') == 'before outside after', table.concat(log, ' '))
+    end))
+  end)
+
+  test('an unref timer does not keep the loop alive', function()
+    local t = timer.setTimeout(10000, function() error('should not fire') end)
+    t:unref()
+    local start = uv.now()
+    uv.run()
+    assert(uv.now() - start < 1000)
+    timer.clearTimeout(t)
+  end)
+
+  test('wrong argument order is a clear error', function()
+    local ok, err = pcall(timer.setTimeout, function() end, 10)
+    assert(not ok and err:find('delay must be a number'), err)
+  end)
+
+  test('process.nextTick runs before timers and immediates', function(expect)
+    local order = {}
+    timer.setImmediate(expect(function() order[#order + 1] = 'immediate' end))
+    process.nextTick(expect(function() order[#order + 1] = 'tick' end))
+    timer.setTimeout(5, expect(function()
+      assert(order[1] == 'tick', table.concat(order, ','))
+    end))
+  end)
+end)

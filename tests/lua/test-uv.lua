@@ -1,0 +1,136 @@
+local uv = require('uv')
+
+require('tap')(function(test)
+  test('tcp server and client exchange data on 127.0.0.1', function(expect)
+    local server = uv.new_tcp()
+    assert(server:bind('127.0.0.1', 0))
+    server:listen(16, expect(function(err)
+      assert(not err, err)
+      local client = uv.new_tcp()
+      assert(server:accept(client))
+      client:read_start(expect(function(rerr, data)
+        assert(not rerr, rerr)
+        if data then
+          client:write('echo:' .. data)
+        else
+          client:close()
+          server:close()
+        end
+      end, 2))
+    end))
+    local port = server:getsockname().port
+    local c = uv.new_tcp()
+    c:connect('127.0.0.1', port, expect(function(err)
+      assert(not err, err)
+      c:write('hello')
+      c:read_start(expect(function(rerr, data)
+        assert(data == 'echo:hello', data)
+        c:read_stop()
+        c:shutdown(function() c:close() end)
+      end))
+    end))
+  end)
+
+  test('connect to a closed port is ECONNREFUSED', function(expect)
+    local probe = uv.new_tcp()
+    probe:bind('127.0.0.1', 0)
+    local port = probe:getsockname().port
+    probe:close()
+    local c = uv.new_tcp()
+    c:connect('127.0.0.1', port, expect(function(err)
+      assert(err and err:match('^ECONNREFUSED'), err)
+      c:close()
+    end))
+  end)
+
+  test('binding a port in use is EADDRINUSE', function()
+    local a = uv.new_tcp()
+    assert(a:bind('127.0.0.1', 0))
+    assert(a:listen(1, function() end))
+    local port = a:getsockname().port
+    local b = uv.new_tcp()
+    local ok, msg, code = b:bind('127.0.0.1', port)
+    if ok then ok, msg, code = b:listen(1, function() end) end
+    assert(not ok and code == 'EADDRINUSE', tostring(msg))
+    a:close(); b:close()
+  end)
+
+  test('large writes complete and arrive whole', function(expect)
+    local server = uv.new_tcp()
+    server:bind('127.0.0.1', 0)
+    local total = 0
+    local size = 8 * 1024 * 1024
+    server:listen(1, function()
+      local s = uv.new_tcp()
+      server:accept(s)
+      s:read_start(function(_, data)
+        if data then total = total + #data else
+          assert(total == size, total)
+          s:close(); server:close()
+        end
+      end)
+    end)
+    local c = uv.new_tcp()
+    c:connect('127.0.0.1', server:getsockname().port, function()
+      c:write(string.rep('x', size), expect(function(err)
+        assert(not err, err)
+        c:shutdown(function() c:close() end)
+      end))
+    end)
+  end)
+
+  test('udp send and receive', function(expect)
+    local a, b = uv.new_udp(), uv.new_udp()
+    assert(a:bind('127.0.0.1', 0))
+    a:recv_start(expect(function(err, data, addr)
+      assert(not err and data == 'ping' and addr.ip == '127.0.0.1')
+      a:close(); b:close()
+    end))
+    b:send('ping', '127.0.0.1', a:getsockname().port, expect(function(err) assert(not err, err) end))
+  end)
+
+  test('getaddrinfo resolves localhost', function(expect)
+    uv.getaddrinfo('localhost', nil, { socktype = 'stream' }, expect(function(err, res)
+      assert(not err, err)
+      assert(#res >= 1 and (res[1].addr == '127.0.0.1' or res[1].addr == '::1'), res[1].addr)
+    end))
+  end)
+
+  test('spawn runs a child with piped stdio and reports its exit', function(expect)
+    local stdin, stdout = uv.new_pipe(false), uv.new_pipe(false)
+    local out = {}
+    local child
+    child = uv.spawn('/bin/sh', { args = { '-c', 'tr a-z A-Z; exit 3' }, stdio = { stdin, stdout, nil } },
+      expect(function(code, signal)
+        assert(code == 3 and signal == 0, code)
+        child:close()
+      end))
+    stdout:read_start(expect(function(err, data)
+      if data then out[#out + 1] = data else
+        assert(table.concat(out) == 'SHOUT', table.concat(out))
+        stdout:close()
+      end
+    end, 2))
+    stdin:write('shout', function() stdin:shutdown(function() stdin:close() end) end)
+  end)
+
+  test('spawn of a missing program is ENOENT', function()
+    local h, err, code = uv.spawn('/no/such/binary', {}, function() end)
+    assert(h == nil and code == 'ENOENT', err)
+  end)
+
+  test('walk lists handles; a closed handle refuses work', function()
+    local t = uv.new_timer()
+    local seen = false
+    uv.walk(function(h) if h == t then seen = true end end)
+    assert(seen)
+    t:close()
+    local ok, err = t:start(1, 0, function() end)
+    assert(ok == nil and err:match('EBADF'), tostring(err))
+  end)
+
+  test('new_work runs a function on the pool', function(expect)
+    local work = uv.new_work(function(n) return n * 2 end, expect(function(r) assert(r == 42) end))
+    uv.queue_work(work, 21)
+  end)
+end)
