@@ -52,31 +52,34 @@ end
 timer.clearTimeout = timer.clearTimer
 timer.clearInterval = timer.clearTimer
 
--- setImmediate: one queue run by a check handle; an idle handle keeps the poll from blocking
--- while immediates are pending (libuv's and luvit's scheme).
+-- setImmediate: one queue run by a check handle. While callbacks wait, the runtime keeps the
+-- loop alive and its poll from blocking (what luvit does with an extra idle handle, without a
+-- Lua call per loop iteration).
+local runtime = require('runtime')
 local queue = {}
+local checking = false
 local checker = uv.new_check()
-local idler = uv.new_idle()
 checker:unref()
-local function noop() end
 
 local function onCheck()
   local current = queue
   queue = {}
+  runtime.setImmediatesPending(false)
   for i = 1, #current do
     current[i]()
   end
   if #queue == 0 then
     checker:stop()
-    idler:stop()
+    checking = false
   end
 end
 
 function timer.setImmediate(callback, ...)
-  if #queue == 0 then
+  if not checking then
+    checking = true
     checker:start(onCheck)
-    idler:start(noop)
   end
+  if #queue == 0 then runtime.setImmediatesPending(true) end
   queue[#queue + 1] = bindArgs(callback, ...)
 end
 

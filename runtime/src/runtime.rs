@@ -42,6 +42,7 @@ impl Runtime {
             EventLoop::new().map_err(|e| format!("luvit: cannot start the event loop: {e}"))?;
         lua.set_app_data(el.clone());
         let invoker = dispatch::make_invoker(&lua).map_err(|e| e.to_string())?;
+        *el.invoker.borrow_mut() = Some(invoker.clone());
         lua.set_app_data(Invoker(invoker));
         modules::install(&lua).map_err(|e| e.to_string())?;
         install_runtime_module(&lua).map_err(|e| e.to_string())?;
@@ -118,6 +119,13 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
         "nextTick",
         lua.create_function(|lua, (f, args): (Function, MultiValue)| {
             EventLoop::of(lua).next_tick(f, args);
+            Ok(())
+        })?,
+    )?;
+    t.set(
+        "setImmediatesPending",
+        lua.create_function(|lua, pending: bool| {
+            EventLoop::of(lua).set_immediates_pending(pending);
             Ok(())
         })?,
     )?;

@@ -118,8 +118,8 @@ pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
 }
 
 fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
-    let invoker = match lua.app_data_ref::<Invoker>() {
-        Some(i) => i.0.clone(),
+    let invoker = match el.invoker.borrow().as_ref() {
+        Some(i) => i.clone(),
         None => unreachable!("the runtime installs the invoker before any Lua runs"),
     };
     let mut all = MultiValue::with_capacity(args.len() + 1);

@@ -116,6 +116,11 @@ pub struct EventLoop {
     local_q: RefCell<VecDeque<LocalEvent>>,
     local_notify: tokio::sync::Notify,
     observer: RefCell<Option<Rc<dyn LoopObserver>>>,
+    /// setImmediate callbacks are queued: keep the loop alive and the poll from blocking.
+    immediates_pending: Cell<bool>,
+    /// Zero-timeout polls since tokio last ran its I/O driver.
+    polls_since_yield: Cell<u32>,
+    pub(crate) invoker: RefCell<Option<Function>>,
     current_origin: RefCell<Option<Rc<Origin>>>,
 }
 
@@ -142,6 +147,9 @@ impl EventLoop {
             local_q: RefCell::new(VecDeque::new()),
             local_notify: tokio::sync::Notify::new(),
             observer: RefCell::new(None),
+            immediates_pending: Cell::new(false),
+            polls_since_yield: Cell::new(0),
+            invoker: RefCell::new(None),
             current_origin: RefCell::new(None),
         }))
     }
@@ -171,6 +179,7 @@ impl EventLoop {
         drop(st);
         self.next_ticks.borrow_mut().clear();
         self.local_q.borrow_mut().clear();
+        self.invoker.borrow_mut().take();
     }
 
     pub fn attach_observer(&self, observer: Rc<dyn LoopObserver>) {
@@ -487,6 +496,11 @@ impl EventLoop {
 
     // ---- running -------------------------------------------------------------------------
 
+    /// Marks that setImmediate callbacks wait (the check phase will run them).
+    pub fn set_immediates_pending(&self, pending: bool) {
+        self.immediates_pending.set(pending);
+    }
+
     pub fn alive_pub(&self) -> bool {
         self.alive()
     }
@@ -496,6 +510,7 @@ impl EventLoop {
         st.active_refd > 0
             || !st.reqs.is_empty()
             || !st.closing.is_empty()
+            || self.immediates_pending.get()
             || !self.local_q.borrow().is_empty()
     }
 
@@ -564,7 +579,12 @@ impl EventLoop {
     fn poll_timeout(&self, mode: RunMode) -> Option<Duration> {
         let mut st = self.state.borrow_mut();
         let idle = st.phase_handles.iter().any(|(p, _)| *p == Phase::Idle);
-        if mode == RunMode::NoWait || self.stop.get() || idle || !st.closing.is_empty() {
+        if mode == RunMode::NoWait
+            || self.stop.get()
+            || idle
+            || self.immediates_pending.get()
+            || !st.closing.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         let now = self.now();
@@ -590,8 +610,16 @@ impl EventLoop {
         }
         if !ready && first.is_none() {
             if timeout == Some(Duration::ZERO) {
-                // Let tokio run I/O tasks and timers once without blocking.
-                tokio::task::yield_now().await;
+                // Let tokio run I/O tasks once without blocking. While the loop spins on
+                // immediates or idle handles, do it every 32nd iteration: the completions
+                // already queued are still delivered every time.
+                let n = self.polls_since_yield.get() + 1;
+                if n >= 32 {
+                    self.polls_since_yield.set(0);
+                    tokio::task::yield_now().await;
+                } else {
+                    self.polls_since_yield.set(n);
+                }
             } else {
                 let observer = self.observer.borrow().clone();
                 if let Some(o) = &observer {
@@ -704,25 +732,21 @@ impl EventLoop {
     }
 
     fn run_phase(&self, lua: &Lua, phase: Phase) -> mlua::Result<()> {
-        let ids: Vec<HandleId> = {
-            let st = self.state.borrow();
-            if st.phase_handles.is_empty() {
-                return Ok(());
-            }
-            st.phase_handles
-                .iter()
-                .filter(|(p, _)| *p == phase)
-                .map(|(_, id)| *id)
-                .collect()
-        };
-        for id in ids {
-            let cb = self
-                .state
-                .borrow()
-                .handles
-                .get(&id)
-                .filter(|e| e.active && !e.closing && e.phase == Some(phase))
-                .and_then(|e| e.callbacks[Slot::Main as usize].clone());
+        // Walk by index: callbacks may start or stop phase handles while we iterate.
+        let mut i = 0;
+        loop {
+            let cb = {
+                let st = self.state.borrow();
+                let Some(&(p, id)) = st.phase_handles.get(i) else { break };
+                i += 1;
+                if p != phase {
+                    continue;
+                }
+                st.handles
+                    .get(&id)
+                    .filter(|e| e.active && !e.closing && e.phase == Some(phase))
+                    .and_then(|e| e.callbacks[Slot::Main as usize].clone())
+            };
             if let Some(cb) = cb {
                 dispatch::call(lua, self, &cb, MultiValue::new());
             }

@@ -2,86 +2,122 @@
 //!
 //! `parse(str, pos, nullval)` returns the value and the position after it, or `nil, pos, msg`;
 //! objects and arrays come back with a `__jsontype` metatable so they re-encode the same way.
-//! `stringify(value, state)` encodes; `state.indent` pretty-prints; `json.null` is JSON's null.
+//! `stringify(value, state)` encodes (`state.indent` pretty-prints); `json.null` is JSON's null.
+//! Both work on the raw Lua stack (inside mlua's protected `exec_raw`): going through mlua's
+//! safe API per value costs a protected call each and made a 5 MB document 4x slower than node.
 
-use std::fmt::Write as _;
+use std::ffi::{c_int, c_void};
 
-use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
+use mlua::ffi;
+use mlua::{Function, Lua, MultiValue, Table, Value};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 const MAX_DEPTH: usize = 1000;
+const META_KEY: &str = "luvit.json.meta";
 
-struct Ctx<'a> {
-    lua: &'a Lua,
-    null: Value,
-    object_mt: Table,
-    array_mt: Table,
+// ---- parsing -------------------------------------------------------------------------------
+
+/// Pushes one JSON value onto the Lua stack. `null`, `array_mt`, `object_mt` are absolute
+/// stack indices of the null value and the two metatables.
+#[derive(Clone, Copy)]
+struct Push {
+    l: *mut ffi::lua_State,
+    null: c_int,
+    array_mt: c_int,
+    object_mt: c_int,
+    depth: usize,
 }
 
-struct Seed<'a, 'b>(&'b Ctx<'a>);
+impl Push {
+    fn room<E: serde::de::Error>(&self) -> Result<(), E> {
+        if self.depth > MAX_DEPTH {
+            return Err(E::custom(format!("JSON nesting deeper than {MAX_DEPTH} levels")));
+        }
+        // SAFETY: `l` is the live state mlua handed to exec_raw.
+        if unsafe { ffi::lua_checkstack(self.l, 8) } == 0 {
+            return Err(E::custom("out of Lua stack space"));
+        }
+        Ok(())
+    }
 
-impl<'de> DeserializeSeed<'de> for Seed<'_, '_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+    fn deeper(self) -> Push {
+        Push {
+            depth: self.depth + 1,
+            ..self
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Push {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Seed<'_, '_> {
-    type Value = Value;
+impl<'de> Visitor<'de> for Push {
+    type Value = ();
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Boolean(v))
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        unsafe { ffi::lua_pushboolean(self.l, v as c_int) };
+        Ok(())
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Number(v as f64))
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        unsafe { ffi::lua_pushnumber(self.l, v as f64) };
+        Ok(())
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::Number(v as f64))
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        unsafe { ffi::lua_pushnumber(self.l, v as f64) };
+        Ok(())
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Number(v))
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        unsafe { ffi::lua_pushnumber(self.l, v) };
+        Ok(())
     }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
-        self.0
-            .lua
-            .create_string(v)
-            .map(Value::String)
-            .map_err(E::custom)
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        unsafe { ffi::lua_pushlstring(self.l, v.as_ptr() as *const _, v.len()) };
+        Ok(())
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(self.0.null.clone())
+    fn visit_unit<E>(self) -> Result<(), E> {
+        unsafe { ffi::lua_pushvalue(self.l, self.null) };
+        Ok(())
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        use serde::de::Error;
-        let t = self.0.lua.create_table().map_err(A::Error::custom)?;
-        let mut i = 1;
-        while let Some(v) = seq.next_element_seed(Seed(self.0))? {
-            t.raw_set(i, v).map_err(A::Error::custom)?;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.room::<A::Error>()?;
+        let l = self.l;
+        unsafe { ffi::lua_createtable(l, 4, 0) };
+        let mut i: c_int = 1;
+        while seq.next_element_seed(self.deeper())?.is_some() {
+            unsafe { ffi::lua_rawseti(l, -2, i as _) };
             i += 1;
         }
-        t.set_metatable(Some(self.0.array_mt.clone()))
-            .map_err(A::Error::custom)?;
-        Ok(Value::Table(t))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        use serde::de::Error;
-        let t = self.0.lua.create_table().map_err(A::Error::custom)?;
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            let v = map.next_value_seed(Seed(self.0))?;
-            t.raw_set(&*k, v).map_err(A::Error::custom)?;
+        unsafe {
+            ffi::lua_pushvalue(l, self.array_mt);
+            ffi::lua_setmetatable(l, -2);
         }
-        t.set_metatable(Some(self.0.object_mt.clone()))
-            .map_err(A::Error::custom)?;
-        Ok(Value::Table(t))
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.room::<A::Error>()?;
+        let l = self.l;
+        unsafe { ffi::lua_createtable(l, 0, 4) };
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self.deeper())?;
+            unsafe { ffi::lua_rawset(l, -3) };
+        }
+        unsafe {
+            ffi::lua_pushvalue(l, self.object_mt);
+            ffi::lua_setmetatable(l, -2);
+        }
+        Ok(())
     }
 }
 
-fn byte_pos(s: &str, line: usize, col: usize) -> usize {
+fn byte_pos(s: &[u8], line: usize, col: usize) -> usize {
     let mut off = 0;
-    for (i, l) in s.split_inclusive('\n').enumerate() {
+    for (i, l) in s.split_inclusive(|b| *b == b'\n').enumerate() {
         if i + 1 == line {
             return off + col;
         }
@@ -90,267 +126,316 @@ fn byte_pos(s: &str, line: usize, col: usize) -> usize {
     s.len()
 }
 
-fn parse(
-    lua: &Lua,
-    (s, pos, nullval): (mlua::String, Option<usize>, Value),
-) -> mlua::Result<MultiValue> {
-    let bytes = s.as_bytes();
+/// What the raw parser leaves for the caller: the end position or the error.
+enum Parsed {
+    Ok(usize),
+    Err(usize, String),
+}
+
+fn parse(lua: &Lua, (s, pos, nullval): (mlua::LuaString, Option<usize>, Value)) -> mlua::Result<MultiValue> {
+    let meta: Table = lua.named_registry_value(META_KEY)?;
+    let (array_mt, object_mt): (Table, Table) = (meta.get("array")?, meta.get("object")?);
     let start = pos.unwrap_or(1).max(1) - 1;
-    let text = match std::str::from_utf8(bytes.get(start..).unwrap_or(&[])) {
-        Ok(t) => t,
-        Err(e) => {
-            let at = start + e.valid_up_to() + 1;
-            return (Value::Nil, at, "invalid UTF-8 in JSON text").into_lua_multi(lua);
-        }
-    };
-    let reg: Table = lua.named_registry_value("luvit.json.meta")?;
-    let ctx = Ctx {
-        lua,
-        null: nullval,
-        object_mt: reg.get("object")?,
-        array_mt: reg.get("array")?,
-    };
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.disable_recursion_limit();
-    let depth_ok = check_depth(text);
-    if !depth_ok {
-        return (
-            Value::Nil,
-            start + 1,
-            format!("JSON nesting deeper than {MAX_DEPTH} levels"),
-        )
-            .into_lua_multi(lua);
-    }
-    match Seed(&ctx).deserialize(&mut de) {
-        Ok(v) => {
-            // Like dkjson: the value, then the position after it (trailing text is the caller's).
-            let rest = text.len() - trailing_len(text, &mut de);
-            (v, start + rest + 1).into_lua_multi(lua)
-        }
-        Err(e) => {
-            let at = start + byte_pos(text, e.line(), e.column());
-            let msg = e.to_string();
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-            (Value::Nil, at.max(1), msg).into_lua_multi(lua)
-        }
-    }
-}
-
-/// How many bytes after the value serde_json has not consumed.
-fn trailing_len(text: &str, de: &mut serde_json::Deserializer<serde_json::de::StrRead>) -> usize {
-    // Consume trailing whitespace; anything else is left to the caller, as in dkjson.
-    let _ = de;
-    let trimmed = text.trim_end();
-    text.len() - trimmed.len()
-}
-
-fn check_depth(text: &str) -> bool {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for b in text.bytes() {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return false;
+    let mut outcome = Parsed::Err(start + 1, "no input".into());
+    let out = &mut outcome;
+    // SAFETY: the closure only uses the Lua C API on the state mlua passes, within the stack
+    // space it checks; errors from Lua (memory) are caught by exec_raw's protected call.
+    let value = unsafe {
+        lua.exec_raw::<MultiValue>((s, nullval, array_mt, object_mt), |l| {
+            let top = ffi::lua_gettop(l);
+            let (sidx, null, amt, omt) = (top - 3, top - 2, top - 1, top);
+            let mut len = 0usize;
+            let p = ffi::lua_tolstring(l, sidx, &mut len);
+            let bytes: &[u8] = if p.is_null() { &[] } else { std::slice::from_raw_parts(p as *const u8, len) };
+            let text = bytes.get(start..).unwrap_or(&[]);
+            let push = Push { l, null, array_mt: amt, object_mt: omt, depth: 0 };
+            // Validate UTF-8 once up front: the str reader then skips it per string.
+            let text_str = match std::str::from_utf8(text) {
+                Ok(t) => t,
+                Err(e) => {
+                    ffi::lua_pushnil(l);
+                    *out = Parsed::Err(start + e.valid_up_to() + 1, "invalid UTF-8 in JSON text".into());
+                    ffi::lua_replace(l, sidx);
+                    ffi::lua_settop(l, sidx);
+                    return;
+                }
+            };
+            let mut de = serde_json::Deserializer::from_str(text_str);
+            de.disable_recursion_limit();
+            let parsed = push.deserialize(&mut de);
+            match parsed {
+                Ok(()) => {
+                    // Like dkjson: the value and the position after it (trailing whitespace
+                    // skipped); anything else after it is the caller's business.
+                    let mut end = text.len();
+                    while end > 0 && text[end - 1].is_ascii_whitespace() {
+                        end -= 1;
+                    }
+                    *out = Parsed::Ok(start + end + 1);
+                }
+                Err(e) => {
+                    let at = start + byte_pos(text, e.line(), e.column());
+                    let msg = e.to_string();
+                    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                    ffi::lua_settop(l, top);
+                    ffi::lua_pushnil(l);
+                    *out = Parsed::Err(at.max(1), msg);
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            // Leave only the value: move it over the first argument and drop the rest.
+            ffi::lua_replace(l, sidx);
+            ffi::lua_settop(l, sidx);
+        })?
+    };
+    let mut ret = value;
+    match outcome {
+        Parsed::Ok(end) => ret.push_back(Value::Integer(end as _)),
+        Parsed::Err(at, msg) => {
+            ret.clear();
+            ret.push_back(Value::Nil);
+            ret.push_back(Value::Integer(at as _));
+            ret.push_back(Value::String(lua.create_string(msg)?));
         }
     }
-    true
+    Ok(ret)
 }
 
 // ---- encoding ------------------------------------------------------------------------------
 
-struct Enc<'a> {
-    lua: &'a Lua,
-    out: String,
-    indent: Option<String>,
-    null: Table,
-    seen: Vec<*const std::ffi::c_void>,
+struct Enc {
+    l: *mut ffi::lua_State,
+    /// Stack slots holding the strings "__jsontype" and "__tojson" (pushed once).
+    k_jsontype: c_int,
+    k_tojson: c_int,
+    out: Vec<u8>,
+    indent: Option<Vec<u8>>,
+    null: c_int,
+    seen: Vec<*const c_void>,
 }
 
-fn write_str(out: &mut String, s: &[u8]) {
-    out.push('"');
-    let text = String::from_utf8_lossy(s);
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' || c == '\u{2028}' || c == '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
+fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&s[run..i]);
+        run = i + 1;
+        if esc.is_empty() {
+            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else {
+            out.extend_from_slice(esc);
         }
     }
-    out.push('"');
+    out.extend_from_slice(&s[run..]);
+    out.push(b'"');
 }
 
-fn write_num(out: &mut String, n: f64) {
+fn write_num(out: &mut Vec<u8>, n: f64) {
     if !n.is_finite() {
-        out.push_str("null");
+        out.extend_from_slice(b"null");
     } else if n.fract() == 0.0 && n.abs() < 1e15 {
-        let _ = write!(out, "{}", n as i64);
+        out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
     } else {
-        let _ = write!(out, "{n}");
+        out.extend_from_slice(ryu::Buffer::new().format_finite(n).as_bytes());
     }
 }
 
-/// dkjson's rule: a table is an array when every key is a positive integer and it is not
-/// mostly holes; returns its length.
-fn array_len(t: &Table) -> mlua::Result<Option<usize>> {
-    let (mut max, mut n) = (0usize, 0usize);
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        let idx = match k {
-            Value::Integer(i) if i >= 1 => i as usize,
-            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => f as usize,
-            _ => return Ok(None),
-        };
-        max = max.max(idx);
-        n += 1;
-    }
-    if max > 10 && max > n * 2 {
-        return Ok(None);
-    }
-    Ok(Some(max))
-}
-
-impl Enc<'_> {
+impl Enc {
     fn newline(&mut self, level: usize) {
         if let Some(ind) = &self.indent {
-            self.out.push('\n');
+            self.out.push(b'\n');
             for _ in 0..level {
-                self.out.push_str(ind);
+                self.out.extend_from_slice(ind);
             }
         }
     }
 
-    fn value(&mut self, v: &Value, level: usize) -> mlua::Result<()> {
-        match v {
-            Value::Nil => self.out.push_str("null"),
-            Value::Boolean(b) => self.out.push_str(if *b { "true" } else { "false" }),
-            Value::Integer(i) => write_num(&mut self.out, *i as f64),
-            Value::Number(n) => write_num(&mut self.out, *n),
-            Value::String(s) => write_str(&mut self.out, &s.as_bytes()),
-            Value::Table(t) => self.table(t, level)?,
-            Value::LightUserData(p) if p.0.is_null() => self.out.push_str("null"),
-            other => {
-                return Err(mlua::Error::runtime(format!(
-                    "json.stringify: cannot encode a value of type {}",
-                    other.type_name()
-                )))
+    /// Encodes the value at absolute stack index `idx`.
+    unsafe fn value(&mut self, idx: c_int, level: usize) -> Result<(), String> {
+        let l = self.l;
+        match ffi::lua_type(l, idx) {
+            ffi::LUA_TNIL => self.out.extend_from_slice(b"null"),
+            ffi::LUA_TBOOLEAN => {
+                let b = ffi::lua_toboolean(l, idx) != 0;
+                self.out.extend_from_slice(if b { b"true" } else { b"false" });
+            }
+            ffi::LUA_TNUMBER => write_num(&mut self.out, ffi::lua_tonumber(l, idx)),
+            ffi::LUA_TSTRING => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, idx, &mut len);
+                write_str(&mut self.out, std::slice::from_raw_parts(p as *const u8, len));
+            }
+            ffi::LUA_TTABLE => self.table(idx, level)?,
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, idx).is_null() => self.out.extend_from_slice(b"null"),
+            t => {
+                let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                return Err(format!("json.stringify: cannot encode a value of type {name}"));
             }
         }
         Ok(())
     }
 
-    fn table(&mut self, t: &Table, level: usize) -> mlua::Result<()> {
-        if t == &self.null {
-            self.out.push_str("null");
-            return Ok(());
+    /// The `__jsontype` of a table's metatable, and whether it has `__tojson`.
+    unsafe fn meta(&mut self, idx: c_int) -> (Option<u8>, bool) {
+        let l = self.l;
+        if ffi::lua_getmetatable(l, idx) == 0 {
+            return (None, false);
         }
-        let mt = t.metatable();
-        if let Some(mt) = &mt {
-            if let Ok(f) = mt.raw_get::<Function>("__tojson") {
-                let s: String = f.call((t.clone(), self.lua.create_table()?))?;
-                self.out.push_str(&s);
-                return Ok(());
+        ffi::lua_pushvalue(l, self.k_jsontype);
+        ffi::lua_rawget(l, -2);
+        let mut len = 0;
+        let p = ffi::lua_tolstring(l, -1, &mut len);
+        let kind = if p.is_null() || len == 0 { None } else { Some(*(p as *const u8)) };
+        ffi::lua_pop(l, 1);
+        ffi::lua_pushvalue(l, self.k_tojson);
+        ffi::lua_rawget(l, -2);
+        let tojson = ffi::lua_type(l, -1) == ffi::LUA_TFUNCTION;
+        ffi::lua_pop(l, 2);
+        (kind, tojson)
+    }
+
+    /// dkjson's rule: an array when every key is a positive integer and it is not mostly
+    /// holes. A table whose keys are exactly 1..n is recognised without a full scan.
+    unsafe fn array_len(&mut self, idx: c_int) -> Option<usize> {
+        let l = self.l;
+        let len = ffi::lua_objlen(l, idx);
+        if len > 0 {
+            ffi::lua_pushnumber(l, len as f64);
+            if ffi::lua_next(l, idx) == 0 {
+                return Some(len);
+            }
+            ffi::lua_pop(l, 2);
+        }
+        let (mut max, mut n) = (0usize, 0usize);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, idx) != 0 {
+            ffi::lua_pop(l, 1);
+            let k = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER { ffi::lua_tonumber(l, -1) } else { 0.0 };
+            if k >= 1.0 && k.fract() == 0.0 {
+                max = max.max(k as usize);
+                n += 1;
+            } else {
+                ffi::lua_pop(l, 1);
+                return None;
             }
         }
-        let ptr = t.to_pointer();
-        if self.seen.contains(&ptr) {
-            return Err(mlua::Error::runtime("json.stringify: reference cycle"));
+        if max > 10 && max > n * 2 {
+            None
+        } else {
+            Some(max)
         }
-        if level > MAX_DEPTH {
-            return Err(mlua::Error::runtime("json.stringify: nesting too deep"));
+    }
+
+    unsafe fn table(&mut self, idx: c_int, level: usize) -> Result<(), String> {
+        let l = self.l;
+        if ffi::lua_rawequal(l, idx, self.null) != 0 {
+            self.out.extend_from_slice(b"null");
+            return Ok(());
+        }
+        if ffi::lua_checkstack(l, 6) == 0 || level > MAX_DEPTH {
+            return Err("json.stringify: nesting too deep".into());
+        }
+        let (kind, tojson) = self.meta(idx);
+        if tojson {
+            ffi::lua_getmetatable(l, idx);
+            ffi::lua_pushstring(l, c"__tojson".as_ptr());
+            ffi::lua_rawget(l, -2);
+            ffi::lua_pushvalue(l, idx);
+            ffi::lua_createtable(l, 0, 0);
+            ffi::lua_call(l, 2, 1);
+            let mut len = 0;
+            let p = ffi::lua_tolstring(l, -1, &mut len);
+            if !p.is_null() {
+                self.out.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+            }
+            ffi::lua_pop(l, 2);
+            return Ok(());
+        }
+        let ptr = ffi::lua_topointer(l, idx);
+        if self.seen.contains(&ptr) {
+            return Err("json.stringify: reference cycle".into());
         }
         self.seen.push(ptr);
-        let kind: Option<String> = mt.as_ref().and_then(|m| m.raw_get("__jsontype").ok());
-        let as_array = match kind.as_deref() {
-            Some("object") => None,
-            Some("array") => Some(t.raw_len()),
-            _ => array_len(t)?,
+        // dkjson's rule: an array when every key is a positive integer and it is not mostly holes.
+        let as_array = match kind {
+            Some(b'o') => None,
+            Some(b'a') => Some(ffi::lua_objlen(l, idx)),
+            _ => self.array_len(idx),
         };
-        let sep = if self.indent.is_some() { ": " } else { ":" };
+        let sep: &[u8] = if self.indent.is_some() { b": " } else { b":" };
         match as_array {
             Some(len) => {
-                self.out.push('[');
+                self.out.push(b'[');
                 for i in 1..=len {
                     if i > 1 {
-                        self.out.push(',');
+                        self.out.push(b',');
                     }
                     self.newline(level + 1);
-                    let v: Value = t.raw_get(i)?;
-                    self.value(&v, level + 1)?;
+                    ffi::lua_rawgeti(l, idx, i as _);
+                    let r = self.value(ffi::lua_gettop(l), level + 1);
+                    ffi::lua_pop(l, 1);
+                    r?;
                 }
                 if len > 0 {
                     self.newline(level);
                 }
-                self.out.push(']');
+                self.out.push(b']');
             }
             None => {
-                self.out.push('{');
+                self.out.push(b'{');
                 let mut first = true;
-                let mut entries: Vec<(Value, Value)> = Vec::new();
-                for pair in t.pairs::<Value, Value>() {
-                    entries.push(pair?);
-                }
-                if self.indent.is_some() {
-                    entries.sort_by(|a, b| key_text(&a.0).cmp(&key_text(&b.0)));
-                }
-                for (k, v) in entries {
-                    let key = match &k {
-                        Value::String(s) => s.as_bytes().to_vec(),
-                        Value::Integer(i) => i.to_string().into_bytes(),
-                        Value::Number(n) => {
-                            let mut s = String::new();
-                            write_num(&mut s, *n);
-                            s.into_bytes()
-                        }
-                        other => {
-                            return Err(mlua::Error::runtime(format!(
-                                "json.stringify: cannot use a {} as an object key",
-                                other.type_name()
-                            )))
-                        }
-                    };
-                    if matches!(
-                        v,
-                        Value::Function(_) | Value::Thread(_) | Value::UserData(_)
-                    ) {
+                ffi::lua_pushnil(l);
+                while ffi::lua_next(l, idx) != 0 {
+                    let top = ffi::lua_gettop(l);
+                    let vt = ffi::lua_type(l, top);
+                    if vt == ffi::LUA_TFUNCTION || vt == ffi::LUA_TTHREAD || vt == ffi::LUA_TUSERDATA {
+                        ffi::lua_pop(l, 1);
                         continue;
                     }
                     if !first {
-                        self.out.push(',');
+                        self.out.push(b',');
                     }
                     first = false;
                     self.newline(level + 1);
-                    write_str(&mut self.out, &key);
-                    self.out.push_str(sep);
-                    self.value(&v, level + 1)?;
+                    match ffi::lua_type(l, top - 1) {
+                        ffi::LUA_TSTRING => {
+                            let mut len = 0;
+                            let p = ffi::lua_tolstring(l, top - 1, &mut len);
+                            write_str(&mut self.out, std::slice::from_raw_parts(p as *const u8, len));
+                        }
+                        ffi::LUA_TNUMBER => {
+                            self.out.push(b'"');
+                            write_num(&mut self.out, ffi::lua_tonumber(l, top - 1));
+                            self.out.push(b'"');
+                        }
+                        t => {
+                            ffi::lua_pop(l, 2);
+                            let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                            return Err(format!("json.stringify: cannot use a {name} as an object key"));
+                        }
+                    }
+                    self.out.extend_from_slice(sep);
+                    let r = self.value(top, level + 1);
+                    ffi::lua_pop(l, 1);
+                    if let Err(e) = r {
+                        ffi::lua_pop(l, 1);
+                        return Err(e);
+                    }
                 }
                 if !first {
                     self.newline(level);
                 }
-                self.out.push('}');
+                self.out.push(b'}');
             }
         }
         self.seen.pop();
@@ -358,44 +443,58 @@ impl Enc<'_> {
     }
 }
 
-fn key_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.to_string_lossy(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<String> {
+fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaString> {
     // dkjson's `state` is an options table; anything else (a position from parse) is ignored.
-    let state = match state {
-        Value::Table(t) => Some(t),
-        _ => None,
-    };
     let mut indent = None;
-    if let Some(st) = &state {
+    if let Value::Table(st) = &state {
         match st.get::<Value>("indent")? {
-            Value::Boolean(true) => indent = Some("  ".to_string()),
-            Value::Integer(n) if n > 0 => indent = Some(" ".repeat(n as usize)),
-            Value::Number(n) if n > 0.0 => indent = Some(" ".repeat(n as usize)),
-            Value::String(s) => indent = Some(s.to_str()?.to_string()),
+            Value::Boolean(true) => indent = Some(b"  ".to_vec()),
+            Value::Integer(n) if n > 0 => indent = Some(vec![b' '; n as usize]),
+            Value::Number(n) if n > 0.0 => indent = Some(vec![b' '; n as usize]),
+            Value::String(s) => indent = Some(s.as_bytes().to_vec()),
             _ => {}
         }
         if indent.is_none() && st.get::<Option<bool>>("beautify")?.unwrap_or(false) {
-            indent = Some("  ".to_string());
+            indent = Some(b"  ".to_vec());
         }
     }
-    let null: Table = lua
-        .named_registry_value::<Table>("luvit.json.meta")?
-        .get("null")?;
-    let mut enc = Enc {
-        lua,
-        out: String::new(),
-        indent,
-        null,
-        seen: Vec::new(),
+    let null: Table = lua.named_registry_value::<Table>(META_KEY)?.get("null")?;
+    let mut error = None;
+    let err = &mut error;
+    // SAFETY: as in `parse`: raw API calls on the state mlua passes, stack space checked.
+    let s = unsafe {
+        lua.exec_raw::<mlua::LuaString>((v, null), |l| {
+            let top = ffi::lua_gettop(l);
+            ffi::lua_pushstring(l, c"__jsontype".as_ptr());
+            ffi::lua_pushstring(l, c"__tojson".as_ptr());
+            let mut enc = Enc {
+                l,
+                k_jsontype: top + 1,
+                k_tojson: top + 2,
+                out: Vec::with_capacity(4096),
+                indent,
+                null: top,
+                seen: Vec::new(),
+            };
+            match enc.value(top - 1, 0) {
+                Ok(()) => {
+                    ffi::lua_settop(l, top);
+                    ffi::lua_pushlstring(l, enc.out.as_ptr() as *const _, enc.out.len());
+                }
+                Err(e) => {
+                    ffi::lua_settop(l, top);
+                    ffi::lua_pushlstring(l, c"".as_ptr(), 0);
+                    *err = Some(e);
+                }
+            }
+            ffi::lua_replace(l, top - 1);
+            ffi::lua_settop(l, top - 1);
+        })?
     };
-    enc.value(&v, 0)?;
-    Ok(enc.out)
+    match error {
+        Some(e) => Err(mlua::Error::runtime(e)),
+        None => Ok(s),
+    }
 }
 
 pub fn register(lua: &Lua) -> mlua::Result<Table> {
@@ -413,7 +512,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     meta.set("object", object_mt)?;
     meta.set("array", array_mt)?;
     meta.set("null", null.clone())?;
-    lua.set_named_registry_value("luvit.json.meta", meta)?;
+    lua.set_named_registry_value(META_KEY, meta)?;
     let parse_fn = lua.create_function(parse)?;
     // Errors reach Lua as plain strings (like dkjson's), not as Rust error objects.
     let stringify_fn: Function = lua
