@@ -9,15 +9,21 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 fn lib_dir() -> Option<&'static str> {
     static DIR: OnceLock<Option<String>> = OnceLock::new();
-    DIR.get_or_init(|| std::env::var("LUVIT_LIB_DIR").ok().filter(|d| !d.is_empty()))
-        .as_deref()
+    DIR.get_or_init(|| {
+        std::env::var("LUVIT_LIB_DIR")
+            .ok()
+            .filter(|d| !d.is_empty())
+    })
+    .as_deref()
 }
 
 /// The source of a built-in module.
 pub fn source(name: &str) -> Option<std::borrow::Cow<'static, str>> {
     if let Some(dir) = lib_dir() {
         if !name.contains('/') && !name.contains("..") {
-            if let Ok(s) = std::fs::read_to_string(std::path::Path::new(dir).join(format!("{name}.lua"))) {
+            if let Ok(s) =
+                std::fs::read_to_string(std::path::Path::new(dir).join(format!("{name}.lua")))
+            {
                 return Some(s.into());
             }
         }

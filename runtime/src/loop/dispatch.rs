@@ -177,7 +177,7 @@ pub fn uncaught(lua: &Lua, el: &EventLoop, err: Value, trace: Option<String>) {
                     all.extend(args);
                     match invoker.call::<(bool, Value, Option<String>)>(all) {
                         Ok((true, _, _)) => return,
-                        Ok((false, e2, t2)) => return fatal(lua, el, &e2, t2),
+                        Ok((false, e2, t2)) => fatal(lua, el, &e2, t2),
                         Err(e) => {
                             eprintln!("{e}");
                             exit_process(lua, 1)

@@ -37,6 +37,9 @@ pub enum Slot {
     Read = 1,
 }
 
+/// Loop-thread work posted from another thread.
+pub type InternalFn = Box<dyn FnOnce(&Lua, &EventLoop) + Send>;
+
 /// Whom a completed operation calls back.
 pub enum Target {
     /// A one-shot request (fs call, write, connect ...); its callback is removed when it runs.
@@ -44,7 +47,7 @@ pub enum Target {
     /// A handle's standing callback; dropped silently if the handle closed meanwhile.
     Handle(HandleId, Slot),
     /// Work on the loop thread that finds its own callback (stdin reader threads and the like).
-    Internal(Box<dyn FnOnce(&Lua, &EventLoop) + Send>),
+    Internal(InternalFn),
 }
 
 /// A completion from the loop thread itself; it runs in the poll phase.
@@ -602,6 +605,10 @@ impl EventLoop {
 
     /// Waits for I/O completions (up to `timeout`; `None` waits for the next one) and delivers
     /// every completion that is ready.
+    #[allow(
+        clippy::await_holding_refcell_ref,
+        reason = "only poll borrows the inbox, and the loop refuses to run nested"
+    )]
     async fn poll(&self, lua: &Lua, timeout: Option<Duration>) -> mlua::Result<()> {
         let mut first = None;
         let ready = !self.local_q.borrow().is_empty();
@@ -737,7 +744,9 @@ impl EventLoop {
         loop {
             let cb = {
                 let st = self.state.borrow();
-                let Some(&(p, id)) = st.phase_handles.get(i) else { break };
+                let Some(&(p, id)) = st.phase_handles.get(i) else {
+                    break;
+                };
                 i += 1;
                 if p != phase {
                     continue;

@@ -31,7 +31,9 @@ struct Push {
 impl Push {
     fn room<E: serde::de::Error>(&self) -> Result<(), E> {
         if self.depth > MAX_DEPTH {
-            return Err(E::custom(format!("JSON nesting deeper than {MAX_DEPTH} levels")));
+            return Err(E::custom(format!(
+                "JSON nesting deeper than {MAX_DEPTH} levels"
+            )));
         }
         // SAFETY: `l` is the live state mlua handed to exec_raw.
         if unsafe { ffi::lua_checkstack(self.l, 8) } == 0 {
@@ -132,7 +134,10 @@ enum Parsed {
     Err(usize, String),
 }
 
-fn parse(lua: &Lua, (s, pos, nullval): (mlua::LuaString, Option<usize>, Value)) -> mlua::Result<MultiValue> {
+fn parse(
+    lua: &Lua,
+    (s, pos, nullval): (mlua::LuaString, Option<usize>, Value),
+) -> mlua::Result<MultiValue> {
     let meta: Table = lua.named_registry_value(META_KEY)?;
     let (array_mt, object_mt): (Table, Table) = (meta.get("array")?, meta.get("object")?);
     let start = pos.unwrap_or(1).max(1) - 1;
@@ -146,15 +151,28 @@ fn parse(lua: &Lua, (s, pos, nullval): (mlua::LuaString, Option<usize>, Value)) 
             let (sidx, null, amt, omt) = (top - 3, top - 2, top - 1, top);
             let mut len = 0usize;
             let p = ffi::lua_tolstring(l, sidx, &mut len);
-            let bytes: &[u8] = if p.is_null() { &[] } else { std::slice::from_raw_parts(p as *const u8, len) };
+            let bytes: &[u8] = if p.is_null() {
+                &[]
+            } else {
+                std::slice::from_raw_parts(p as *const u8, len)
+            };
             let text = bytes.get(start..).unwrap_or(&[]);
-            let push = Push { l, null, array_mt: amt, object_mt: omt, depth: 0 };
+            let push = Push {
+                l,
+                null,
+                array_mt: amt,
+                object_mt: omt,
+                depth: 0,
+            };
             // Validate UTF-8 once up front: the str reader then skips it per string.
             let text_str = match std::str::from_utf8(text) {
                 Ok(t) => t,
                 Err(e) => {
                     ffi::lua_pushnil(l);
-                    *out = Parsed::Err(start + e.valid_up_to() + 1, "invalid UTF-8 in JSON text".into());
+                    *out = Parsed::Err(
+                        start + e.valid_up_to() + 1,
+                        "invalid UTF-8 in JSON text".into(),
+                    );
                     ffi::lua_replace(l, sidx);
                     ffi::lua_settop(l, sidx);
                     return;
@@ -267,19 +285,27 @@ impl Enc {
             ffi::LUA_TNIL => self.out.extend_from_slice(b"null"),
             ffi::LUA_TBOOLEAN => {
                 let b = ffi::lua_toboolean(l, idx) != 0;
-                self.out.extend_from_slice(if b { b"true" } else { b"false" });
+                self.out
+                    .extend_from_slice(if b { b"true" } else { b"false" });
             }
             ffi::LUA_TNUMBER => write_num(&mut self.out, ffi::lua_tonumber(l, idx)),
             ffi::LUA_TSTRING => {
                 let mut len = 0;
                 let p = ffi::lua_tolstring(l, idx, &mut len);
-                write_str(&mut self.out, std::slice::from_raw_parts(p as *const u8, len));
+                write_str(
+                    &mut self.out,
+                    std::slice::from_raw_parts(p as *const u8, len),
+                );
             }
             ffi::LUA_TTABLE => self.table(idx, level)?,
-            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, idx).is_null() => self.out.extend_from_slice(b"null"),
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, idx).is_null() => {
+                self.out.extend_from_slice(b"null")
+            }
             t => {
                 let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-                return Err(format!("json.stringify: cannot encode a value of type {name}"));
+                return Err(format!(
+                    "json.stringify: cannot encode a value of type {name}"
+                ));
             }
         }
         Ok(())
@@ -295,7 +321,11 @@ impl Enc {
         ffi::lua_rawget(l, -2);
         let mut len = 0;
         let p = ffi::lua_tolstring(l, -1, &mut len);
-        let kind = if p.is_null() || len == 0 { None } else { Some(*(p as *const u8)) };
+        let kind = if p.is_null() || len == 0 {
+            None
+        } else {
+            Some(*(p as *const u8))
+        };
         ffi::lua_pop(l, 1);
         ffi::lua_pushvalue(l, self.k_tojson);
         ffi::lua_rawget(l, -2);
@@ -320,7 +350,11 @@ impl Enc {
         ffi::lua_pushnil(l);
         while ffi::lua_next(l, idx) != 0 {
             ffi::lua_pop(l, 1);
-            let k = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER { ffi::lua_tonumber(l, -1) } else { 0.0 };
+            let k = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+                ffi::lua_tonumber(l, -1)
+            } else {
+                0.0
+            };
             if k >= 1.0 && k.fract() == 0.0 {
                 max = max.max(k as usize);
                 n += 1;
@@ -356,7 +390,8 @@ impl Enc {
             let mut len = 0;
             let p = ffi::lua_tolstring(l, -1, &mut len);
             if !p.is_null() {
-                self.out.extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                self.out
+                    .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
             }
             ffi::lua_pop(l, 2);
             return Ok(());
@@ -398,7 +433,10 @@ impl Enc {
                 while ffi::lua_next(l, idx) != 0 {
                     let top = ffi::lua_gettop(l);
                     let vt = ffi::lua_type(l, top);
-                    if vt == ffi::LUA_TFUNCTION || vt == ffi::LUA_TTHREAD || vt == ffi::LUA_TUSERDATA {
+                    if vt == ffi::LUA_TFUNCTION
+                        || vt == ffi::LUA_TTHREAD
+                        || vt == ffi::LUA_TUSERDATA
+                    {
                         ffi::lua_pop(l, 1);
                         continue;
                     }
@@ -411,7 +449,10 @@ impl Enc {
                         ffi::LUA_TSTRING => {
                             let mut len = 0;
                             let p = ffi::lua_tolstring(l, top - 1, &mut len);
-                            write_str(&mut self.out, std::slice::from_raw_parts(p as *const u8, len));
+                            write_str(
+                                &mut self.out,
+                                std::slice::from_raw_parts(p as *const u8, len),
+                            );
                         }
                         ffi::LUA_TNUMBER => {
                             self.out.push(b'"');
@@ -420,8 +461,11 @@ impl Enc {
                         }
                         t => {
                             ffi::lua_pop(l, 2);
-                            let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-                            return Err(format!("json.stringify: cannot use a {name} as an object key"));
+                            let name =
+                                std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                            return Err(format!(
+                                "json.stringify: cannot use a {name} as an object key"
+                            ));
                         }
                     }
                     self.out.extend_from_slice(sep);

@@ -230,7 +230,7 @@ fn data_bytes(v: &Value, fname: &str) -> mlua::Result<Vec<u8>> {
         Value::String(s) => Ok(s.as_bytes().to_vec()),
         Value::Table(t) => {
             let mut out = Vec::new();
-            for part in t.sequence_values::<mlua::String>() {
+            for part in t.sequence_values::<mlua::LuaString>() {
                 out.extend_from_slice(&part?.as_bytes());
             }
             Ok(out)
@@ -388,7 +388,7 @@ fn do_copyfile(a: Vec<u8>, b: Vec<u8>, flags: i32) -> FsResult {
         .map_err(|e| UvError::from_io(&e, Some(&format!("{} -> {}", show(&a), show(&b)))))
 }
 
-type S = mlua::String;
+type S = mlua::LuaString;
 
 pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
     r.add(

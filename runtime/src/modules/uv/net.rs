@@ -41,7 +41,7 @@ pub fn data_arg(v: &Value, fname: &str) -> mlua::Result<Vec<u8>> {
         Value::String(s) => Ok(s.as_bytes().to_vec()),
         Value::Table(t) => {
             let mut out = Vec::new();
-            for part in t.sequence_values::<mlua::String>() {
+            for part in t.sequence_values::<mlua::LuaString>() {
                 out.extend_from_slice(&part?.as_bytes());
             }
             Ok(out)

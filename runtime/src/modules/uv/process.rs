@@ -77,13 +77,13 @@ fn spawn(
     };
     let mut cmd = tokio::process::Command::new(&file);
     if let Some(args) = opts.get::<Option<Table>>("args")? {
-        for a in args.sequence_values::<mlua::String>() {
+        for a in args.sequence_values::<mlua::LuaString>() {
             cmd.arg(std::ffi::OsStr::new(&*a?.to_str()?));
         }
     }
     if let Some(env) = opts.get::<Option<Table>>("env")? {
         cmd.env_clear();
-        for pair in env.pairs::<Value, mlua::String>() {
+        for pair in env.pairs::<Value, mlua::LuaString>() {
             let (k, v) = pair?;
             let v = v.to_str()?.to_string();
             match k {

@@ -685,6 +685,6 @@ pub fn conn_from_fd(fd: RawFd) -> std::io::Result<Conn> {
     unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     // SAFETY: we own `owned` (it came from a descriptor handed to us) and it lives in the AsyncFd.
-    let afd = unsafe { AsyncFd::register(owned) }.map_err(|e| std::io::Error::from(e))?;
+    let afd = unsafe { AsyncFd::register(owned) }.map_err(std::io::Error::from)?;
     Ok(Conn::Fd(afd))
 }

@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, UserData, Value};
+use mlua::{
+    AnyUserData, Function, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, UserData, Value,
+};
 
 use super::errors::{ret, UvError};
 use super::handle::Reg;
@@ -26,12 +28,10 @@ fn to_plain(v: &Value, what: &str) -> mlua::Result<Plain> {
         Value::Integer(i) => Plain::Num(*i as f64),
         Value::Number(n) => Plain::Num(*n),
         Value::String(s) => Plain::Str(s.as_bytes().to_vec()),
-        other => {
-            return Err(mlua::Error::runtime(format!(
-                "{what}: cannot pass a {} to another thread (only nil, booleans, numbers and strings)",
-                other.type_name()
-            )))
-        }
+        other => return Err(mlua::Error::runtime(format!(
+            "{what}: cannot pass a {} to another thread (only nil, booleans, numbers and strings)",
+            other.type_name()
+        ))),
     })
 }
 
@@ -60,7 +60,10 @@ fn dump(lua: &Lua, f: &Value) -> mlua::Result<Vec<u8>> {
             Ok(s.as_bytes().to_vec())
         }
         Value::String(s) => Ok(s.as_bytes().to_vec()),
-        other => Err(mlua::Error::runtime(format!("expected a function or its dumped code, got {}", other.type_name()))),
+        other => Err(mlua::Error::runtime(format!(
+            "expected a function or its dumped code, got {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -68,7 +71,11 @@ fn dump(lua: &Lua, f: &Value) -> mlua::Result<Vec<u8>> {
 fn run_isolated(code: &[u8], args: Vec<Plain>) -> Result<Vec<Plain>, String> {
     // SAFETY: a private state on this thread; thread code expects the full standard library.
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
-    let f = lua.load(code).set_name("=thread").into_function().map_err(|e| e.to_string())?;
+    let f = lua
+        .load(code)
+        .set_name("=thread")
+        .into_function()
+        .map_err(|e| e.to_string())?;
     let args = from_plain(&lua, args).map_err(|e| e.to_string())?;
     let results: MultiValue = f.call(args).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
@@ -80,8 +87,10 @@ fn run_isolated(code: &[u8], args: Vec<Plain>) -> Result<Vec<Plain>, String> {
 
 /// A thread started by `new_thread`.
 pub struct LuaThread {
-    handle: Mutex<Option<std::thread::JoinHandle<Result<Vec<Plain>, String>>>>,
+    handle: Mutex<Option<ThreadHandle>>,
 }
+
+type ThreadHandle = std::thread::JoinHandle<Result<Vec<Plain>, String>>;
 
 impl UserData for LuaThread {
     fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
@@ -91,7 +100,11 @@ impl UserData for LuaThread {
 }
 
 fn join(lua: &Lua, t: &LuaThread) -> mlua::Result<MultiValue> {
-    let h = t.handle.lock().map_err(|_| mlua::Error::runtime("thread state poisoned"))?.take();
+    let h = t
+        .handle
+        .lock()
+        .map_err(|_| mlua::Error::runtime("thread state poisoned"))?
+        .take();
     match h {
         Some(h) => match h.join() {
             Ok(Ok(vals)) => {
@@ -122,7 +135,11 @@ impl UserData for Work {
 fn queue_work(lua: &Lua, mut args: MultiValue) -> mlua::Result<MultiValue> {
     let ud: AnyUserData = match args.pop_front() {
         Some(Value::UserData(u)) => u,
-        _ => return Err(mlua::Error::runtime("bad argument #1 to 'queue_work' (luv_work_ctx_t expected)")),
+        _ => {
+            return Err(mlua::Error::runtime(
+                "bad argument #1 to 'queue_work' (luv_work_ctx_t expected)",
+            ))
+        }
     };
     let (code, after) = {
         let w = ud.borrow::<Work>()?;
@@ -158,17 +175,37 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             .name("luvit-thread".into())
             .spawn(move || run_isolated(&code, values))
             .map_err(|e| mlua::Error::runtime(format!("new_thread: {e}")))?;
-        lua.create_userdata(LuaThread { handle: Mutex::new(Some(handle)) })
+        lua.create_userdata(LuaThread {
+            handle: Mutex::new(Some(handle)),
+        })
     })?;
-    r.add(lua, "thread_join", None, |lua, t: AnyUserData| { let t = t.borrow::<LuaThread>()?; join(lua, &t) })?;
+    r.add(lua, "thread_join", None, |lua, t: AnyUserData| {
+        let t = t.borrow::<LuaThread>()?;
+        join(lua, &t)
+    })?;
     r.add(lua, "thread_self", None, |lua, ()| {
-        lua.create_userdata(LuaThread { handle: Mutex::new(None) })
+        lua.create_userdata(LuaThread {
+            handle: Mutex::new(None),
+        })
     })?;
-    r.add(lua, "thread_equal", None, |_, (a, b): (AnyUserData, AnyUserData)| Ok(a == b))?;
-    r.add(lua, "new_work", None, |lua, (f, after): (Value, Option<Function>)| {
-        let code = dump(lua, &f)?;
-        lua.create_userdata(Work { code: Arc::new(code), after })
-    })?;
+    r.add(
+        lua,
+        "thread_equal",
+        None,
+        |_, (a, b): (AnyUserData, AnyUserData)| Ok(a == b),
+    )?;
+    r.add(
+        lua,
+        "new_work",
+        None,
+        |lua, (f, after): (Value, Option<Function>)| {
+            let code = dump(lua, &f)?;
+            lua.create_userdata(Work {
+                code: Arc::new(code),
+                after,
+            })
+        },
+    )?;
     r.add(lua, "queue_work", None, queue_work)?;
     Ok(())
 }
