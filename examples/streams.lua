@@ -20,7 +20,7 @@ end
 
 local Sink = stream.Writable:extend()
 function Sink:_write(chunk, cb)
-  io.write(chunk)
+  print((chunk:gsub('\n$', '')))
   cb()
 end
 

@@ -80,9 +80,10 @@ end
 function Buffer:toString(i, j)
   i = i or 1
   j = j or self.length
-  if i < 1 then i = 1 end
-  if j > self.length then j = self.length end
-  if j < i then return '' end
+  if j == i - 1 then return '' end
+  if i < 1 or j > self.length or j < i then
+    error(("buffer:toString(%d, %d): range out of bounds 1..%d"):format(i, j, self.length), 2)
+  end
   return ffi.string(self.ctype + i - 1, j - i + 1)
 end
 

@@ -29,8 +29,9 @@ if boot.mode == 'script' then args[1] = boot.target end
 for i = 1, #boot.args do args[#args + 1] = boot.args[i] end
 _G.args = args
 
-_G.process = require('process').globalProcess(args)
-local pp = require('pretty-print')
+-- The runtime's own modules come from the binary, whatever deps/ folders the script sits in.
+_G.process = requireLib.builtin('process').globalProcess(args)
+local pp = requireLib.builtin('pretty-print')
 _G.p = pp.prettyPrint
 _G.print = pp.print
 

@@ -182,4 +182,7 @@ local function generator(path)
   return function(...) return module:require(...) end, module
 end
 
-return { generator = generator, pathJoin = pathJoin, makeModule = makeModule, run = run }
+return {
+  generator = generator, pathJoin = pathJoin, makeModule = makeModule, run = run,
+  builtin = loadBuiltin,
+}

@@ -120,6 +120,7 @@ require('tap')(function(test)
   end)
 
   test('clean up the temp folder', function()
+    for _, name in ipairs(fs.readdirSync(dir)) do fs.unlinkSync(dir .. '/' .. name) end
     assert(fs.rmdirSync(dir))
     assert(not uv.fs_stat(dir))
   end)

@@ -34,12 +34,13 @@ require('tap')(function(test)
     -- signal watchers are unref'd: a timer keeps the loop alive until the signal arrives
     local t = uv.new_timer()
     t:start(2000, 0, function() t:close() end)
-    local function onUsr1(name)
+    local onUsr1
+    onUsr1 = expect(function(name)
       assert(name == 'SIGUSR1')
       process:removeListener('SIGUSR1', onUsr1)
       t:close()
-    end
-    process:on('SIGUSR1', expect(onUsr1))
+    end)
+    process:on('SIGUSR1', onUsr1)
     process.kill(process.pid, 'sigusr1')
   end)
 

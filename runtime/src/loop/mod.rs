@@ -554,6 +554,8 @@ impl EventLoop {
     }
 
     async fn run_phases(&self, lua: &Lua, mode: RunMode) -> mlua::Result<bool> {
+        // Ticks queued by the code that called run go first, as after node's main module.
+        dispatch::run_next_ticks(lua, self);
         let mut alive = self.alive();
         if !alive {
             self.update_time();
