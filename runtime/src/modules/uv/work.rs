@@ -28,10 +28,12 @@ fn to_plain(v: &Value, what: &str) -> mlua::Result<Plain> {
         Value::Integer(i) => Plain::Num(*i as f64),
         Value::Number(n) => Plain::Num(*n),
         Value::String(s) => Plain::Str(s.as_bytes().to_vec()),
-        other => return Err(mlua::Error::runtime(format!(
+        other => {
+            return Err(mlua::Error::runtime(format!(
             "{what}: cannot pass a {} to another thread (only nil, booleans, numbers and strings)",
             other.type_name()
-        ))),
+        )))
+        }
     })
 }
 
