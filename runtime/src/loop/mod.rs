@@ -776,3 +776,6 @@ impl EventLoop {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
