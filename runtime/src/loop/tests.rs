@@ -45,8 +45,14 @@ fn observer_sees_each_callback_with_its_origin_chain_and_duration() {
     let calls = rec.calls.borrow();
     let chains: Vec<&str> = calls.iter().map(|(c, _)| c.as_str()).collect();
     assert!(chains.contains(&"timer at app.lua:3"), "{chains:?}");
-    assert!(chains.contains(&"timer at app.lua:6 <- timer at app.lua:3"), "{chains:?}");
-    let inner = calls.iter().find(|(c, _)| c.starts_with("timer at app.lua:6")).expect("inner timer");
+    assert!(
+        chains.contains(&"timer at app.lua:6 <- timer at app.lua:3"),
+        "{chains:?}"
+    );
+    let inner = calls
+        .iter()
+        .find(|(c, _)| c.starts_with("timer at app.lua:6"))
+        .expect("inner timer");
     assert!(inner.1 > Duration::ZERO);
 }
 

@@ -185,7 +185,13 @@ impl Reg {
         R: mlua::IntoLuaMulti,
         F: Fn(&Lua, A) -> mlua::Result<R> + 'static,
     {
-        let func = lua.create_function(f)?;
+        // Convert the arguments here rather than in mlua's wrapper so a bad one is reported
+        // with the function's name: "bad argument #2 to 'timer_start' (...)".
+        let name = luv_name.to_string();
+        let func = lua.create_function(move |lua, args: mlua::MultiValue| {
+            let args = A::from_lua_args(args, 1, Some(&name), lua)?;
+            f(lua, args)
+        })?;
         self.uv.set(luv_name, func.clone())?;
         if let Some((kinds, m)) = method {
             self.methods.push((kinds, m.to_string(), func));
