@@ -1,6 +1,7 @@
 //! The `luvit` command: parse flags, build the runtime, run, exit with the program's code.
 
 use luvit::cli::{self, Command};
+
 use luvit::runtime::{versions, Runtime};
 
 fn main() {

@@ -26,6 +26,26 @@ pub fn versions(lua: &Lua) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// A LuaJIT state on LuaJIT's own allocator, with the full standard library (luvit programs
+/// expect `ffi`, `jit` and `debug`).
+///
+/// mlua's own constructor routes every Lua allocation through Rust's global allocator; LuaJIT's
+/// built-in one is faster for Lua's many small objects (json.parse of 6 MB: 57 ms -> 45 ms)
+/// and keeps the idle footprint small, so the state is made with `luaL_newstate` and handed
+/// to mlua. mlua does not close a state it did not make: the process exit does.
+fn new_state() -> Lua {
+    // SAFETY: a fresh state; mlua takes it over before anything else touches it.
+    unsafe {
+        let state = mlua::ffi::luaL_newstate();
+        if state.is_null() {
+            // Out of memory before anything ran: fall back to mlua's own constructor.
+            return Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default());
+        }
+        mlua::ffi::luaL_openlibs(state);
+        Lua::get_or_init_from_ptr(state).clone()
+    }
+}
+
 /// A Lua state wired to an event loop.
 pub struct Runtime {
     pub lua: Lua,
@@ -37,7 +57,7 @@ impl Runtime {
         // SAFETY: luvit programs expect `ffi` and `debug`; like luvit we give Lua code the full
         // standard library. Nothing the Rust side relies on can be broken from Lua by them
         // except through ffi itself, which is the user's explicit choice.
-        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
+        let lua = new_state();
         let el =
             EventLoop::new().map_err(|e| format!("luvit: cannot start the event loop: {e}"))?;
         lua.set_app_data(el.clone());

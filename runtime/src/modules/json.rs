@@ -225,33 +225,57 @@ struct Enc {
     /// Stack slots holding the strings "__jsontype" and "__tojson" (pushed once).
     k_jsontype: c_int,
     k_tojson: c_int,
+    object_mt: c_int,
+    array_mt: c_int,
     out: Vec<u8>,
     indent: Option<Vec<u8>>,
     null: c_int,
     seen: Vec<*const c_void>,
 }
 
+/// For each byte: 0 when it is copied as is, else the letter of its short escape (`u` for
+/// `\u00XX`).
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x7f] = b'u';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t
+};
+
 fn write_str(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut run = 0;
     for (i, &b) in s.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
         out.extend_from_slice(&s[run..i]);
         run = i + 1;
-        if esc.is_empty() {
-            out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 15) as usize],
+            ]);
         } else {
-            out.extend_from_slice(esc);
+            out.extend_from_slice(&[b'\\', esc]);
         }
     }
     out.extend_from_slice(&s[run..]);
@@ -316,6 +340,15 @@ impl Enc {
         let l = self.l;
         if ffi::lua_getmetatable(l, idx) == 0 {
             return (None, false);
+        }
+        // The metatables json.parse puts on what it makes: no need to look inside.
+        if ffi::lua_rawequal(l, -1, self.object_mt) != 0 {
+            ffi::lua_pop(l, 1);
+            return (Some(b'o'), false);
+        }
+        if ffi::lua_rawequal(l, -1, self.array_mt) != 0 {
+            ffi::lua_pop(l, 1);
+            return (Some(b'a'), false);
         }
         ffi::lua_pushvalue(l, self.k_jsontype);
         ffi::lua_rawget(l, -2);
@@ -502,19 +535,23 @@ fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaStr
             indent = Some(b"  ".to_vec());
         }
     }
-    let null: Table = lua.named_registry_value::<Table>(META_KEY)?.get("null")?;
+    let meta: Table = lua.named_registry_value::<Table>(META_KEY)?;
+    let (null, object_mt, array_mt): (Table, Table, Table) =
+        (meta.get("null")?, meta.get("object")?, meta.get("array")?);
     let mut error = None;
     let err = &mut error;
     // SAFETY: as in `parse`: raw API calls on the state mlua passes, stack space checked.
     let s = unsafe {
-        lua.exec_raw::<mlua::LuaString>((v, null), |l| {
-            let top = ffi::lua_gettop(l);
+        lua.exec_raw::<mlua::LuaString>((v, null, object_mt, array_mt), |l| {
+            let top = ffi::lua_gettop(l) - 2;
             ffi::lua_pushstring(l, c"__jsontype".as_ptr());
             ffi::lua_pushstring(l, c"__tojson".as_ptr());
             let mut enc = Enc {
                 l,
-                k_jsontype: top + 1,
-                k_tojson: top + 2,
+                k_jsontype: top + 3,
+                k_tojson: top + 4,
+                object_mt: top + 1,
+                array_mt: top + 2,
                 out: Vec::with_capacity(4096),
                 indent,
                 null: top,
