@@ -157,3 +157,14 @@ fn missing_module_lists_the_paths_tried() {
     assert!(err.contains("No such module 'no-such-module-xyz'"), "{err}");
     assert!(err.contains("tried:"), "{err}");
 }
+
+#[test]
+fn exit_inside_an_exit_listener_does_not_recurse() {
+    let p = script(
+        "exit-twice.lua",
+        "process:on('exit', function(c) print('exit', c); process.exit(5) end)\nprocess.exit(2)\n",
+    );
+    let out = luvit(&[p.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(text(&out.stdout), "exit\t2\n");
+}

@@ -210,7 +210,8 @@ end
 
 -- Calls every listener registered for `name` when the emit starts (listeners added during
 -- the emit wait for the next one; listeners removed during it are skipped). Returns self
--- when there was a listener, nil otherwise.
+-- when there was a listener, nil otherwise. Listeners are called directly (no pcall), so an
+-- error keeps its own traceback; the list it escapes from then just keeps its holes.
 function Emitter:emit(name, ...)
   local list = listOf(self, name)
   local n = list and #list or 0
@@ -221,13 +222,7 @@ function Emitter:emit(name, ...)
       local fn = list[i]
       if fn then
         any = true
-        local ok, err = pcall(fn, ...)
-        if not ok then
-          local depth = emitting[list] - 1
-          emitting[list] = depth > 0 and depth or nil
-          compact(list)
-          error(err, 0)
-        end
+        fn(...)
       end
     end
     local depth = emitting[list] - 1

@@ -166,7 +166,6 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
     t.set(
         "exit",
         lua.create_function(|lua, code: Option<i32>| -> mlua::Result<()> {
-            crate::modules::uv::net::tty_reset_mode();
             dispatch::exit_process(lua, code.unwrap_or(0))
         })?,
     )?;

@@ -213,7 +213,10 @@ pub fn describe(lua: &Lua, err: &Value) -> String {
 
 /// Ends the process like node: `process` emits 'exit', stdout is flushed, the code returned.
 pub fn exit_process(lua: &Lua, code: i32) -> ! {
-    if let Ok(process) = lua.globals().get::<Table>("process") {
+    static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    // process.exit() from an 'exit' listener ends the process without emitting again.
+    let first = !EXITING.swap(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(process) = lua.globals().get::<Table>("process").ok().filter(|_| first) {
         let _ = process.set("exitCode", code);
         if let Ok(emit) = process.get::<Function>("emit") {
             if let Err(e) = emit.call::<()>((process, "exit", code)) {
@@ -221,6 +224,7 @@ pub fn exit_process(lua: &Lua, code: i32) -> ! {
             }
         }
     }
+    crate::modules::uv::net::tty_reset_mode();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     std::process::exit(code)
