@@ -59,20 +59,25 @@ function Object:extend()
   return class
 end
 
--- True when obj was made by class or one of its subclasses. As in luvit, a class counts as
--- an instance of itself and of its ancestors.
-function core.instanceof(obj, class)
-  if type(obj) ~= 'table' or class == nil then return false end
-  local meta = obj.meta
-  if type(meta) ~= 'table' then return false end
-  if meta.__index == class then return true end
-  while meta do
+-- Walks a metatable chain upwards (meta -> meta.super.meta -> ...) looking for class.
+local function descends(meta, class)
+  local classMeta = rawget(class, 'meta')
+  while type(meta) == 'table' do
+    if meta == classMeta or rawget(meta, '__index') == class then return true end
     local parent = rawget(meta, 'super')
     if parent == nil then return false end
     if parent == class then return true end
-    meta = rawget(parent, 'meta')
+    meta = type(parent) == 'table' and rawget(parent, 'meta') or nil
   end
   return false
+end
+
+-- True when obj was made by class or one of its subclasses (found from obj's metatable, so
+-- classes whose meta.__index is a function count too). As in luvit, a class counts as an
+-- instance of itself and of its ancestors.
+function core.instanceof(obj, class)
+  if type(obj) ~= 'table' or type(class) ~= 'table' then return false end
+  return descends(getmetatable(obj), class) or descends(obj.meta, class)
 end
 
 --------------------------------------------------------------------------------------------
@@ -305,7 +310,7 @@ function Error:initialize(message)
 end
 
 function Error.meta.__tostring(err)
-  return tostring(rawget(err, 'message') or err.message)
+  return tostring(err.message)
 end
 
 return core

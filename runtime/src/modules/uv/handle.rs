@@ -106,7 +106,7 @@ impl Handle {
         }
     }
 
-    pub fn expect(&self, kind: Kind, fname: &str) -> mlua::Result<()> {
+    pub fn expect_kind(&self, kind: Kind, fname: &str) -> mlua::Result<()> {
         if self.kind == kind {
             Ok(())
         } else {

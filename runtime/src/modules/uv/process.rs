@@ -224,7 +224,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         "process_kill",
         Some((PROC, "kill")),
         |lua, (h, sig): (H, Value)| {
-            h.expect(Kind::Process, "process_kill")?;
+            h.expect_kind(Kind::Process, "process_kill")?;
             let sig = signum(&sig)?;
             let pid = match &*h.data.borrow() {
                 Data::Process(p) => p.pid.get(),

@@ -91,7 +91,7 @@ pub fn signame(n: i32) -> &'static str {
 }
 
 fn start(lua: &Lua, h: &H, sig: Value, cb: Function, oneshot: bool) -> mlua::Result<MultiValue> {
-    h.expect(Kind::Signal, "signal_start")?;
+    h.expect_kind(Kind::Signal, "signal_start")?;
     let el = EventLoop::of(lua);
     if let Err(e) = h.live(&el) {
         return ret::<()>(lua, Err(e));
@@ -151,7 +151,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         |lua, (h, sig, cb): (H, Value, Function)| start(lua, &h, sig, cb, true),
     )?;
     r.add(lua, "signal_stop", Some((SIG, "stop")), |lua, h: H| {
-        h.expect(Kind::Signal, "signal_stop")?;
+        h.expect_kind(Kind::Signal, "signal_stop")?;
         if let Data::Signal(d) = &mut *h.data.borrow_mut() {
             if let Some(t) = d.task.take() {
                 t.abort();

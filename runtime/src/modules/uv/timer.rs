@@ -37,7 +37,7 @@ fn phase_fns(lua: &Lua, r: &mut Reg, kind: Kind, phase: Phase) -> mlua::Result<(
         &format!("{name}_start"),
         Some((kinds, "start")),
         move |lua, (h, cb): (H, Function)| {
-            h.expect(kind, &format!("{name}_start"))?;
+            h.expect_kind(kind, &format!("{name}_start"))?;
             let el = EventLoop::of(lua);
             if let Err(e) = h.live(&el) {
                 return ret::<()>(lua, Err(e));
@@ -52,7 +52,7 @@ fn phase_fns(lua: &Lua, r: &mut Reg, kind: Kind, phase: Phase) -> mlua::Result<(
         &format!("{name}_stop"),
         Some((kinds, "stop")),
         move |lua, h: H| {
-            h.expect(kind, &format!("{name}_stop"))?;
+            h.expect_kind(kind, &format!("{name}_stop"))?;
             EventLoop::of(lua).phase_stop(h.id);
             ok0(lua)
         },
@@ -69,7 +69,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         "timer_start",
         Some((TIMER, "start")),
         |lua, (h, timeout, repeat, cb): (H, f64, f64, Function)| {
-            h.expect(Kind::Timer, "timer_start")?;
+            h.expect_kind(Kind::Timer, "timer_start")?;
             let el = EventLoop::of(lua);
             if let Err(e) = h.live(&el) {
                 return ret::<()>(lua, Err(e));
@@ -82,12 +82,12 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         },
     )?;
     r.add(lua, "timer_stop", Some((TIMER, "stop")), |lua, h: H| {
-        h.expect(Kind::Timer, "timer_stop")?;
+        h.expect_kind(Kind::Timer, "timer_stop")?;
         EventLoop::of(lua).timer_stop(h.id);
         ok0(lua)
     })?;
     r.add(lua, "timer_again", Some((TIMER, "again")), |lua, h: H| {
-        h.expect(Kind::Timer, "timer_again")?;
+        h.expect_kind(Kind::Timer, "timer_again")?;
         if EventLoop::of(lua).timer_again(h.id) {
             ok0(lua)
         } else {
@@ -99,7 +99,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         "timer_set_repeat",
         Some((TIMER, "set_repeat")),
         |lua, (h, v): (H, f64)| {
-            h.expect(Kind::Timer, "timer_set_repeat")?;
+            h.expect_kind(Kind::Timer, "timer_set_repeat")?;
             EventLoop::of(lua).timer_set_repeat(h.id, ms(v, "timer_set_repeat", "repeat")?);
             Ok(())
         },
@@ -109,7 +109,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         "timer_get_repeat",
         Some((TIMER, "get_repeat")),
         |lua, h: H| {
-            h.expect(Kind::Timer, "timer_get_repeat")?;
+            h.expect_kind(Kind::Timer, "timer_get_repeat")?;
             Ok(EventLoop::of(lua).timer_get_repeat(h.id))
         },
     )?;
@@ -118,7 +118,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         "timer_get_due_in",
         Some((TIMER, "get_due_in")),
         |lua, h: H| {
-            h.expect(Kind::Timer, "timer_get_due_in")?;
+            h.expect_kind(Kind::Timer, "timer_get_due_in")?;
             Ok(EventLoop::of(lua).timer_due_in(h.id))
         },
     )?;
