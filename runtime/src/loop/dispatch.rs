@@ -72,6 +72,8 @@ local function handler(err)
   if type(err) ~= 'string' then
     local ok, s = pcall(tostring, err)
     msg = ok and s or '(error object is not a string)'
+    -- errors raised by the runtime's Rust functions print as "runtime error: ..."
+    msg = msg:gsub('^runtime error: ', '')
   end
   -- Cut the frames below the callback (this door and the loop) from the traceback.
   local t = traceback(msg, 2)
