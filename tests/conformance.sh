@@ -7,12 +7,13 @@ src=${1:?usage: tests/conformance.sh LUVIT_CHECKOUT [LUVIT_BINARY]}
 bin=$(realpath "${2:-$(dirname "$0")/../target/release/luvit}")
 # Run a copy of tests/ outside the checkout: inside it, bare requires would walk up into the
 # checkout's deps/ and load luvit's own modules instead of ours.
+# The tests expect the checkout's root as cwd (they name files like tests/fixtures/x).
 work=$(mktemp -d /tmp/luvit-conformance-XXXXXX)
-cp -r "$src/tests/." "$work/" || exit 1
+mkdir -p "$work/tests" && cp -r "$src/tests/." "$work/tests/" || exit 1
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 files=0 files_ok=0 cases_ok=0 cases_bad=0
-for f in test-*.lua; do
+for f in tests/test-*.lua; do
   files=$((files + 1))
   out=$(timeout 30 "$bin" "$f" 2>&1 </dev/null)
   code=$?

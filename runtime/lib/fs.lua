@@ -1,8 +1,9 @@
 --[[
 fs: luvit's file system module. Every asynchronous call takes a callback (err, result) or a
 coroutine (suspended until done; returns result, or nil and err) as its last argument, and
-has a *Sync twin that returns result or raises. Errors are strings like
-"ENOENT: no such file or directory: /path". Streams: ReadStream, WriteStream, WriteStreamSync.
+has a *Sync twin that returns the result, or nil and the error (like luvit, Sync calls do not
+raise). Errors are strings like "ENOENT: no such file or directory: /path".
+Streams: ReadStream, WriteStream, WriteStreamSync.
 ]]
 
 local uv = require('uv')
@@ -21,11 +22,7 @@ local function define(name, uvfn, arity)
     end
     return adapt(c, uvfn, unpack(args, 1, arity))
   end
-  fs[name .. 'Sync'] = function(...)
-    local res, err = uvfn(...)
-    if res == nil and err then error(err, 2) end
-    return res
-  end
+  fs[name .. 'Sync'] = uvfn
 end
 
 define('close', uv.fs_close, 1)
@@ -173,13 +170,13 @@ end
 
 function fs.readFileSync(path)
   local fd, err = uv.fs_open(path, 'r', 438)
-  if not fd then error(err, 2) end
+  if not fd then return nil, err end
   local parts = {}
   while true do
     local chunk, rerr = uv.fs_read(fd, CHUNK, -1)
     if not chunk then
       uv.fs_close(fd)
-      error(rerr, 2)
+      return nil, rerr
     end
     if #chunk == 0 then break end
     parts[#parts + 1] = chunk
@@ -199,10 +196,10 @@ end
 
 local function writeAllSync(path, data, flags)
   local fd, err = uv.fs_open(path, flags, 438)
-  if not fd then error(err, 3) end
+  if not fd then return false, err end
   local ok, werr = uv.fs_write(fd, data, -1)
   uv.fs_close(fd)
-  if not ok then error(werr, 3) end
+  if not ok then return false, werr end
   return true
 end
 
@@ -216,12 +213,13 @@ function fs.mkdirpSync(path, mode)
   if type(mode) == 'string' then mode = tonumber(mode, 8) end
   local ok, err, code = uv.fs_mkdir(path, mode or 511)
   if ok or code == 'EEXIST' then return true end
-  if code ~= 'ENOENT' then error(err, 2) end
+  if code ~= 'ENOENT' then return nil, err end
   local parent = path:match('^(.*)/[^/]+/?$')
-  if not parent or parent == '' then error(err, 2) end
-  fs.mkdirpSync(parent, mode)
+  if not parent or parent == '' then return nil, err end
+  local pok, perr = fs.mkdirpSync(parent, mode)
+  if not pok then return nil, perr end
   ok, err, code = uv.fs_mkdir(path, mode or 511)
-  if not ok and code ~= 'EEXIST' then error(err, 2) end
+  if not ok and code ~= 'EEXIST' then return nil, err end
   return true
 end
 

@@ -12,6 +12,8 @@ local uv = realRequire('uv')
 
 local source, chunkname = runtime.builtin('require')
 local requireLib = assert(loadstring(source, chunkname))(runtime, uv)
+-- One module system: require('require') from a program gets this same instance (and cache).
+package.loaded['require'] = requireLib
 
 local cwd = uv.cwd()
 local mainPath

@@ -13,7 +13,13 @@ so a cycle sees the partial exports. A failed require names the module and every
 ]]
 
 local runtime, uv = ...
+if not runtime then
+  -- Loaded by a program as require('require'): init has put the live instance in
+  -- package.loaded, so this only runs when something loads the file some other way.
+  runtime, uv = require('runtime'), require('uv')
+end
 local realRequire = _G.require
+local package = package
 local loadstring, setfenv, setmetatable = loadstring, setfenv, setmetatable
 
 local statCache = {}
@@ -182,7 +188,8 @@ local function generator(path)
   return function(...) return module:require(...) end, module
 end
 
-return {
+-- require('require') is luvit's generator: makeRequire(path) -> require, module.
+return setmetatable({
   generator = generator, pathJoin = pathJoin, makeModule = makeModule, run = run,
   builtin = loadBuiltin,
-}
+}, { __call = function(_, path) return generator(path) end })

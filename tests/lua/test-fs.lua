@@ -25,8 +25,11 @@ require('tap')(function(test)
       assert(data == nil)
       assert(err:match('^ENOENT') and err:find('missing', 1, true), err)
     end))
-    local ok, err = pcall(fs.readFileSync, dir .. '/missing2')
-    assert(not ok and err:find('ENOENT'), err)
+    -- Sync calls return nil and the error, like luvit's; they do not raise.
+    local none, err = fs.readFileSync(dir .. '/missing2')
+    assert(none == nil and err:find('ENOENT'), err)
+    local fd, oerr = fs.openSync('/no/such/dir/file', 'r')
+    assert(fd == nil and oerr:match('^ENOENT'), oerr)
   end)
 
   test('coroutine style: pass the coroutine instead of a callback', function(expect)
