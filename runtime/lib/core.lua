@@ -90,6 +90,7 @@ core.Emitter = Emitter
 -- while an emit of that list is running (so indices stay put); the holes are squeezed out
 -- once no emit of the list is in progress.
 local emitting = setmetatable({}, { __mode = 'k' }) -- list -> depth of emits running over it
+local holed = setmetatable({}, { __mode = 'k' }) -- list -> true while it has `false` slots
 
 local function listOf(self, name)
   local handlers = rawget(self, 'handlers')
@@ -97,7 +98,11 @@ local function listOf(self, name)
 end
 
 local function compact(list)
-  if emitting[list] then return end
+  if emitting[list] then
+    holed[list] = true
+    return
+  end
+  holed[list] = nil
   local j = 0
   local n = #list
   for i = 1, n do
@@ -232,7 +237,7 @@ function Emitter:emit(name, ...)
     end
     local depth = emitting[list] - 1
     emitting[list] = depth > 0 and depth or nil
-    compact(list)
+    if holed[list] then compact(list) end
   end
   if not any then
     self:missingHandlerType(name, ...)
@@ -255,7 +260,7 @@ function Emitter:removeListener(name, callback)
       removed = removed + 1
     end
   end
-  compact(list)
+  if removed > 0 then compact(list) end
   return removed > 0 and removed or nil
 end
 
