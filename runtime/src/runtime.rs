@@ -3,12 +3,12 @@
 
 use std::rc::Rc;
 
-use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use crate::builtins;
 use crate::cli::Command;
 use crate::modules;
-use crate::r#loop::dispatch::{self, Invoker};
+use crate::r#loop::dispatch::{self, Invoker, MainState};
 use crate::r#loop::EventLoop;
 
 /// Versions shown by `luvit -v` and `process.versions`.
@@ -33,16 +33,15 @@ pub fn versions(lua: &Lua) -> Vec<(&'static str, String)> {
 /// built-in one is faster for Lua's many small objects (json.parse of 6 MB: 57 ms -> 45 ms)
 /// and keeps the idle footprint small, so the state is made with `luaL_newstate` and handed
 /// to mlua. mlua does not close a state it did not make: the process exit does.
-fn new_state() -> Lua {
+fn new_state() -> Result<(Lua, MainState), String> {
     // SAFETY: a fresh state; mlua takes it over before anything else touches it.
     unsafe {
         let state = mlua::ffi::luaL_newstate();
         if state.is_null() {
-            // Out of memory before anything ran: fall back to mlua's own constructor.
-            return Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default());
+            return Err("luvit: cannot create the Lua state (out of memory)".into());
         }
         mlua::ffi::luaL_openlibs(state);
-        Lua::get_or_init_from_ptr(state).clone()
+        Ok((Lua::get_or_init_from_ptr(state).clone(), MainState(state)))
     }
 }
 
@@ -54,12 +53,11 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new() -> Result<Runtime, String> {
-        // SAFETY: luvit programs expect `ffi` and `debug`; like luvit we give Lua code the full
-        // standard library. Nothing the Rust side relies on can be broken from Lua by them
-        // except through ffi itself, which is the user's explicit choice.
-        let lua = new_state();
+        // Like luvit, Lua code gets the full standard library (ffi, debug, jit): nothing the
+        // Rust side relies on can be broken from Lua except through ffi, the user's choice.
+        let (lua, main) = new_state()?;
         let el =
-            EventLoop::new().map_err(|e| format!("luvit: cannot start the event loop: {e}"))?;
+            EventLoop::new(main).map_err(|e| format!("luvit: cannot start the event loop: {e}"))?;
         lua.set_app_data(el.clone());
         let invoker = dispatch::make_invoker(&lua).map_err(|e| e.to_string())?;
         *el.invoker.borrow_mut() = Some(invoker.clone());

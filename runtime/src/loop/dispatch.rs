@@ -124,15 +124,61 @@ fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
         Some(i) => i.clone(),
         None => unreachable!("the runtime installs the invoker before any Lua runs"),
     };
-    let mut all = MultiValue::with_capacity(args.len() + 1);
+    let mut all = MultiValue::with_capacity(args.len() + 2);
+    all.push_back(Value::Function(invoker));
     all.push_back(Value::Function(f.clone()));
     all.extend(args);
-    match invoker.call::<(bool, Value, Option<String>)>(all) {
+    match call_on_main(lua, el.main_state, all) {
         Ok((true, _, _)) => {}
         Ok((false, err, trace)) => uncaught(lua, el, err, trace),
         Err(e) => report_error(lua, el, e),
     }
 }
+
+/// Calls `values[0](values[1..])` on the main Lua thread, like luv: when the loop runs inside
+/// `uv.run()` called from a coroutine (the main chunk's, a test harness's), a callback must not
+/// find itself inside that coroutine (`coroutine.running()`, yields across the C boundary).
+fn call_on_main(
+    lua: &Lua,
+    main: MainState,
+    values: MultiValue,
+) -> mlua::Result<(bool, Value, Option<String>)> {
+    // SAFETY: `main` is the state the runtime created; pushing onto it and calling with
+    // lua_pcall while a coroutine it resumed is suspended in Rust is what luv does with libuv.
+    // Everything pushed is popped before returning, so the coroutine resumes on an intact stack.
+    unsafe {
+        lua.exec_raw::<(bool, Value, Option<String>)>(values, |cur| {
+            use mlua::ffi;
+            let n = ffi::lua_gettop(cur);
+            let l = if main.0.is_null() { cur } else { main.0 };
+            if l != cur {
+                if ffi::lua_checkstack(l, n + 4) == 0 {
+                    ffi::lua_settop(cur, 0);
+                    ffi::lua_pushboolean(cur, 0);
+                    ffi::lua_pushstring(cur, c"stack overflow in the main Lua thread".as_ptr());
+                    ffi::lua_pushnil(cur);
+                    return;
+                }
+                ffi::lua_xmove(cur, l, n);
+            }
+            let base = ffi::lua_gettop(l) - n;
+            if ffi::lua_pcall(l, n - 1, 3, 0) != 0 {
+                // Only memory errors get here: the invoker catches the callback's own errors.
+                ffi::lua_pushboolean(l, 0);
+                ffi::lua_insert(l, -2);
+                ffi::lua_pushnil(l);
+            }
+            if l != cur {
+                ffi::lua_xmove(l, cur, 3);
+            }
+            debug_assert_eq!(ffi::lua_gettop(l), if l != cur { base } else { base + 3 });
+        })
+    }
+}
+
+/// The main Lua thread's raw state (null: call on whatever thread is current).
+#[derive(Clone, Copy)]
+pub struct MainState(pub *mut mlua::ffi::lua_State);
 
 /// The invoker function, kept in the state's app data.
 pub struct Invoker(pub Function);

@@ -124,11 +124,13 @@ pub struct EventLoop {
     /// Zero-timeout polls since tokio last ran its I/O driver.
     polls_since_yield: Cell<u32>,
     pub(crate) invoker: RefCell<Option<Function>>,
+    /// The main Lua thread, on which every callback runs.
+    pub(crate) main_state: dispatch::MainState,
     current_origin: RefCell<Option<Rc<Origin>>>,
 }
 
 impl EventLoop {
-    pub fn new() -> std::io::Result<Rc<EventLoop>> {
+    pub fn new(main_state: dispatch::MainState) -> std::io::Result<Rc<EventLoop>> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .max_blocking_threads(64)
@@ -153,6 +155,7 @@ impl EventLoop {
             immediates_pending: Cell::new(false),
             polls_since_yield: Cell::new(0),
             invoker: RefCell::new(None),
+            main_state,
             current_origin: RefCell::new(None),
         }))
     }
