@@ -70,6 +70,24 @@ local function main()
   return fn(unpack(boot.args))
 end
 
+-- A thread started by uv.new_thread / thread.start: run the function (given as bytecode) with
+-- its arguments in this fresh runtime, run its loop, and hand the results back.
+if boot.mode == 'thread' then
+  local fn = assert(loadstring(boot.target, '=thread'))
+  local results = { n = 0 }
+  local co = coroutine.create(function(...)
+    results = { n = select('#', ...) }
+    local packed = { fn(...) }
+    results = { n = select('#', unpack(packed)) }
+    for i = 1, #packed do results[i] = packed[i] end
+  end)
+  local ok, err = coroutine.resume(co, unpack(boot.args, 1, boot.nargs or #boot.args))
+  if not ok then error(debug.traceback(co, tostring(err)), 0) end
+  runtime.runTicks()
+  uv.run()
+  return results
+end
+
 local co = coroutine.create(main)
 local ok, err = coroutine.resume(co)
 if not ok then

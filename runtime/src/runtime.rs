@@ -110,6 +110,37 @@ impl Drop for Runtime {
     }
 }
 
+impl Runtime {
+    /// Runs `code` (a dumped function) with `args` in this runtime as a thread body: luvit's
+    /// globals and modules are there, its loop runs to completion; returns the results.
+    pub fn run_thread(&self, code: &[u8], args: MultiValue) -> mlua::Result<Table> {
+        let _guard = self.el.enter();
+        let boot = self.lua.create_table()?;
+        boot.set("mode", "thread")?;
+        boot.set("target", self.lua.create_string(code)?)?;
+        boot.set(
+            "exe",
+            std::env::current_exe()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )?;
+        boot.set("nargs", args.len())?;
+        let list = self.lua.create_table()?;
+        for (i, v) in args.into_iter().enumerate() {
+            list.raw_set(i + 1, v)?;
+        }
+        boot.set("args", list)?;
+        let init =
+            builtins::source("init").ok_or_else(|| mlua::Error::runtime("init.lua missing"))?;
+        let f = self
+            .lua
+            .load(init.as_ref())
+            .set_name(builtins::chunk_name("init"))
+            .into_function()?;
+        f.call::<Table>(boot)
+    }
+}
+
 /// `require('runtime')`: the runtime's own hooks for the built-in Lua modules (not luvit API).
 fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
     let t = lua.create_table()?;

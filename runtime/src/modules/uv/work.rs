@@ -4,9 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use mlua::{
-    AnyUserData, Function, IntoLuaMulti, Lua, LuaOptions, MultiValue, StdLib, UserData, Value,
-};
+use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 
 use super::errors::{ret, UvError};
 use super::handle::Reg;
@@ -69,26 +67,31 @@ fn dump(lua: &Lua, f: &Value) -> mlua::Result<Vec<u8>> {
     }
 }
 
-/// Runs dumped code with `args` in a fresh Lua state (with `require('uv')` unavailable).
+thread_local! {
+    /// The id of the thread this runtime runs on (0: the main thread).
+    static CURRENT_THREAD: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+static NEXT_THREAD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Runs dumped code with `args` in a fresh runtime on this thread (luvit's modules and its own
+/// event loop, like a luv thread), returning its results as plain values.
 fn run_isolated(code: &[u8], args: Vec<Plain>) -> Result<Vec<Plain>, String> {
-    // SAFETY: a private state on this thread; thread code expects the full standard library.
-    let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL, LuaOptions::default()) };
-    let f = lua
-        .load(code)
-        .set_name("=thread")
-        .into_function()
-        .map_err(|e| e.to_string())?;
-    let args = from_plain(&lua, args).map_err(|e| e.to_string())?;
-    let results: MultiValue = f.call(args).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for v in results.iter() {
-        out.push(to_plain(v, "thread result").unwrap_or(Plain::Nil));
+    let rt = crate::runtime::Runtime::new()?;
+    let args = from_plain(&rt.lua, args).map_err(|e| e.to_string())?;
+    let results = rt.run_thread(code, args).map_err(|e| e.to_string())?;
+    let n: usize = results.get("n").unwrap_or(0);
+    let mut out = Vec::with_capacity(n);
+    for i in 1..=n {
+        let v: Value = results.get(i).unwrap_or(Value::Nil);
+        out.push(to_plain(&v, "thread result").unwrap_or(Plain::Nil));
     }
     Ok(out)
 }
 
 /// A thread started by `new_thread`.
 pub struct LuaThread {
+    id: u64,
     handle: Mutex<Option<ThreadHandle>>,
 }
 
@@ -97,7 +100,15 @@ type ThreadHandle = std::thread::JoinHandle<Result<Vec<Plain>, String>>;
 impl UserData for LuaThread {
     fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
         m.add_method("join", |lua, t, ()| join(lua, t));
-        m.add_meta_method(mlua::MetaMethod::ToString, |_, _, ()| Ok("uv_thread_t"));
+        m.add_method("equal", |_, t, other: AnyUserData| {
+            Ok(other.borrow::<LuaThread>().is_ok_and(|o| o.id == t.id))
+        });
+        m.add_meta_method(mlua::MetaMethod::ToString, |_, t, ()| {
+            Ok(format!("uv_thread_t: 0x{:08x}", t.id))
+        });
+        m.add_meta_method(mlua::MetaMethod::Eq, |_, t, other: AnyUserData| {
+            Ok(other.borrow::<LuaThread>().is_ok_and(|o| o.id == t.id))
+        });
     }
 }
 
@@ -173,11 +184,16 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         let f = args.pop_front().unwrap_or(Value::Nil);
         let code = dump(lua, &f)?;
         let values = plains(&args, "new_thread")?;
+        let id = NEXT_THREAD.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let handle = std::thread::Builder::new()
             .name("luvit-thread".into())
-            .spawn(move || run_isolated(&code, values))
+            .spawn(move || {
+                CURRENT_THREAD.with(|c| c.set(id));
+                run_isolated(&code, values)
+            })
             .map_err(|e| mlua::Error::runtime(format!("new_thread: {e}")))?;
         lua.create_userdata(LuaThread {
+            id,
             handle: Mutex::new(Some(handle)),
         })
     })?;
@@ -187,6 +203,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
     })?;
     r.add(lua, "thread_self", None, |lua, ()| {
         lua.create_userdata(LuaThread {
+            id: CURRENT_THREAD.with(|c| c.get()),
             handle: Mutex::new(None),
         })
     })?;
@@ -194,7 +211,9 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         lua,
         "thread_equal",
         None,
-        |_, (a, b): (AnyUserData, AnyUserData)| Ok(a == b),
+        |_, (a, b): (AnyUserData, AnyUserData)| {
+            Ok(a.borrow::<LuaThread>()?.id == b.borrow::<LuaThread>()?.id)
+        },
     )?;
     r.add(
         lua,
