@@ -124,11 +124,19 @@ fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
         Some(i) => i.clone(),
         None => unreachable!("the runtime installs the invoker before any Lua runs"),
     };
-    let mut all = MultiValue::with_capacity(args.len() + 2);
-    all.push_back(Value::Function(invoker));
-    all.push_back(Value::Function(f.clone()));
-    all.extend(args);
-    match call_on_main(lua, el.main_state, all) {
+    let result = if el.callbacks_on_main(lua) {
+        let mut all = MultiValue::with_capacity(args.len() + 1);
+        all.push_back(Value::Function(f.clone()));
+        all.extend(args);
+        invoker.call::<(bool, Value, Option<String>)>(all)
+    } else {
+        let mut all = MultiValue::with_capacity(args.len() + 2);
+        all.push_back(Value::Function(invoker));
+        all.push_back(Value::Function(f.clone()));
+        all.extend(args);
+        call_on_main(lua, el.main_state, all)
+    };
+    match result {
         Ok((true, _, _)) => {}
         Ok((false, err, trace)) => uncaught(lua, el, err, trace),
         Err(e) => report_error(lua, el, e),

@@ -126,6 +126,8 @@ pub struct EventLoop {
     pub(crate) invoker: RefCell<Option<Function>>,
     /// The main Lua thread, on which every callback runs.
     pub(crate) main_state: dispatch::MainState,
+    /// The current run was entered from the main thread (callbacks need no thread switch).
+    run_from_main: Cell<bool>,
     current_origin: RefCell<Option<Rc<Origin>>>,
 }
 
@@ -156,6 +158,7 @@ impl EventLoop {
             polls_since_yield: Cell::new(0),
             invoker: RefCell::new(None),
             main_state,
+            run_from_main: Cell::new(true),
             current_origin: RefCell::new(None),
         }))
     }
@@ -520,6 +523,21 @@ impl EventLoop {
             || !self.local_q.borrow().is_empty()
     }
 
+    /// Whether Lua code is running on the main thread right now (not inside a coroutine).
+    pub fn on_main_thread(&self, lua: &Lua) -> bool {
+        self.main_state.0.is_null()
+            || lua.current_thread().to_pointer() == self.main_state.0 as *const _
+    }
+
+    /// Whether callbacks can be called directly (the loop was entered from the main thread).
+    pub(crate) fn callbacks_on_main(&self, lua: &Lua) -> bool {
+        if self.running.get() {
+            self.run_from_main.get()
+        } else {
+            self.on_main_thread(lua)
+        }
+    }
+
     pub fn is_running(&self) -> bool {
         self.running.get()
     }
@@ -545,6 +563,7 @@ impl EventLoop {
             ));
         }
         self.running.set(true);
+        self.run_from_main.set(self.on_main_thread(lua));
         let this = self.clone();
         let lua2 = lua.clone();
         let result = self.rt.block_on(
