@@ -206,7 +206,11 @@ end
 function fs.writeFile(path, data, c) return adapt(c, writeAll, path, data, 'w') end
 function fs.writeFileSync(path, data) return writeAllSync(path, data, 'w') end
 function fs.appendFile(path, data, c) return adapt(c, writeAll, path, data, 'a') end
-function fs.appendFileSync(path, data) return writeAllSync(path, data, 'a') end
+-- luvit's contract: nothing on success, the error message on failure.
+function fs.appendFileSync(path, data)
+  local ok, err = writeAllSync(path, data, 'a')
+  if not ok then return err end
+end
 
 -- mkdirpSync: make a directory and its missing parents.
 function fs.mkdirpSync(path, mode)
