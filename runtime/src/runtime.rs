@@ -69,27 +69,18 @@ impl Runtime {
 
     /// Runs the program and the loop to completion; returns the exit code.
     pub fn run_main(&self, exe: &str, command: &Command) -> i32 {
-        let _guard = self.el.enter();
         let (mode, target, args) = match command {
-            Command::Script { path, args } => ("script", path.clone(), args.clone()),
-            Command::Eval { code, args } => ("eval", code.clone(), args.clone()),
-            Command::Stdin { args } => ("stdin", String::new(), args.clone()),
+            Command::Script { path, args } => ("script", path.as_bytes(), args.clone()),
+            Command::Eval { code, args } => ("eval", code.as_bytes(), args.clone()),
+            Command::Stdin { args } => ("stdin", &b""[..], args.clone()),
             Command::Version | Command::Help => return 0,
         };
         let r = (|| -> mlua::Result<i32> {
-            let boot = self.lua.create_table()?;
-            boot.set("mode", mode)?;
-            boot.set("target", target)?;
-            boot.set("exe", exe)?;
-            boot.set("args", args)?;
-            let init =
-                builtins::source("init").ok_or_else(|| mlua::Error::runtime("init.lua missing"))?;
-            let f = self
-                .lua
-                .load(init.as_ref())
-                .set_name(builtins::chunk_name("init"))
-                .into_function()?;
-            f.call::<i32>(boot)
+            let args = args
+                .into_iter()
+                .map(|a| self.lua.create_string(a).map(Value::String))
+                .collect::<mlua::Result<MultiValue>>()?;
+            self.boot(mode, target, exe, args)
         })();
         match r {
             Ok(code) => code,
@@ -99,31 +90,29 @@ impl Runtime {
             }
         }
     }
-}
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        // Lua values held by the loop and the app data must go before the state closes.
-        self.el.clear_lua_refs();
-        self.lua.remove_app_data::<Invoker>();
-        self.lua.remove_app_data::<Rc<EventLoop>>();
-    }
-}
-
-impl Runtime {
     /// Runs `code` (a dumped function) with `args` in this runtime as a thread body: luvit's
     /// globals and modules are there, its loop runs to completion; returns the results.
     pub fn run_thread(&self, code: &[u8], args: MultiValue) -> mlua::Result<Table> {
+        let exe = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.boot("thread", code, &exe, args)
+    }
+
+    /// Calls the bootstrap `lib/init.lua` with its `boot` table (see the top of that file).
+    fn boot<R: mlua::FromLuaMulti>(
+        &self,
+        mode: &str,
+        target: &[u8],
+        exe: &str,
+        args: MultiValue,
+    ) -> mlua::Result<R> {
         let _guard = self.el.enter();
         let boot = self.lua.create_table()?;
-        boot.set("mode", "thread")?;
-        boot.set("target", self.lua.create_string(code)?)?;
-        boot.set(
-            "exe",
-            std::env::current_exe()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        )?;
+        boot.set("mode", mode)?;
+        boot.set("target", self.lua.create_string(target)?)?;
+        boot.set("exe", exe)?;
         boot.set("nargs", args.len())?;
         let list = self.lua.create_table()?;
         for (i, v) in args.into_iter().enumerate() {
@@ -137,7 +126,16 @@ impl Runtime {
             .load(init.as_ref())
             .set_name(builtins::chunk_name("init"))
             .into_function()?;
-        f.call::<Table>(boot)
+        f.call::<R>(boot)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Lua values held by the loop and the app data must go before the state closes.
+        self.el.clear_lua_refs();
+        self.lua.remove_app_data::<Invoker>();
+        self.lua.remove_app_data::<Rc<EventLoop>>();
     }
 }
 
