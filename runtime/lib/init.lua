@@ -2,13 +2,34 @@
 init: the runtime's bootstrap (luvit's main.lua). Installs require and the globals (process,
 p, print, args), runs the main program inside a coroutine, runs the event loop until nothing
 is left, and returns the exit code. Called by the Rust runtime with a `boot` table:
-{ mode = 'script'|'eval'|'stdin', target = path or code, exe = argv[0], args = {...} }.
+{ mode = 'script'|'eval'|'stdin'|'thread', target = path, code or bytecode, exe = argv[0],
+  args = {...}, nargs = n }.
+A pool thread's runtime runs many work items ('thread' mode): the globals are set up once.
 ]]
 
 local boot = ...
 local realRequire = require
 local runtime = realRequire('runtime')
 local uv = realRequire('uv')
+
+local function runThreadBody()
+  local fn = assert(loadstring(boot.target, '=thread'))
+  local results = { n = 0 }
+  local co = coroutine.create(function(...)
+    local packed = { fn(...) }
+    results = { n = select('#', unpack(packed)) }
+    for i = 1, #packed do results[i] = packed[i] end
+  end)
+  local ok, err = coroutine.resume(co, unpack(boot.args, 1, boot.nargs or #boot.args))
+  if not ok then error(debug.traceback(co, tostring(err)), 0) end
+  runtime.runTicks()
+  uv.run()
+  return results
+end
+
+if boot.mode == 'thread' and package.loaded['require'] then
+  return runThreadBody()
+end
 
 local source, chunkname = runtime.builtin('require')
 local requireLib = assert(loadstring(source, chunkname))(runtime, uv)
@@ -70,22 +91,10 @@ local function main()
   return fn(unpack(boot.args))
 end
 
--- A thread started by uv.new_thread / thread.start: run the function (given as bytecode) with
--- its arguments in this fresh runtime, run its loop, and hand the results back.
+-- A thread started by uv.new_thread / thread.start, or a work item: run the function (given
+-- as bytecode) with its arguments, run its loop, and hand the results back.
 if boot.mode == 'thread' then
-  local fn = assert(loadstring(boot.target, '=thread'))
-  local results = { n = 0 }
-  local co = coroutine.create(function(...)
-    results = { n = select('#', ...) }
-    local packed = { fn(...) }
-    results = { n = select('#', unpack(packed)) }
-    for i = 1, #packed do results[i] = packed[i] end
-  end)
-  local ok, err = coroutine.resume(co, unpack(boot.args, 1, boot.nargs or #boot.args))
-  if not ok then error(debug.traceback(co, tostring(err)), 0) end
-  runtime.runTicks()
-  uv.run()
-  return results
+  return runThreadBody()
 end
 
 local co = coroutine.create(main)
