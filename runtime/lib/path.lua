@@ -14,7 +14,7 @@ path.nt:join(a, b).
 local Object = require('core').Object
 local los = require('los')
 
-local concat, insert, remove = table.concat, table.insert, table.remove
+local concat = table.concat
 
 local Flavour = Object:extend()
 

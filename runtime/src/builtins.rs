@@ -17,8 +17,15 @@ fn lib_dir() -> Option<&'static str> {
     .as_deref()
 }
 
-/// The source of a built-in module.
+/// The source of a built-in module. A name with a slash (`path/base`, as luvit's packages
+/// have) is the file with a dash (`lib/path-base.lua`).
 pub fn source(name: &str) -> Option<std::borrow::Cow<'static, str>> {
+    if name.contains('/') {
+        if name.contains("..") || name.starts_with('/') {
+            return None;
+        }
+        return source(&name.replace('/', "-"));
+    }
     if let Some(dir) = lib_dir() {
         if !name.contains('/') && !name.contains("..") {
             if let Ok(s) =

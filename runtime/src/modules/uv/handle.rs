@@ -13,6 +13,7 @@ use super::errors::{ret, UvError};
 use crate::r#loop::{Callback, EventLoop, HandleId};
 
 pub const METHODS_KEY: &str = "luvit.uv.handle_methods";
+const KIND_OF_KEY: &str = "luvit.uv.handle_kinds";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -85,7 +86,7 @@ pub struct Handle {
 impl UserData for Handle {
     fn add_fields<F: mlua::UserDataFields<Self>>(fields: &mut F) {
         fields.add_meta_field_with(MetaMethod::Index, |lua| {
-            lua.named_registry_value::<Table>(METHODS_KEY)
+            lua.named_registry_value::<Function>(METHODS_KEY)
         });
     }
 
@@ -139,6 +140,8 @@ pub fn create(lua: &Lua, kind: Kind, data: Data) -> mlua::Result<AnyUserData> {
         data: RefCell::new(data),
     })?;
     el.register_handle(id, ud.clone());
+    lua.named_registry_value::<Table>(KIND_OF_KEY)?
+        .raw_set(ud.clone(), kind.name())?;
     Ok(ud)
 }
 
@@ -216,42 +219,31 @@ impl Reg {
                 t.set(name.as_str(), f.clone())?;
             }
         }
+        // Each kind sees only its own methods (`pipe.set_mode` is nil, as in luv): the
+        // metatable's __index looks the kind up in a weak table filled by `create`.
+        let kind_of = lua.create_table()?;
+        let weak = lua.create_table()?;
+        weak.set("__mode", "k")?;
+        kind_of.set_metatable(Some(weak))?;
         let build: Function = lua
             .load(
                 r#"
-local byKind = ...
-local methods, owners = {}, {}
-for kind, t in pairs(byKind) do
-  for name, f in pairs(t) do
-    owners[name] = owners[name] or {}
-    owners[name][f] = true
-  end
+local byKind, kindOf = ...
+return function(h, key)
+  local methods = byKind[kindOf[h]]
+  if methods then return methods[key] end
 end
-for name, fs in pairs(owners) do
-  local count, only = 0, nil
-  for f in pairs(fs) do count = count + 1; only = f end
-  if count == 1 then
-    methods[name] = only
-  else
-    methods[name] = function(h, ...)
-      local t = byKind[h:get_type()]
-      local f = t and t[name]
-      if not f then error(tostring(h) .. " has no method '" .. name .. "'", 2) end
-      return f(h, ...)
-    end
-  end
-end
-return methods
 "#,
             )
             .set_name("=uv.methods")
             .into_function()?;
-        let methods: Table = build.call(by_kind)?;
-        lua.set_named_registry_value(METHODS_KEY, methods)
+        let index: Function = build.call((by_kind, kind_of.clone()))?;
+        lua.set_named_registry_value(KIND_OF_KEY, kind_of)?;
+        lua.set_named_registry_value(METHODS_KEY, index)
     }
 }
 
-fn close(lua: &Lua, (h, cb): (H, Option<Function>)) -> mlua::Result<MultiValue> {
+pub fn close(lua: &Lua, (h, cb): (H, Option<Function>)) -> mlua::Result<MultiValue> {
     let el = EventLoop::of(lua);
     if el.is_closing(h.id) {
         return Err(mlua::Error::runtime(format!(

@@ -404,10 +404,8 @@ fn register_tcp(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                     let _ = with_sock(fd, |sock| sock.set_linger(Some(std::time::Duration::ZERO)));
                 }
             }
-            let close: Function = lua
-                .named_registry_value::<Table>(super::handle::METHODS_KEY)?
-                .get("close")?;
-            close.call::<MultiValue>((ud, cb))
+            let h = ud.borrow::<super::handle::Handle>()?;
+            super::handle::close(lua, (h, cb))
         },
     )?;
     for (name, send) in [("send_buffer_size", true), ("recv_buffer_size", false)] {
