@@ -57,6 +57,7 @@ _G.process = requireLib.builtin('process').globalProcess(args)
 local pp = requireLib.builtin('pretty-print')
 _G.p = pp.prettyPrint
 _G.print = pp.print
+_G.utf8 = _G.utf8 or requireLib.builtin('utf8')
 
 local function readStdin()
   local chunks = {}

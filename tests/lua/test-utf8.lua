@@ -1,0 +1,22 @@
+require('tap')(function(test)
+  test('the utf8 global is Lua 5.3\'s library', function()
+    assert(type(utf8) == 'table' and utf8.charpattern)
+    assert(utf8.char(72, 233, 0x4E2D, 0x1F600) == 'H\195\169\228\184\173\240\159\152\128')
+    assert(utf8.len('H\195\169\228\184\173') == 3)
+    local bad, pos = utf8.len('ab\255c')
+    assert(bad == nil and pos == 3)
+    assert(select('#', utf8.codepoint('a\195\169', 1, -1)) == 2)
+    assert(select(2, utf8.codepoint('a\195\169', 1, -1)) == 233)
+    assert(utf8.offset('a\195\169b', 3) == 4)
+    assert(utf8.offset('a\195\169b', -1) == 4)
+    local seen = {}
+    for p, c in utf8.codes('a\195\169') do seen[#seen + 1] = p .. ':' .. c end
+    assert(table.concat(seen, ' ') == '1:97 2:233', table.concat(seen, ' '))
+  end)
+
+  test('invalid sequences are rejected', function()
+    assert(utf8.len('\192\128') == nil, 'overlong')
+    assert(utf8.len('\237\160\128') == nil, 'surrogate')
+    assert(not pcall(utf8.codepoint, '\255'))
+  end)
+end)
