@@ -57,7 +57,15 @@ _G.process = requireLib.builtin('process').globalProcess(args)
 local pp = requireLib.builtin('pretty-print')
 _G.p = pp.prettyPrint
 _G.print = pp.print
-_G.utf8 = _G.utf8 or requireLib.builtin('utf8')
+-- utf8 (as luvi provides it) is loaded on first use: most programs never touch it.
+_G.utf8 = _G.utf8 or setmetatable({}, {
+  __index = function(proxy, key)
+    local lib = requireLib.builtin('utf8')
+    for k, v in pairs(lib) do rawset(proxy, k, v) end
+    setmetatable(proxy, nil)
+    return lib[key]
+  end,
+})
 
 local function readStdin()
   local chunks = {}
