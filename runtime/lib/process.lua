@@ -148,7 +148,12 @@ end
 exports.Process = Process
 
 function exports.globalProcess(args)
-  return Process:new(args or {})
+  local process = Process:new(args or {})
+  -- luvit's hooks: 'process.exit' / 'process.uncaughtException' emitted there reach process.
+  local hooks = require('hooks')
+  hooks:on('process.exit', function(...) process:emit('exit', ...) end)
+  hooks:on('process.uncaughtException', function(...) process:emit('uncaughtException', ...) end)
+  return process
 end
 
 return exports
