@@ -613,5 +613,41 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     json.set("encode", stringify_fn)?;
     json.set("null", null)?;
     json.set("version", "luvit-rs json 1.0")?;
+    json.set(
+        "original_version",
+        "dkjson 2.5 (API), luvit-rs implementation",
+    )?;
+    json.set(
+        "quotestring",
+        lua.create_function(|lua, s: mlua::LuaString| {
+            let mut out = Vec::with_capacity(s.as_bytes().len() + 2);
+            write_str(&mut out, &s.as_bytes());
+            lua.create_string(out)
+        })?,
+    )?;
+    // The rest of dkjson's helpers, for code written against it.
+    let helpers: Function = lua
+        .load(
+            r#"
+local json = ...
+-- addnewline(state): a newline and the current indentation into state.buffer (when indenting).
+function json.addnewline(state)
+  if state.indent then
+    local buffer = state.buffer or {}
+    state.buffer = buffer
+    buffer[#buffer + 1] = '\n' .. string.rep(type(state.indent) == 'string' and state.indent or '  ', state.level or 0)
+  end
+end
+-- encodeexception: what an `exception` handler returns for values JSON cannot hold.
+function json.encodeexception(reason, value, state, defaultmessage)
+  return json.quotestring('<' .. tostring(defaultmessage or reason) .. '>')
+end
+-- There is no lpeg here; the native parser is already the fast path.
+function json.use_lpeg() return json end
+"#,
+        )
+        .set_name("=json")
+        .into_function()?;
+    helpers.call::<()>(json.clone())?;
     Ok(json)
 }
