@@ -9,7 +9,7 @@ fs.writeFile(file, 'hello from luvit-rs\n', function(err)
   assert(not err, err)
   fs.readFile(file, function(err2, data)
     assert(not err2, err2)
-    io.write('callback read: ', data)
+    print('callback read: ' .. data:gsub('\n$', ''))
 
     -- The same calls, coroutine style: pass the coroutine instead of a callback.
     coroutine.wrap(function()
