@@ -561,9 +561,9 @@ fn register_tty(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         None,
         |lua, (fd, _readable): (i32, Option<bool>)| {
             if fd < 0 {
-            return ret::<()>(lua, Err(UvError::new("EBADF", None)));
-        }
-        if unsafe { libc::isatty(fd) } != 1 && fd > 2 {
+                return ret::<()>(lua, Err(UvError::new("EBADF", None)));
+            }
+            if unsafe { libc::isatty(fd) } != 1 && fd > 2 {
                 return ret::<()>(lua, Err(UvError::new("EINVAL", Some("not a tty"))));
             }
             new_stream(lua, Kind::Tty, Io::Connected(Rc::new(Conn::Stdio(fd))))?.into_lua_multi(lua)
