@@ -49,7 +49,8 @@ Options:
   -e, --eval CODE     run CODE (arguments that follow are in `args`)
   --                  stop reading options; the next argument is the script
 
-With no script, luvit reads a program from standard input (a REPL on a terminal).
+With no script, luvit runs a program read from standard input (on a terminal it will
+start the REPL; that is not built yet).
 ";
 
 pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
