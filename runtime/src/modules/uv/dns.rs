@@ -232,7 +232,7 @@ fn getaddrinfo(
                     target: Target::Req(req),
                     args: Box::new(move |lua| match r {
                         Ok(list) => (Value::Nil, to_lua(lua, list)?).into_lua_multi(lua),
-                        Err(e) => e.message.into_lua_multi(lua),
+                        Err(e) => e.name.into_lua_multi(lua),
                     }),
                 });
             });

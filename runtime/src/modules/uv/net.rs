@@ -289,7 +289,7 @@ fn register_tcp(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                     }
                     Err(e) => {
                         let err = UvError::from_io(&e, None);
-                        el2.complete_req(req, move |lua| err.message.into_lua_multi(lua));
+                        el2.complete_req(req, move |lua| err.name.into_lua_multi(lua));
                     }
                 }
             });
@@ -482,7 +482,7 @@ fn register_pipe(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                     }
                     Err(e) => {
                         let err = UvError::from_io(&e, Some(&name));
-                        el2.complete_req(req, move |lua| err.message.into_lua_multi(lua));
+                        el2.complete_req(req, move |lua| err.name.into_lua_multi(lua));
                     }
                 }
             });

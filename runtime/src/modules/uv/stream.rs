@@ -1,6 +1,7 @@
 //! Streams: `uv_tcp_t`, `uv_pipe_t` and `uv_tty_t`, their reads, queued writes, shutdown,
 //! listen and accept, over tokio sockets (and blocking writes for the process's own stdio,
-//! which node and libuv also write synchronously).
+//! which node and libuv also write synchronously). Like luv, callbacks get the bare error
+//! name (`"ECONNREFUSED"`); synchronous failures return `nil, "NAME: message", "NAME"`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -337,7 +338,7 @@ impl Stream {
                         .and_then(|s| (Value::Nil, s).into_lua_multi(lua))
                 }
                 ReadItem::Eof => Ok(MultiValue::new()),
-                ReadItem::Err(e) => e.message.into_lua_multi(lua),
+                ReadItem::Err(e) => e.name.into_lua_multi(lua),
             };
             match args {
                 Ok(args) => {
@@ -377,7 +378,7 @@ impl Stream {
                     Err(e) => {
                         let err = UvError::from_io(&e, None);
                         if let Some(req) = req {
-                            el.complete_req(req, move |lua| err.message.into_lua_multi(lua));
+                            el.complete_req(req, move |lua| err.name.into_lua_multi(lua));
                         }
                         return Ok(());
                     }
@@ -479,12 +480,12 @@ impl Stream {
         self.write_bytes.set(0);
         for w in failed {
             if let Some(req) = w.req {
-                let msg = err.message.clone();
+                let msg = err.name;
                 el.complete_req(req, move |lua| msg.into_lua_multi(lua));
             }
         }
         if let Some(Some(req)) = self.shutdown_req.take() {
-            let msg = err.message.clone();
+            let msg = err.name;
             el.complete_req(req, move |lua| msg.into_lua_multi(lua));
         }
     }
@@ -509,7 +510,7 @@ impl Stream {
         if let Some(req) = req {
             el.complete_req(req, move |lua| match r {
                 Ok(()) => Ok(MultiValue::new()),
-                Err(e) => UvError::from_io(&e, None).message.into_lua_multi(lua),
+                Err(e) => UvError::from_io(&e, None).name.into_lua_multi(lua),
             });
         }
     }
@@ -583,7 +584,7 @@ impl Stream {
                         let err = UvError::from_io(&e, None);
                         let id = this.id;
                         el2.post_local(Box::new(move |lua, el| {
-                            if let Ok(args) = err.message.into_lua_multi(lua) {
+                            if let Ok(args) = err.name.into_lua_multi(lua) {
                                 el.call_handle(lua, id, Slot::Main, args);
                             }
                         }));

@@ -147,7 +147,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                     Ok(_) => el2.complete_req(req, |_| Ok(MultiValue::new())),
                     Err(e) => {
                         let err = UvError::from_io(&e, None);
-                        el2.complete_req(req, move |lua| err.message.into_lua_multi(lua))
+                        el2.complete_req(req, move |lua| err.name.into_lua_multi(lua))
                     }
                 }
             });
@@ -214,7 +214,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                         Err(e) => {
                             let err = UvError::from_io(&e, None);
                             el2.post_local(Box::new(move |lua, el| {
-                                if let Ok(args) = err.message.into_lua_multi(lua) {
+                                if let Ok(args) = err.name.into_lua_multi(lua) {
                                     el.call_handle(lua, id, Slot::Main, args);
                                 }
                             }));
