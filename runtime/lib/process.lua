@@ -12,17 +12,21 @@ local core = require('core')
 
 local exports = {}
 
+-- env.iterate(): luvit's iterator over the variables (pairs(process.env) works too).
+local function iterateEnv()
+  local all = uv.os_environ()
+  return function(_, k) return next(all, k) end, all, nil
+end
+
 local env = setmetatable({}, {
-  __index = function(_, key) return uv.os_getenv(key) end,
+  __index = function(_, key)
+    if key == 'iterate' then return iterateEnv end
+    return uv.os_getenv(key)
+  end,
   __newindex = function(_, key, value)
     if value == nil then uv.os_unsetenv(key) else uv.os_setenv(key, tostring(value)) end
   end,
-  __pairs = function()
-    local all = uv.os_environ()
-    return function(_, k)
-      return next(all, k)
-    end, all, nil
-  end,
+  __pairs = iterateEnv,
 })
 exports.env = env
 
@@ -75,6 +79,14 @@ local signalNames = {
 
 local Process = core.Emitter:extend()
 
+-- Each function works called either way: process.cpuUsage(prev) or process:cpuUsage(prev).
+local function method(fn)
+  return function(self, ...)
+    if self == process or getmetatable(self) == Process.meta then return fn(...) end
+    return fn(self, ...)
+  end
+end
+
 function Process:initialize(args)
   self.argv = args
   self.env = env
@@ -86,13 +98,13 @@ function Process:initialize(args)
   self.arch = jit and jit.arch or 'x64'
   self.execPath = uv.exepath()
   self.title = 'luvit'
-  self.nextTick = exports.nextTick
-  self.cwd = exports.cwd
-  self.kill = exports.kill
-  self.memoryUsage = exports.memoryUsage
-  self.cpuUsage = exports.cpuUsage
-  self.hrtime = exports.hrtime
-  self.uptime = function() return uv.uptime() end
+  self.nextTick = method(exports.nextTick)
+  self.cwd = method(exports.cwd)
+  self.kill = method(exports.kill)
+  self.memoryUsage = method(exports.memoryUsage)
+  self.cpuUsage = method(exports.cpuUsage)
+  self.hrtime = method(exports.hrtime)
+  self.uptime = method(function() return uv.uptime() end)
   self._signals = {}
 end
 

@@ -84,13 +84,18 @@ impl Conn {
     fn shutdown_write(&self) -> std::io::Result<()> {
         let fd = self.raw_fd();
         match self {
-            Conn::Tcp(_) | Conn::Unix(_) => {
+            // Child process stdio are socketpairs: half-close them like sockets.
+            Conn::Tcp(_) | Conn::Unix(_) | Conn::Fd(_) => {
                 if unsafe { libc::shutdown(fd, libc::SHUT_WR) } < 0 {
-                    return Err(std::io::Error::last_os_error());
+                    let e = std::io::Error::last_os_error();
+                    if e.raw_os_error() == Some(libc::ENOTSOCK) {
+                        return Ok(());
+                    }
+                    return Err(e);
                 }
                 Ok(())
             }
-            _ => Ok(()),
+            Conn::Stdio(_) => Ok(()),
         }
     }
 }
