@@ -125,7 +125,7 @@ local function run(file, args, options, callback)
   local timeout = options.timeout or 0
   local maxBuffer = options.maxBuffer or 4 * 1024 * 1024
   local child = childprocess.spawn(file, args, options)
-  local out, errout, outLen, errLen = {}, {}, 0, 0
+  local out, errout = {}, {}
   local done, killedBy = false, nil
   local timeoutTimer
 
@@ -154,20 +154,18 @@ local function run(file, args, options, callback)
   if timeout > 0 then
     timeoutTimer = timer.setTimeout(timeout, function() timeoutTimer = nil; kill('timeout') end)
   end
-  if child.stdout then
-    child.stdout:on('data', function(chunk)
-      outLen = outLen + #chunk
-      if outLen > maxBuffer then return kill('maxBuffer') end
-      out[#out + 1] = chunk
+  -- Collects one stream's output, killing the child when it passes maxBuffer.
+  local function collect(stream, chunks)
+    if not stream then return end
+    local length = 0
+    stream:on('data', function(chunk)
+      length = length + #chunk
+      if length > maxBuffer then return kill('maxBuffer') end
+      chunks[#chunks + 1] = chunk
     end)
   end
-  if child.stderr then
-    child.stderr:on('data', function(chunk)
-      errLen = errLen + #chunk
-      if errLen > maxBuffer then return kill('maxBuffer') end
-      errout[#errout + 1] = chunk
-    end)
-  end
+  collect(child.stdout, out)
+  collect(child.stderr, errout)
   if child.stdin then child.stdin:_end() end
   child:on('error', function(e) finish(-127, nil, e) end)
   child:on('close', function(code, signal) finish(code, signal) end)
