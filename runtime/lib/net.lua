@@ -279,7 +279,7 @@ function Server:listen(port, ...)
       return
     end
     uv.tcp_nodelay(client, true)
-    local socket = Socket:new({ handle = client })
+    local socket = Socket:new({ handle = client, allowHalfOpen = self.options.allowHalfOpen })
     self:emit('connection', socket)
   end)
   if not ok then return failed(err) end

@@ -1,6 +1,7 @@
 //! The native modules, listed once. Each is `modules/<name>.rs` with a `register` that builds
 //! its table; `require` finds them in `package.preload` under their luvit names.
 
+pub mod http;
 pub mod json;
 pub mod uv;
 
@@ -17,6 +18,11 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
             let require: mlua::Function = lua.globals().get("require")?;
             require.call::<Table>("uv")
         })?,
+    )?;
+    let http = http::register(lua)?;
+    preload.set(
+        "http-parser",
+        lua.create_function(move |_, ()| Ok(http.clone()))?,
     )?;
     let json = json::register(lua)?;
     preload.set("json", lua.create_function(move |_, ()| Ok(json.clone()))?)?;
