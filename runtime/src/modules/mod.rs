@@ -1,9 +1,14 @@
 //! The native modules, listed once. Each is `modules/<name>.rs` with a `register` that builds
-//! its table; `require` finds them in `package.preload` under their luvit names.
+//! its table; `require` finds them in `package.preload` under their luvit names. `zlib-native`,
+//! `crypto-native` and `http-parser` are internal: `lib/zlib.lua`, `lib/crypto.lua` and
+//! `lib/http*.lua` wrap them (the Lua side owns the API, its errors, callbacks and streams;
+//! Rust does the byte work).
 
+pub mod crypto;
 pub mod http;
 pub mod json;
 pub mod uv;
+pub mod zlib;
 
 use mlua::{Lua, Table};
 
@@ -26,5 +31,15 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     )?;
     let json = json::register(lua)?;
     preload.set("json", lua.create_function(move |_, ()| Ok(json.clone()))?)?;
+    let zlib = zlib::register(lua)?;
+    preload.set(
+        "zlib-native",
+        lua.create_function(move |_, ()| Ok(zlib.clone()))?,
+    )?;
+    let crypto = crypto::register(lua)?;
+    preload.set(
+        "crypto-native",
+        lua.create_function(move |_, ()| Ok(crypto.clone()))?,
+    )?;
     Ok(())
 }
