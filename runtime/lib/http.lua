@@ -32,6 +32,7 @@ local luvi = require('luvi')
 
 local Readable, Writable = stream.Readable, stream.Writable
 local encodeHead, newParser = native.encodeHead, native.newParser
+local encodeResponse = native.encodeResponse
 local lower, format = string.lower, string.format
 local newHeaders, toHeaders = httpHeader.newHeaders, httpHeader.toHeaders
 
@@ -111,8 +112,10 @@ http.ServerResponse = ServerResponse
 
 ServerResponse.sendDate = true
 
+-- No Writable state: write/finish go straight to the connection (a response is made per
+-- request, so what it does not allocate counts).
 function ServerResponse:initialize(socket, conn, req)
-  Writable.initialize(self)
+  self.writable = true
   self.socket = socket
   self.connection = socket
   self._conn = conn
@@ -154,70 +157,38 @@ function ServerResponse:writeHead(code, reason, headers)
   return self
 end
 
-local function bodyAllowed(code)
-  return not (code < 200 or code == 204 or code == 304)
+local F_HTTP10, F_KEEP_ALIVE, F_SEND_DATE, F_HEAD = 1, 2, 4, 8
+
+-- The response's head (and `body`, framed to match) as bytes. `length` is the whole body's
+-- size when finish() carries all of it; nil means the body streams (chunked on HTTP/1.1).
+function ServerResponse:_start(length, body)
+  self.headersSent = true
+  local conn = self._conn
+  local keepAlive = self.keepAlive and not (conn and conn.closing)
+  local flags = (self._http10 and F_HTTP10 or 0) + (keepAlive and F_KEEP_ALIVE or 0)
+    + (self.sendDate and F_SEND_DATE or 0) + (self._isHead and F_HEAD or 0)
+  local bytes, chunked, keep, noBody = encodeResponse(self.statusCode, self.statusMessage,
+    self.headers, flags, length, body)
+  self._chunked, self.keepAlive, self._noBody = chunked, keep, noBody
+  return bytes
 end
 
--- The head's bytes. `length` is the whole body's size when finish() carries all of it.
-function ServerResponse:_headBytes(length)
-  self.headersSent = true
-  local code = self.statusCode
-  local headers = self.headers
-  local head = { code = code, reason = self.statusMessage, version = self._http10 and 1.0 or 1.1 }
-  local hasDate, hasConnection, hasLength, hasEncoding
-  for i = 1, #headers do
-    local pair = headers[i]
-    head[i] = pair
-    local key = lower(pair[1])
-    if key == 'content-length' then
-      hasLength = true
-    elseif key == 'transfer-encoding' then
-      hasEncoding = true
-      self._chunked = lower(tostring(pair[2])):find('chunked', 1, true) ~= nil
-    elseif key == 'connection' then
-      hasConnection = true
-      if lower(tostring(pair[2])) == 'close' then self.keepAlive = false end
-    elseif key == 'date' then
-      hasDate = true
-    end
-  end
-  local n = #headers
-  if self.sendDate and not hasDate then
-    n = n + 1
-    head[n] = { 'Date', httpDate() }
-  end
-  self._noBody = self._isHead or not bodyAllowed(code)
-  if not bodyAllowed(code) then
-    -- no framing headers on 1xx, 204, 304
-  elseif not hasLength and not hasEncoding then
-    if length then
-      n = n + 1
-      head[n] = { 'Content-Length', length }
-    elseif self._http10 then
-      self.keepAlive = false
-    else
-      n = n + 1
-      head[n] = { 'Transfer-Encoding', 'chunked' }
-      self._chunked = true
-    end
-  end
+-- Writes through the connection when there is one (a response made by hand writes to
+-- its socket).
+local function send(self, data, callback)
   local conn = self._conn
-  if conn and conn.closing then self.keepAlive = false end
-  if not hasConnection then
-    n = n + 1
-    head[n] = { 'Connection', self.keepAlive and 'keep-alive' or 'close' }
-  end
-  return encodeHead(head)
+  if conn then return conn:write(data, callback) end
+  return self.socket:write(data, callback)
 end
 
 function ServerResponse:flushHeaders()
   if self.headersSent then return end
-  self.socket:write(self:_headBytes(nil))
+  send(self, self:_start(nil, nil))
 end
 
 -- Sends the informational 100 Continue (for 'checkContinue' handlers).
 function ServerResponse:writeContinue()
-  self.socket:write('HTTP/1.1 100 Continue\r\n\r\n')
+  send(self, 'HTTP/1.1 100 Continue\r\n\r\n')
 end
 
 function ServerResponse:write(chunk, callback)
@@ -228,16 +199,23 @@ function ServerResponse:write(chunk, callback)
     return false
   end
   local data
-  if not self.headersSent then data = self:_headBytes(nil) end
-  if chunk and #chunk > 0 and not self._noBody then
-    chunk = self._chunked and chunkFrame(chunk) or chunk
-    data = data and data .. chunk or chunk
+  if not self.headersSent then
+    data = self:_start(nil, chunk)
+  elseif chunk and #chunk > 0 and not self._noBody then
+    data = self._chunked and chunkFrame(chunk) or chunk
   end
   if not data then
     if callback then callback() end
     return true
   end
-  return self.socket:write(data, callback)
+  return send(self, data, callback)
+end
+
+function ServerResponse:_finished(callback)
+  self:emit('finish')
+  if callback then callback() end
+  local conn = self._conn
+  if conn then conn:responseDone(self) end
 end
 
 -- finish([chunk], [callback]): the last chunk; the response is done once it is written.
@@ -250,8 +228,7 @@ function ServerResponse:finish(chunk, callback)
   self.finished = true
   local data
   if not self.headersSent then
-    data = self:_headBytes(chunk and #chunk or 0)
-    if chunk and #chunk > 0 and not self._noBody then data = data .. chunk end
+    data = self:_start(chunk and #chunk or 0, chunk)
   elseif self._noBody then
     data = nil
   elseif self._chunked then
@@ -259,21 +236,19 @@ function ServerResponse:finish(chunk, callback)
   elseif chunk and #chunk > 0 then
     data = chunk
   end
-  local function done()
-    self:emit('finish')
-    if callback then callback() end
-    local conn = self._conn
-    if conn then conn:responseDone(self) end
-  end
   if data then
-    self.socket:write(data, done)
+    send(self, data, function() self:_finished(callback) end)
   else
-    process.nextTick(done)
+    process.nextTick(function() self:_finished(callback) end)
   end
 end
 ServerResponse.done = ServerResponse.finish
 ServerResponse._end = ServerResponse.finish
 ServerResponse['end'] = ServerResponse.finish
+
+-- Writable's buffering is not used: writes go straight to the connection.
+function ServerResponse:cork() end
+function ServerResponse:uncork() end
 
 -- Server connections ------------------------------------------------------------------------
 
@@ -282,40 +257,35 @@ Connection.__index = Connection
 
 local function now() return uv.now() end
 
-local function serve(server, socket, onRequest)
+-- The write queue size above which res:write() returns false (then 'drain' follows).
+local HIGH_WATER = 16 * 1024
+
+local function serve(server, socket)
+  local handle = socket._handle
   local conn = setmetatable({
     server = server,
     socket = socket,
-    onRequest = onRequest,
+    handle = handle,
     parser = newParser('request'),
     lastActive = now(),
   }, Connection)
   conn.parser:setMaxHeaderSize(server.maxHeaderSize or 16384)
   server._connections[conn] = true
-  conn.dataListener = function(chunk) conn:onData(chunk) end
-  conn.endListener = function() conn:onEnd() end
-  socket:on('data', conn.dataListener)
-  socket:on('end', conn.endListener)
-  socket:on('error', function(err) conn:onError(err) end)
+  -- Read straight from the handle: the socket's own Readable stays unused (and cheap) until
+  -- an upgrade hands the socket over.
+  conn.onRead = function(err, chunk) conn:read(err, chunk) end
+  uv.read_start(handle, conn.onRead)
   socket:on('close', function() conn:onClose() end)
-  socket:on('drain', function()
-    local res = conn.res
-    if res then res:emit('drain') end
-  end)
-  if server.timeout and server.timeout > 0 then
-    socket:setTimeout(server.timeout, function()
-      if server:listenerCount('timeout') > 0 then
-        server:emit('timeout', socket)
-      else
-        socket:destroy()
-      end
-    end)
-  end
   return conn
 end
 
-function Connection:onData(chunk)
+function Connection:read(err, chunk)
   if self.detached then return end
+  if err then
+    self:onError(err)
+    return self.socket:destroy()
+  end
+  if chunk == nil then return self:onEnd() end
   self.lastActive = now()
   self.parser:push(chunk)
   self:process()
@@ -324,18 +294,61 @@ end
 function Connection:_resumeReading()
   if self.paused and not self.detached then
     self.paused = false
-    self.socket:resume()
+    uv.read_start(self.handle, self.onRead)
   end
 end
 
+function Connection:_pauseReading()
+  if not self.paused then
+    self.paused = true
+    uv.read_stop(self.handle)
+  end
+end
+
+-- Writes now what the kernel takes; the rest queues. `callback` runs once all is written
+-- (at once when nothing had to queue). Returns false above the high-water mark.
+function Connection:write(data, callback)
+  local handle = self.handle
+  if uv.is_closing(handle) then
+    if callback then callback('EPIPE: socket is closed') end
+    return false
+  end
+  self.lastActive = now()
+  local n = uv.try_write(handle, data)
+  if n == #data then
+    if callback then callback() end
+    return true
+  end
+  if n and n > 0 then data = data:sub(n + 1) end
+  uv.write(handle, data, function(werr)
+    if werr then self.socket:destroy() end
+    if callback then callback(werr) end
+    if self.needDrain and uv.stream_get_write_queue_size(handle) == 0 then
+      self.needDrain = false
+      local res = self.res
+      if res then res:emit('drain') end
+    end
+  end)
+  if uv.stream_get_write_queue_size(handle) >= HIGH_WATER then
+    self.needDrain = true
+    return false
+  end
+  return true
+end
+
 function Connection:process()
+  if self.processing then return end
+  self.processing = true
   local parser = self.parser
   while not self.detached do
     -- Responses leave in order: the next head waits for the current response to finish.
     if self.res and not self.req then break end
     local ev, msg, status = parser:next()
     if ev == nil then break end
-    if ev == false then return self:refuse(status, msg) end
+    if ev == false then
+      self.processing = false
+      return self:refuse(status, msg)
+    end
     local kind = type(ev)
     if kind == 'table' then
       self.headStart = nil
@@ -349,12 +362,10 @@ function Connection:process()
       end
     else
       local req = self.req
-      if req and not req:push(ev) and not self.paused then
-        self.paused = true
-        self.socket:pause()
-      end
+      if req and not req:push(ev) then self:_pauseReading() end
     end
   end
+  self.processing = false
   -- A partial head is on the clock (headersTimeout).
   if not self.req and not self.headStart and parser:buffered() > 0 then
     self.headStart = now()
@@ -373,7 +384,7 @@ function Connection:onHead(head)
     if server:listenerCount('checkContinue') > 0 then
       return server:emit('checkContinue', req, res)
     end
-    socket:write('HTTP/1.1 100 Continue\r\n\r\n')
+    self:write('HTTP/1.1 100 Continue\r\n\r\n')
   end
   server:emit('request', req, res)
 end
@@ -389,8 +400,7 @@ function Connection:upgrade(req, res, head)
   local rest = self.parser:rest()
   -- Hand the socket over as if fresh: paused with nothing lost, reading again as soon as
   -- someone listens for 'data' (node does the same).
-  socket:removeListener('data', self.dataListener)
-  socket:removeListener('end', self.endListener)
+  uv.read_stop(self.handle)
   socket:pause()
   socket._readableState.flowing = nil
   local event = req.method == 'CONNECT' and 'connect' or 'upgrade'
@@ -408,23 +418,46 @@ function Connection:detach()
   self.server._connections[self] = nil
 end
 
+-- Answers with a bare status and closes once it is written.
+function Connection:reject(status)
+  local socket = self.socket
+  self:detach()
+  uv.read_stop(self.handle)
+  local reason = http.STATUS_CODES[status] or 'Bad Request'
+  self:write(format('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+    status, reason), function() socket:destroy() end)
+end
+
 function Connection:refuse(status, message)
   local server, socket = self.server, self.socket
-  self:detach()
   local err = { code = status == 431 and 'HPE_HEADER_OVERFLOW' or 'HPE_INVALID', status = status,
                 message = message }
   setmetatable(err, { __tostring = function(e) return e.message end })
   if self.req then self.req:emit('aborted') end
   if server:listenerCount('clientError') > 0 then
+    -- The socket goes back to net's normal life: it reads (so the peer's end is seen) and
+    -- closes once both sides are done.
+    self:detach()
+    uv.read_stop(self.handle)
+    socket.allowHalfOpen = false
+    socket:resume()
     return server:emit('clientError', err, socket)
   end
-  if not self.res or self.res.finished == false and not self.res.headersSent then
-    local reason = http.STATUS_CODES[status] or 'Bad Request'
-    socket:write(format('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
-      status, reason))
+  if self.res and self.res.headersSent then
+    self:detach()
+    return socket:destroy()
   end
-  socket:_end()
-  socket:destroy()
+  self:reject(status)
+end
+
+-- Ends the connection once what was written has left: shut down our side, then close.
+function Connection:close()
+  local socket, handle = self.socket, self.handle
+  self:detach()
+  if uv.is_closing(handle) then return end
+  uv.read_stop(handle)
+  local ok = uv.shutdown(handle, function() socket:destroy() end)
+  if not ok then socket:destroy() end
 end
 
 function Connection:responseDone(res)
@@ -432,33 +465,30 @@ function Connection:responseDone(res)
   self.res = nil
   self.lastActive = now()
   local req = self.req
-  if not res.keepAlive or self.closing then
-    self:detach()
-    self.socket:_end()
-    return
-  end
+  if not res.keepAlive or self.closing or self.peerEnded then return self:close() end
   -- An unread request body is read and dropped, so the next request can be parsed.
   if req and req._readableState.flowing ~= true then req:resume() end
+  if self.paused and not self.req then self:_resumeReading() end
   if self.parser:buffered() > 0 then self:process() end
 end
 
+-- The peer finished sending: answer what is in flight, then close.
 function Connection:onEnd()
-  if self.detached then return end
+  self.peerEnded = true
   local req = self.req
   if req then
     self.req = nil
     req:emit('aborted')
     req:push(nil)
   end
-  self:detach()
-  if not self.res then self.socket:destroy() end
+  if not self.res then self:close() end
 end
 
 function Connection:onError(err)
   local req, res = self.req, self.res
   if req and req:listenerCount('error') > 0 then req:emit('error', err) end
   if res and res:listenerCount('error') > 0 then res:emit('error', err) end
-  if self.server:listenerCount('clientError') > 0 and not self.detached then
+  if self.server:listenerCount('clientError') > 0 then
     self.server:emit('clientError', err, self.socket)
   end
 end
@@ -481,14 +511,20 @@ local function sweep(server)
   local keepAliveTimeout = server.keepAliveTimeout or 5000
   for conn in pairs(server._connections) do
     if conn.headStart and headersTimeout > 0 and t - conn.headStart >= headersTimeout then
-      conn:detach()
-      conn.socket:write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
-      conn.socket:_end()
-      conn.socket:destroy()
+      conn:reject(408)
     elseif not conn.req and not conn.res and not conn.headStart and keepAliveTimeout > 0
         and t - conn.lastActive >= keepAliveTimeout then
       conn:detach()
       conn.socket:destroy()
+    elseif server.timeout > 0 and t - conn.lastActive >= server.timeout then
+      -- node's server.timeout: 'timeout' listeners decide, else the socket goes.
+      conn.lastActive = t
+      if server:listenerCount('timeout') > 0 then
+        server:emit('timeout', conn.socket)
+      else
+        conn:detach()
+        conn.socket:destroy()
+      end
     end
   end
 end

@@ -41,11 +41,15 @@ impl Conn {
             let r = match self {
                 Conn::Tcp(s) => {
                     s.readable().await?;
-                    s.try_read(buf)
+                    read_drained(s.as_raw_fd(), buf, |f| {
+                        s.try_io(tokio::io::Interest::READABLE, f)
+                    })
                 }
                 Conn::Unix(s) => {
                     s.readable().await?;
-                    s.try_read(buf)
+                    read_drained(s.as_raw_fd(), buf, |f| {
+                        s.try_io(tokio::io::Interest::READABLE, f)
+                    })
                 }
                 Conn::Fd(f) => {
                     let mut guard = f.readable().await?;
@@ -97,6 +101,32 @@ impl Conn {
             }
             Conn::Stdio(_) => Ok(()),
         }
+    }
+}
+
+/// One read through tokio's `try_io`, on the socket's fd. A read that does not fill `buf`
+/// means the socket is drained, so readiness is cleared too (as libuv and tokio's own
+/// `poll_read` do): the next read waits for epoll instead of costing a syscall that answers
+/// EAGAIN, which halved the reads per request of a keep-alive HTTP server.
+fn read_drained(
+    fd: RawFd,
+    buf: &mut [u8],
+    try_io: impl FnOnce(&mut dyn FnMut() -> std::io::Result<usize>) -> std::io::Result<usize>,
+) -> std::io::Result<usize> {
+    let mut partial = None;
+    let len = buf.len();
+    let r = try_io(&mut || {
+        let n = fd_read(fd, buf)?;
+        if n > 0 && n < len {
+            partial = Some(n);
+            // Reported as WouldBlock so tokio clears the readiness; the count is kept above.
+            return Err(std::io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    });
+    match (r, partial) {
+        (_, Some(n)) => Ok(n),
+        (r, None) => r,
     }
 }
 

@@ -1,0 +1,554 @@
+//! The HTTP hot path as plain Lua C functions: the parser userdata and its methods,
+//! `encodeHead` and `encodeResponse`.
+//!
+//! Why not mlua's safe API here: every table field or string it creates is a protected call
+//! of its own, which made one parsed head cost ~3 µs and one encoded response ~4 µs; on the raw
+//! stack both are a few hundred ns. The rules that keep this sound: arguments are checked
+//! before use; anything that can raise a Lua error (only allocation, or a deliberate
+//! `lua_error`) happens with no Rust value that needs dropping still alive, except where a
+//! raise can only be an out-of-memory error (LuaJIT unwinds those through our frames, which
+//! runs the destructors).
+
+use std::ffi::{c_char, c_int, CStr};
+use std::ptr;
+
+use mlua::ffi;
+
+use super::parse::{Event, Kind, Parser};
+use super::reason_for;
+
+const PARSER_META: &CStr = c"luvit.http.parser";
+
+type L = *mut ffi::lua_State;
+
+unsafe fn push_bytes(l: L, bytes: &[u8]) {
+    ffi::lua_pushlstring(l, bytes.as_ptr() as *const c_char, bytes.len());
+}
+
+unsafe fn set_str(l: L, bytes: &[u8], key: &CStr) {
+    push_bytes(l, bytes);
+    ffi::lua_setfield(l, -2, key.as_ptr());
+}
+
+unsafe fn set_bool(l: L, value: bool, key: &CStr) {
+    ffi::lua_pushboolean(l, value as c_int);
+    ffi::lua_setfield(l, -2, key.as_ptr());
+}
+
+/// The bytes of the string (or number) at `idx`, if it is one.
+unsafe fn bytes_at<'a>(l: L, idx: c_int) -> Option<&'a [u8]> {
+    let t = ffi::lua_type(l, idx);
+    if t != ffi::LUA_TSTRING && t != ffi::LUA_TNUMBER {
+        return None;
+    }
+    let mut len = 0usize;
+    let p = ffi::lua_tolstring(l, idx, &mut len);
+    if p.is_null() {
+        None
+    } else {
+        Some(std::slice::from_raw_parts(p as *const u8, len))
+    }
+}
+
+/// Raises `msg` as a Lua error. Nothing that needs dropping may be alive in the caller.
+unsafe fn raise(l: L, msg: &str) -> c_int {
+    push_bytes(l, msg.as_bytes());
+    ffi::lua_error(l)
+}
+
+// ---- the parser userdata -------------------------------------------------------------------
+
+unsafe fn parser_at<'a>(l: L) -> &'a mut Parser {
+    let ud = ffi::luaL_checkudata(l, 1, PARSER_META.as_ptr()) as *mut *mut Parser;
+    if (*ud).is_null() {
+        raise(l, "http parser used after it was freed");
+    }
+    &mut **ud
+}
+
+unsafe extern "C-unwind" fn parser_new(l: L) -> c_int {
+    let kind = match bytes_at(l, 1) {
+        None if ffi::lua_isnoneornil(l, 1) != 0 => Kind::Request,
+        Some(b"request") => Kind::Request,
+        Some(b"response") => Kind::Response,
+        _ => return raise(l, "newParser: kind must be 'request' or 'response'"),
+    };
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut Parser>()) as *mut *mut Parser;
+    *ud = ptr::null_mut();
+    ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PARSER_META.as_ptr());
+    ffi::lua_setmetatable(l, -2);
+    *ud = Box::into_raw(Box::new(Parser::new(kind)));
+    1
+}
+
+unsafe extern "C-unwind" fn parser_gc(l: L) -> c_int {
+    let ud = ffi::lua_touserdata(l, 1) as *mut *mut Parser;
+    if !ud.is_null() && !(*ud).is_null() {
+        drop(Box::from_raw(*ud));
+        *ud = ptr::null_mut();
+    }
+    0
+}
+
+/// Pushes luvit's head table for the parser's last head.
+unsafe fn push_head(l: L, p: &Parser) {
+    let h = p.head();
+    let buf = p.buf();
+    ffi::lua_createtable(l, h.headers.len() as c_int, 6);
+    if h.method.is_empty() {
+        ffi::lua_pushinteger(l, h.code as ffi::lua_Integer);
+        ffi::lua_setfield(l, -2, c"code".as_ptr());
+        set_str(l, &buf[h.reason.clone()], c"reason");
+    } else {
+        set_str(l, &buf[h.method.clone()], c"method");
+        set_str(l, &buf[h.path.clone()], c"path");
+    }
+    ffi::lua_pushnumber(l, if h.minor == 0 { 1.0 } else { 1.1 });
+    ffi::lua_setfield(l, -2, c"version".as_ptr());
+    set_bool(l, h.keep_alive, c"keepAlive");
+    if h.upgrade {
+        set_bool(l, true, c"upgrade");
+    }
+    if h.expect_continue {
+        set_bool(l, true, c"expectContinue");
+    }
+    if h.bodyless {
+        set_bool(l, true, c"bodyless");
+    }
+    for (i, (name, value)) in h.headers.iter().enumerate() {
+        ffi::lua_createtable(l, 2, 0);
+        push_bytes(l, &buf[name.clone()]);
+        ffi::lua_rawseti(l, -2, 1);
+        push_bytes(l, &buf[value.clone()]);
+        ffi::lua_rawseti(l, -2, 2);
+        ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+    }
+}
+
+/// Pushes an event: a head table, a body string, "" (end), nothing (need more) or
+/// `false, message, status`.
+unsafe fn push_event(l: L, p: &Parser, ev: Result<Event, super::parse::ParseError>) -> c_int {
+    ffi::luaL_checkstack(l, 8, ptr::null());
+    match ev {
+        Ok(Event::NeedMore) => 0,
+        Ok(Event::End) => {
+            push_bytes(l, b"");
+            1
+        }
+        Ok(Event::Body(r)) => {
+            push_bytes(l, &p.buf()[r]);
+            1
+        }
+        Ok(Event::Head) => {
+            push_head(l, p);
+            1
+        }
+        Err(e) => {
+            ffi::lua_pushboolean(l, 0);
+            push_bytes(l, e.message.as_bytes());
+            ffi::lua_pushinteger(l, e.status as ffi::lua_Integer);
+            3
+        }
+    }
+}
+
+/// `parser:next([chunk])`: pushes `chunk` when given, then returns the next event.
+unsafe extern "C-unwind" fn parser_next(l: L) -> c_int {
+    let p = parser_at(l);
+    if let Some(chunk) = bytes_at(l, 2) {
+        p.push(chunk);
+    }
+    let ev = p.next_event();
+    push_event(l, p, ev)
+}
+
+unsafe extern "C-unwind" fn parser_push(l: L) -> c_int {
+    let p = parser_at(l);
+    match bytes_at(l, 2) {
+        Some(chunk) => p.push(chunk),
+        None => return raise(l, "parser:push(chunk): chunk must be a string"),
+    }
+    0
+}
+
+unsafe extern "C-unwind" fn parser_finish(l: L) -> c_int {
+    let p = parser_at(l);
+    let ev = p.finish();
+    push_event(l, p, ev)
+}
+
+unsafe extern "C-unwind" fn parser_rest(l: L) -> c_int {
+    let p = parser_at(l);
+    let rest = p.take_rest();
+    push_bytes(l, &rest);
+    1
+}
+
+unsafe extern "C-unwind" fn parser_expect(l: L) -> c_int {
+    let p = parser_at(l);
+    match bytes_at(l, 2) {
+        Some(m) => p.expect_response_to(m),
+        None => return raise(l, "parser:expect(method): method must be a string"),
+    }
+    0
+}
+
+unsafe extern "C-unwind" fn parser_set_max(l: L) -> c_int {
+    let p = parser_at(l);
+    let n = ffi::lua_tonumber(l, 2);
+    if n.is_nan() || n < 1.0 {
+        return raise(l, "parser:setMaxHeaderSize(n): n must be a positive number");
+    }
+    p.set_max_head(n as usize);
+    0
+}
+
+unsafe extern "C-unwind" fn parser_buffered(l: L) -> c_int {
+    let p = parser_at(l);
+    ffi::lua_pushinteger(l, p.buffered() as ffi::lua_Integer);
+    1
+}
+
+unsafe extern "C-unwind" fn parser_idle(l: L) -> c_int {
+    let p = parser_at(l);
+    ffi::lua_pushboolean(l, p.is_idle() as c_int);
+    1
+}
+
+unsafe extern "C-unwind" fn parser_upgraded(l: L) -> c_int {
+    let p = parser_at(l);
+    ffi::lua_pushboolean(l, p.is_upgraded() as c_int);
+    1
+}
+
+// ---- encoding ------------------------------------------------------------------------------
+
+fn is_token(s: &[u8]) -> bool {
+    !s.is_empty()
+        && s.iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Appends `value` with every run of CR, LF or NUL turned into one space (no header splitting).
+fn push_value(out: &mut Vec<u8>, value: &[u8]) {
+    let mut in_break = false;
+    for &b in value {
+        if matches!(b, b'\r' | b'\n' | 0) {
+            if !in_break {
+                out.push(b' ');
+            }
+            in_break = true;
+        } else {
+            out.push(b);
+            in_break = false;
+        }
+    }
+}
+
+/// The version at `idx` ("1.0" or "1.1"; nil means 1.1).
+unsafe fn version_at(l: L, idx: c_int) -> Result<&'static [u8], String> {
+    match ffi::lua_type(l, idx) {
+        ffi::LUA_TNIL | ffi::LUA_TNONE => Ok(b"1.1"),
+        ffi::LUA_TNUMBER => {
+            let v = ffi::lua_tonumber(l, idx);
+            if v == 1.0 {
+                Ok(b"1.0")
+            } else if (v - 1.1).abs() < 1e-9 {
+                Ok(b"1.1")
+            } else {
+                Err(format!("unsupported HTTP version {v}"))
+            }
+        }
+        _ => match bytes_at(l, idx) {
+            Some(b"1.0") => Ok(b"1.0"),
+            Some(b"1.1") => Ok(b"1.1"),
+            _ => Err("unsupported HTTP version".into()),
+        },
+    }
+}
+
+/// What the header list said about framing.
+#[derive(Default)]
+struct Seen {
+    length: bool,
+    encoding: bool,
+    chunked: bool,
+    connection: bool,
+    close: bool,
+    date: bool,
+}
+
+/// Writes the `{name, value}` pairs of the table at `t` (absolute index) as header lines.
+unsafe fn write_headers(l: L, t: c_int, out: &mut Vec<u8>) -> Result<Seen, String> {
+    let mut seen = Seen::default();
+    let mut i: ffi::lua_Integer = 1;
+    loop {
+        ffi::lua_rawgeti(l, t, i);
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TNIL => {
+                ffi::lua_pop(l, 1);
+                return Ok(seen);
+            }
+            ffi::LUA_TTABLE => {}
+            _ => {
+                ffi::lua_pop(l, 1);
+                return Err("headers must be {name, value} pairs".into());
+            }
+        }
+        ffi::lua_rawgeti(l, -1, 1);
+        ffi::lua_rawgeti(l, -2, 2);
+        let (Some(name), Some(value)) = (bytes_at(l, -2), bytes_at(l, -1)) else {
+            ffi::lua_pop(l, 3);
+            return Err(format!(
+                "header {i} needs a string name and a string or number value"
+            ));
+        };
+        if !is_token(name) {
+            let shown = String::from_utf8_lossy(name).into_owned();
+            ffi::lua_pop(l, 3);
+            return Err(format!("invalid header name {shown:?}"));
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            seen.length = true;
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            seen.encoding = true;
+            seen.chunked = value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            seen.connection = true;
+            seen.close |= value.trim_ascii().eq_ignore_ascii_case(b"close");
+        } else if name.eq_ignore_ascii_case(b"date") {
+            seen.date = true;
+        }
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        push_value(out, value);
+        out.extend_from_slice(b"\r\n");
+        ffi::lua_pop(l, 3);
+        i += 1;
+    }
+}
+
+unsafe fn field_at(l: L, t: c_int, key: &CStr) {
+    ffi::lua_pushstring(l, key.as_ptr());
+    ffi::lua_rawget(l, t);
+}
+
+/// `encodeHead(head)`: a request or response head (luvit's head table) as bytes.
+unsafe fn encode_head(l: L) -> Result<Vec<u8>, String> {
+    if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+        return Err("expected a head table".into());
+    }
+    ffi::luaL_checkstack(l, 8, ptr::null());
+    let mut out = Vec::with_capacity(256);
+    field_at(l, 1, c"version");
+    let version = version_at(l, -1);
+    ffi::lua_pop(l, 1);
+    let version = version?;
+    field_at(l, 1, c"method");
+    if ffi::lua_isnil(l, -1) != 0 {
+        ffi::lua_pop(l, 1);
+        field_at(l, 1, c"code");
+        let code = ffi::lua_tonumber(l, -1);
+        ffi::lua_pop(l, 1);
+        if !(100.0..1000.0).contains(&code) || code.fract() != 0.0 {
+            return Err("a response head needs a status code from 100 to 999".into());
+        }
+        let code = code as u16;
+        out.extend_from_slice(b"HTTP/");
+        out.extend_from_slice(version);
+        out.push(b' ');
+        out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+        out.push(b' ');
+        field_at(l, 1, c"reason");
+        match bytes_at(l, -1) {
+            Some(r) => push_value(&mut out, r),
+            None => out.extend_from_slice(reason_for(code).as_bytes()),
+        }
+        ffi::lua_pop(l, 1);
+    } else {
+        field_at(l, 1, c"path");
+        let (Some(method), Some(path)) = (bytes_at(l, -2), bytes_at(l, -1)) else {
+            ffi::lua_pop(l, 2);
+            return Err("a request head needs a string method and path".into());
+        };
+        if !is_token(method) {
+            ffi::lua_pop(l, 2);
+            return Err("invalid method".into());
+        }
+        if path.is_empty() || path.iter().any(|&b| b <= b' ' || b == 0x7f) {
+            ffi::lua_pop(l, 2);
+            return Err("expected non-empty path with no spaces or control characters".into());
+        }
+        out.extend_from_slice(method);
+        out.push(b' ');
+        out.extend_from_slice(path);
+        out.extend_from_slice(b" HTTP/");
+        out.extend_from_slice(version);
+        ffi::lua_pop(l, 2);
+    }
+    out.extend_from_slice(b"\r\n");
+    write_headers(l, 1, &mut out)?;
+    out.extend_from_slice(b"\r\n");
+    Ok(out)
+}
+
+unsafe extern "C-unwind" fn encode_head_fn(l: L) -> c_int {
+    match encode_head(l) {
+        Ok(bytes) => {
+            push_bytes(l, &bytes);
+            1
+        }
+        Err(msg) => {
+            let msg = format!("encodeHead: {msg}");
+            push_bytes(l, msg.as_bytes());
+            drop(msg);
+            ffi::lua_error(l)
+        }
+    }
+}
+
+const F_HTTP10: i64 = 1;
+const F_KEEP_ALIVE: i64 = 2;
+const F_SEND_DATE: i64 = 4;
+const F_HEAD: i64 = 8;
+
+struct Response {
+    bytes: Vec<u8>,
+    chunked: bool,
+    keep_alive: bool,
+    no_body: bool,
+}
+
+/// `encodeResponse(code, reason, headers, flags, length, body)`: the whole response start
+/// (status line, the user's headers, then Date, Content-Length or Transfer-Encoding and
+/// Connection as needed) and `body` framed to match, in one string.
+unsafe fn encode_response(l: L) -> Result<Response, String> {
+    ffi::luaL_checkstack(l, 8, ptr::null());
+    let code = ffi::lua_tonumber(l, 1);
+    if !(100.0..1000.0).contains(&code) || code.fract() != 0.0 {
+        return Err("status code must be a number from 100 to 999".into());
+    }
+    let code = code as u16;
+    if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
+        return Err("headers must be a table".into());
+    }
+    let flags = ffi::lua_tointeger(l, 4) as i64;
+    let length = if ffi::lua_isnoneornil(l, 5) != 0 {
+        None
+    } else {
+        Some(ffi::lua_tonumber(l, 5) as u64)
+    };
+    let body = bytes_at(l, 6).unwrap_or(b"");
+    let http10 = flags & F_HTTP10 != 0;
+    let mut keep_alive = flags & F_KEEP_ALIVE != 0;
+
+    let mut out = Vec::with_capacity(192 + body.len());
+    out.extend_from_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
+    out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+    out.push(b' ');
+    match bytes_at(l, 2) {
+        Some(r) if ffi::lua_type(l, 2) == ffi::LUA_TSTRING => push_value(&mut out, r),
+        _ => out.extend_from_slice(reason_for(code).as_bytes()),
+    }
+    out.extend_from_slice(b"\r\n");
+    let seen = write_headers(l, 3, &mut out)?;
+    if seen.close {
+        keep_alive = false;
+    }
+    if flags & F_SEND_DATE != 0 && !seen.date {
+        out.extend_from_slice(b"Date: ");
+        super::date::append_now(&mut out);
+        out.extend_from_slice(b"\r\n");
+    }
+    let body_allowed = !(code < 200 || code == 204 || code == 304);
+    let mut chunked = seen.chunked;
+    if body_allowed && !seen.length && !seen.encoding {
+        if let Some(n) = length {
+            out.extend_from_slice(b"Content-Length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        } else if http10 {
+            keep_alive = false;
+        } else {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            chunked = true;
+        }
+    }
+    if !seen.connection {
+        out.extend_from_slice(if keep_alive {
+            b"Connection: keep-alive\r\n".as_slice()
+        } else {
+            b"Connection: close\r\n".as_slice()
+        });
+    }
+    out.extend_from_slice(b"\r\n");
+    let no_body = flags & F_HEAD != 0 || !body_allowed;
+    if !no_body && !body.is_empty() {
+        if chunked {
+            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(body);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(body);
+        }
+    }
+    Ok(Response {
+        bytes: out,
+        chunked,
+        keep_alive,
+        no_body,
+    })
+}
+
+unsafe extern "C-unwind" fn encode_response_fn(l: L) -> c_int {
+    match encode_response(l) {
+        Ok(r) => {
+            push_bytes(l, &r.bytes);
+            ffi::lua_pushboolean(l, r.chunked as c_int);
+            ffi::lua_pushboolean(l, r.keep_alive as c_int);
+            ffi::lua_pushboolean(l, r.no_body as c_int);
+            4
+        }
+        Err(msg) => {
+            let msg = format!("encodeResponse: {msg}");
+            push_bytes(l, msg.as_bytes());
+            drop(msg);
+            ffi::lua_error(l)
+        }
+    }
+}
+
+/// Adds `newParser`, `encodeHead` and `encodeResponse` to `module` and makes the parser
+/// metatable.
+pub fn install(lua: &mlua::Lua, module: &mlua::Table) -> mlua::Result<()> {
+    // SAFETY: plain C API calls on mlua's state inside its protected exec_raw.
+    unsafe {
+        lua.exec_raw::<()>((), |l| {
+            ffi::luaL_newmetatable(l, PARSER_META.as_ptr());
+            ffi::lua_pushcfunction(l, parser_gc);
+            ffi::lua_setfield(l, -2, c"__gc".as_ptr());
+            ffi::lua_createtable(l, 0, 10);
+            let methods: [(&CStr, ffi::lua_CFunction); 9] = [
+                (c"next", parser_next),
+                (c"push", parser_push),
+                (c"finish", parser_finish),
+                (c"rest", parser_rest),
+                (c"expect", parser_expect),
+                (c"setMaxHeaderSize", parser_set_max),
+                (c"buffered", parser_buffered),
+                (c"idle", parser_idle),
+                (c"upgraded", parser_upgraded),
+            ];
+            for (name, f) in methods {
+                ffi::lua_pushcfunction(l, f);
+                ffi::lua_setfield(l, -2, name.as_ptr());
+            }
+            ffi::lua_setfield(l, -2, c"__index".as_ptr());
+            ffi::lua_pop(l, 1);
+        })?;
+        module.set("newParser", lua.create_c_function(parser_new)?)?;
+        module.set("encodeHead", lua.create_c_function(encode_head_fn)?)?;
+        module.set("encodeResponse", lua.create_c_function(encode_response_fn)?)?;
+    }
+    Ok(())
+}
