@@ -261,20 +261,32 @@ local function now() return uv.now() end
 local HIGH_WATER = 16 * 1024
 
 local function serve(server, socket)
-  local handle = socket._handle
+  -- A plain net.Socket is read and written through its uv handle directly (its Readable and
+  -- Writable stay unused and cheap); any other Duplex (a TLS socket) through its stream API.
+  local raw = getmetatable(socket) == net.Socket.meta and socket._handle ~= nil
   local conn = setmetatable({
     server = server,
     socket = socket,
-    handle = handle,
+    handle = raw and socket._handle or nil,
     parser = newParser('request'),
     lastActive = now(),
   }, Connection)
   conn.parser:setMaxHeaderSize(server.maxHeaderSize or 16384)
   server._connections[conn] = true
-  -- Read straight from the handle: the socket's own Readable stays unused (and cheap) until
-  -- an upgrade hands the socket over.
-  conn.onRead = function(err, chunk) conn:read(err, chunk) end
-  uv.read_start(handle, conn.onRead)
+  if raw then
+    conn.onRead = function(err, chunk) conn:read(err, chunk) end
+    uv.read_start(conn.handle, conn.onRead)
+  else
+    conn.dataListener = function(chunk) conn:read(nil, chunk) end
+    conn.endListener = function() conn:read(nil, nil) end
+    socket:on('data', conn.dataListener)
+    socket:on('end', conn.endListener)
+    socket:on('error', function(err) conn:onError(err) end)
+    socket:on('drain', function()
+      local res = conn.res
+      if res then res:emit('drain') end
+    end)
+  end
   socket:on('close', function() conn:onClose() end)
   return conn
 end
@@ -294,14 +306,33 @@ end
 function Connection:_resumeReading()
   if self.paused and not self.detached then
     self.paused = false
-    uv.read_start(self.handle, self.onRead)
+    if self.handle then
+      uv.read_start(self.handle, self.onRead)
+    else
+      self.socket:resume()
+    end
   end
 end
 
 function Connection:_pauseReading()
   if not self.paused then
     self.paused = true
+    if self.handle then
+      uv.read_stop(self.handle)
+    else
+      self.socket:pause()
+    end
+  end
+end
+
+-- Stops reading for good (the socket is handed over or going away).
+function Connection:_stopReading()
+  if self.handle then
     uv.read_stop(self.handle)
+  else
+    self.socket:removeListener('data', self.dataListener)
+    self.socket:removeListener('end', self.endListener)
+    self.socket:pause()
   end
 end
 
@@ -309,6 +340,10 @@ end
 -- (at once when nothing had to queue). Returns false above the high-water mark.
 function Connection:write(data, callback)
   local handle = self.handle
+  if not handle then
+    self.lastActive = now()
+    return self.socket:write(data, callback)
+  end
   if uv.is_closing(handle) then
     if callback then callback('EPIPE: socket is closed') end
     return false
@@ -400,7 +435,7 @@ function Connection:upgrade(req, res, head)
   local rest = self.parser:rest()
   -- Hand the socket over as if fresh: paused with nothing lost, reading again as soon as
   -- someone listens for 'data' (node does the same).
-  uv.read_stop(self.handle)
+  self:_stopReading()
   socket:pause()
   socket._readableState.flowing = nil
   local event = req.method == 'CONNECT' and 'connect' or 'upgrade'
@@ -422,7 +457,7 @@ end
 function Connection:reject(status)
   local socket = self.socket
   self:detach()
-  uv.read_stop(self.handle)
+  self:_stopReading()
   local reason = http.STATUS_CODES[status] or 'Bad Request'
   self:write(format('HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
     status, reason), function() socket:destroy() end)
@@ -438,7 +473,7 @@ function Connection:refuse(status, message)
     -- The socket goes back to net's normal life: it reads (so the peer's end is seen) and
     -- closes once both sides are done.
     self:detach()
-    uv.read_stop(self.handle)
+    self:_stopReading()
     socket.allowHalfOpen = false
     socket:resume()
     return server:emit('clientError', err, socket)
@@ -454,8 +489,12 @@ end
 function Connection:close()
   local socket, handle = self.socket, self.handle
   self:detach()
+  self:_stopReading()
+  if not handle then
+    socket:once('finish', function() socket:destroy() end)
+    return socket:_end()
+  end
   if uv.is_closing(handle) then return end
-  uv.read_stop(handle)
   local ok = uv.shutdown(handle, function() socket:destroy() end)
   if not ok then socket:destroy() end
 end
@@ -592,6 +631,12 @@ function Server:close(callback)
   end
   net.Server.close(self, callback)
   self:closeIdleConnections()
+end
+
+-- Serves HTTP on an already connected socket: a net.Socket or any Duplex such as a TLS
+-- socket (https does this for each secure connection).
+function Server:handleSocket(socket)
+  return serve(self, socket)
 end
 
 function http.createServer(options, onRequest)
