@@ -89,6 +89,42 @@ require('tap')(function(test)
     b:send('ping', '127.0.0.1', a:getsockname().port, expect(function(err) assert(not err, err) end))
   end)
 
+  test('udp: one bind only, options need a bound socket, connect, no datagram after recv_stop',
+    function(expect)
+      local a, b = uv.new_udp(), uv.new_udp()
+      local _, err = a:getsockname()
+      assert(err and err:find('^EBADF'), tostring(err))
+      _, err = a:set_ttl(5)
+      assert(err and err:find('^EBADF'), tostring(err))
+      assert(a:bind('127.0.0.1', 0))
+      _, err = a:bind('127.0.0.1', 0)
+      assert(err and err:find('^EINVAL'), tostring(err))
+      assert(a:set_multicast_interface('127.0.0.1') == 0)
+      assert(a:set_multicast_ttl(3) == 0 and a:set_multicast_loop(true) == 0)
+      local port = a:getsockname().port
+      assert(b:connect('127.0.0.1', port) == 0)
+      assert(b:getpeername().port == port)
+      local got = 0
+      a:recv_start(function(rerr, data)
+        assert(not rerr, rerr)
+        if data then got = got + 1 end
+      end)
+      b:send('one', '127.0.0.1', port, expect(function()
+        -- Stop at once: datagrams already read but not yet delivered must not arrive.
+        local timer = uv.new_timer()
+        timer:start(50, 0, expect(function()
+          a:recv_stop()
+          local before = got
+          b:send('two', '127.0.0.1', port, function() end)
+          timer:start(50, 0, expect(function()
+            assert(got == before, 'a datagram arrived after recv_stop')
+            assert(b:get_send_queue_count() == 0)
+            timer:close(); a:close(); b:close()
+          end))
+        end))
+      end))
+    end)
+
   test('getaddrinfo resolves localhost', function(expect)
     uv.getaddrinfo('localhost', nil, { socktype = 'stream' }, expect(function(err, res)
       assert(not err, err)

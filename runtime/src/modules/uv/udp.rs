@@ -1,6 +1,6 @@
 //! `uv_udp_t`: datagram sockets with bind, send, receive, broadcast and multicast membership.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
@@ -19,6 +19,12 @@ use crate::r#loop::{Callback, EventLoop, Slot};
 pub struct UdpData {
     sock: RefCell<Option<Rc<UdpSocket>>>,
     recv_task: RefCell<Option<JoinHandle<()>>>,
+    /// Bumped by every recv_start/recv_stop: a datagram read under an older generation is
+    /// dropped, so nothing reaches the callback after recv_stop.
+    recv_gen: Cell<u64>,
+    /// Sends started and not yet completed (udp_get_send_queue_count).
+    sending: Cell<usize>,
+    sending_bytes: Cell<usize>,
 }
 
 impl UdpData {
@@ -34,6 +40,10 @@ impl UdpData {
     }
 
     fn bind(&self, addr: SocketAddr, reuse: bool, v6only: bool) -> Result<Rc<UdpSocket>, UvError> {
+        if self.sock.borrow().is_some() {
+            // libuv refuses a second bind (the first, explicit or implicit, stays).
+            return Err(UvError::new("EINVAL", Some("socket is already bound")));
+        }
         let s = socket2::Socket::new(
             socket2::Domain::for_address(addr),
             socket2::Type::DGRAM.cloexec(),
@@ -66,6 +76,14 @@ impl UdpData {
         };
         self.bind(any, false, false)
     }
+
+    /// The socket if bound; EBADF otherwise (libuv's answer for options on an unbound handle).
+    fn bound(&self) -> Result<Rc<UdpSocket>, UvError> {
+        self.sock
+            .borrow()
+            .clone()
+            .ok_or_else(|| UvError::new("EBADF", Some("socket is not bound")))
+    }
 }
 
 fn udp(h: &H) -> mlua::Result<Rc<UdpData>> {
@@ -86,6 +104,23 @@ fn ip(host: &str, port: u16) -> Result<SocketAddr, UvError> {
 
 const UDP: &[Kind] = &[Kind::Udp];
 
+fn is_v6(s: &UdpSocket) -> bool {
+    s.local_addr().map(|a| a.is_ipv6()).unwrap_or(false)
+}
+
+/// An IPv6 interface given as an index ("2"), a scoped address ("fe80::1%2") or a name ("lo").
+fn v6_interface(text: &str) -> u32 {
+    let scope = text.rsplit_once('%').map(|(_, s)| s).unwrap_or(text);
+    if let Ok(n) = scope.parse::<u32>() {
+        return n;
+    }
+    match std::ffi::CString::new(scope) {
+        // SAFETY: if_nametoindex reads a NUL-terminated string and returns 0 if unknown.
+        Ok(name) => unsafe { libc::if_nametoindex(name.as_ptr()) },
+        Err(_) => 0,
+    }
+}
+
 fn sockopt<T>(
     lua: &Lua,
     h: &H,
@@ -93,7 +128,7 @@ fn sockopt<T>(
 ) -> mlua::Result<MultiValue> {
     let u = udp(h)?;
     let r = u
-        .socket(None)
+        .bound()
         .and_then(|s| f(&s).map(|_| 0).map_err(|e| UvError::from_io(&e, None)));
     ret(lua, r)
 }
@@ -142,8 +177,15 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             let el = EventLoop::of(lua);
             let req = el.new_req(cb.map(|f| Callback::new(lua, &el, f, "udp send")));
             let el2 = el.clone();
+            let len = data.len();
+            u.sending.set(u.sending.get() + 1);
+            u.sending_bytes.set(u.sending_bytes.get() + len);
             el.spawn_local(async move {
-                match sock.send_to(&data, addr).await {
+                let sent = sock.send_to(&data, addr).await;
+                u.sending.set(u.sending.get().saturating_sub(1));
+                u.sending_bytes
+                    .set(u.sending_bytes.get().saturating_sub(len));
+                match sent {
                     Ok(_) => el2.complete_req(req, |_| Ok(MultiValue::new())),
                     Err(e) => {
                         let err = UvError::from_io(&e, None);
@@ -189,13 +231,20 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             el.set_active(h.id, true);
             let id = h.id;
             let el2 = el.clone();
+            let gen = u.recv_gen.get() + 1;
+            u.recv_gen.set(gen);
+            let u2 = u.clone();
             let task = el.spawn_local(async move {
                 let mut buf = vec![0u8; 65536];
                 loop {
                     match sock.recv_from(&mut buf).await {
                         Ok((n, from)) => {
                             let data = buf[..n].to_vec();
+                            let u3 = u2.clone();
                             el2.post_local(Box::new(move |lua, el| {
+                                if u3.recv_gen.get() != gen {
+                                    return;
+                                }
                                 let args = (|| {
                                     let flags = lua.create_table()?;
                                     (
@@ -237,6 +286,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             if let Some(t) = u.recv_task.borrow_mut().take() {
                 t.abort();
             }
+            u.recv_gen.set(u.recv_gen.get() + 1);
             EventLoop::of(lua).set_active(h.id, false);
             ret(lua, Ok::<_, UvError>(0))
         },
@@ -248,7 +298,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         |lua, h: H| {
             let u = udp(&h)?;
             let r = u
-                .socket(None)
+                .bound()
                 .and_then(|s| s.local_addr().map_err(|e| UvError::from_io(&e, None)));
             match r {
                 Ok(a) => addr_table(lua, a)?.into_lua_multi(lua),
@@ -272,13 +322,29 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         lua,
         "udp_set_multicast_ttl",
         Some((UDP, "set_multicast_ttl")),
-        |lua, (h, ttl): (H, u32)| sockopt(lua, &h, |s| s.set_multicast_ttl_v4(ttl)),
+        |lua, (h, ttl): (H, u32)| {
+            sockopt(lua, &h, |s| {
+                if is_v6(s) {
+                    socket2::SockRef::from(s).set_multicast_hops_v6(ttl)
+                } else {
+                    s.set_multicast_ttl_v4(ttl)
+                }
+            })
+        },
     )?;
     r.add(
         lua,
         "udp_set_multicast_loop",
         Some((UDP, "set_multicast_loop")),
-        |lua, (h, on): (H, bool)| sockopt(lua, &h, |s| s.set_multicast_loop_v4(on)),
+        |lua, (h, on): (H, bool)| {
+            sockopt(lua, &h, |s| {
+                if is_v6(s) {
+                    s.set_multicast_loop_v6(on)
+                } else {
+                    s.set_multicast_loop_v4(on)
+                }
+            })
+        },
     )?;
     r.add(
         lua,
@@ -309,10 +375,11 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                         }
                     }
                     IpAddr::V6(g) => {
+                        let index = iface.as_deref().map(v6_interface).unwrap_or(0);
                         if op == "join" {
-                            s.join_multicast_v6(&g, 0)
+                            s.join_multicast_v6(&g, index)
                         } else {
-                            s.leave_multicast_v6(&g, 0)
+                            s.leave_multicast_v6(&g, index)
                         }
                     }
                 };
@@ -320,6 +387,91 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             });
             ret(lua, r)
         },
+    )?;
+    r.add(
+        lua,
+        "udp_set_multicast_interface",
+        Some((UDP, "set_multicast_interface")),
+        |lua, (h, iface): (H, Option<String>)| {
+            let u = udp(&h)?;
+            let r = u.bound().and_then(|s| {
+                let sock = socket2::SockRef::from(&*s);
+                let res = if is_v6(&s) {
+                    sock.set_multicast_if_v6(iface.as_deref().map(v6_interface).unwrap_or(0))
+                } else {
+                    match iface.as_deref().unwrap_or("0.0.0.0").parse::<Ipv4Addr>() {
+                        Ok(a) => sock.set_multicast_if_v4(&a),
+                        Err(_) => {
+                            return Err(UvError::new("EINVAL", Some("invalid interface address")))
+                        }
+                    }
+                };
+                res.map(|_| 0).map_err(|e| UvError::from_io(&e, None))
+            });
+            ret(lua, r)
+        },
+    )?;
+    r.add(
+        lua,
+        "udp_connect",
+        Some((UDP, "connect")),
+        |lua, (h, host, port): (H, Option<String>, Option<u16>)| {
+            let u = udp(&h)?;
+            let r = match host {
+                // connect(nil) dissolves the association, as in libuv.
+                None => u.bound().and_then(|s| {
+                    // SAFETY: try_init hands us zeroed storage to fill; we set only the
+                    // family (AF_UNSPEC) and the length of a plain sockaddr.
+                    let unspec = unsafe {
+                        socket2::SockAddr::try_init(|storage, len| {
+                            (*storage).ss_family = libc::AF_UNSPEC as libc::sa_family_t;
+                            *len = std::mem::size_of::<libc::sockaddr>() as libc::socklen_t;
+                            Ok(())
+                        })
+                    };
+                    if let Ok(((), unspec)) = unspec {
+                        let _ = socket2::SockRef::from(&*s).connect(&unspec);
+                    }
+                    Ok(0)
+                }),
+                Some(host) => ip(&host, port.unwrap_or(0)).and_then(|a| {
+                    u.socket(Some(a)).and_then(|s| {
+                        socket2::SockRef::from(&*s)
+                            .connect(&a.into())
+                            .map(|_| 0)
+                            .map_err(|e| UvError::from_io(&e, None))
+                    })
+                }),
+            };
+            ret(lua, r)
+        },
+    )?;
+    r.add(
+        lua,
+        "udp_getpeername",
+        Some((UDP, "getpeername")),
+        |lua, h: H| {
+            let u = udp(&h)?;
+            let r = u
+                .bound()
+                .and_then(|s| s.peer_addr().map_err(|e| UvError::from_io(&e, None)));
+            match r {
+                Ok(a) => addr_table(lua, a)?.into_lua_multi(lua),
+                Err(e) => e.into_triple(lua),
+            }
+        },
+    )?;
+    r.add(
+        lua,
+        "udp_get_send_queue_size",
+        Some((UDP, "get_send_queue_size")),
+        |_, h: H| Ok(udp(&h)?.sending_bytes.get()),
+    )?;
+    r.add(
+        lua,
+        "udp_get_send_queue_count",
+        Some((UDP, "get_send_queue_count")),
+        |_, h: H| Ok(udp(&h)?.sending.get()),
     )?;
     Ok(())
 }
