@@ -419,7 +419,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             let u = udp(&h)?;
             let r = match host {
                 // connect(nil) dissolves the association, as in libuv.
-                None => u.bound().and_then(|s| {
+                None => u.bound().map(|s| {
                     // SAFETY: try_init hands us zeroed storage to fill; we set only the
                     // family (AF_UNSPEC) and the length of a plain sockaddr.
                     let unspec = unsafe {
@@ -432,7 +432,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
                     if let Ok(((), unspec)) = unspec {
                         let _ = socket2::SockRef::from(&*s).connect(&unspec);
                     }
-                    Ok(0)
+                    0
                 }),
                 Some(host) => ip(&host, port.unwrap_or(0)).and_then(|a| {
                     u.socket(Some(a)).and_then(|s| {
