@@ -36,27 +36,38 @@ impl Conn {
         }
     }
 
-    async fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+    /// Waits until the stream is readable and reads one chunk (empty at end of stream). The
+    /// bytes land in one buffer shared by every stream of the thread and are copied out at
+    /// their size: an idle connection holds no read buffer (100 connections each keeping a
+    /// 64 KiB buffer cost 6 MB of RSS).
+    async fn read_chunk(&self) -> std::io::Result<Vec<u8>> {
         loop {
             let r = match self {
                 Conn::Tcp(s) => {
                     s.readable().await?;
-                    read_drained(s.as_raw_fd(), buf, |f| {
-                        s.try_io(tokio::io::Interest::READABLE, f)
+                    with_read_buf(|buf| {
+                        read_drained(s.as_raw_fd(), buf, |f| {
+                            s.try_io(tokio::io::Interest::READABLE, f)
+                        })
                     })
                 }
                 Conn::Unix(s) => {
                     s.readable().await?;
-                    read_drained(s.as_raw_fd(), buf, |f| {
-                        s.try_io(tokio::io::Interest::READABLE, f)
+                    with_read_buf(|buf| {
+                        read_drained(s.as_raw_fd(), buf, |f| {
+                            s.try_io(tokio::io::Interest::READABLE, f)
+                        })
                     })
                 }
                 Conn::Fd(f) => {
                     let mut guard = f.readable().await?;
-                    match guard.try_io(|inner| fd_read(inner.get_ref().as_raw_fd(), buf)) {
-                        Ok(r) => r,
-                        Err(_would_block) => continue,
-                    }
+                    let r = with_read_buf(|buf| {
+                        match guard.try_io(|inner| fd_read(inner.get_ref().as_raw_fd(), buf)) {
+                            Ok(r) => r,
+                            Err(_would_block) => Err(std::io::ErrorKind::WouldBlock.into()),
+                        }
+                    });
+                    r
                 }
                 Conn::Stdio(_) => return Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
             };
@@ -102,6 +113,21 @@ impl Conn {
             Conn::Stdio(_) => Ok(()),
         }
     }
+}
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Runs one synchronous read into the thread's shared buffer; returns the bytes read.
+fn with_read_buf(
+    read: impl FnOnce(&mut [u8]) -> std::io::Result<usize>,
+) -> std::io::Result<Vec<u8>> {
+    READ_BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        let n = read(&mut buf)?;
+        Ok(buf[..n].to_vec())
+    })
 }
 
 /// One read through tokio's `try_io`, on the socket's fd. A read that does not fill `buf`
@@ -325,14 +351,13 @@ impl Stream {
     }
 
     async fn read_loop(self: Rc<Self>, el: Rc<EventLoop>, conn: Rc<Conn>) {
-        let mut buf = vec![0u8; READ_CHUNK];
         loop {
             while self.pending_bytes.get() >= READ_HIGH_WATER {
                 self.drained.notified().await;
             }
-            let item = match conn.read(&mut buf).await {
-                Ok(0) => ReadItem::Eof,
-                Ok(n) => ReadItem::Data(buf[..n].to_vec()),
+            let item = match conn.read_chunk().await {
+                Ok(d) if d.is_empty() => ReadItem::Eof,
+                Ok(d) => ReadItem::Data(d),
                 Err(e) => ReadItem::Err(UvError::from_io(&e, None)),
             };
             let last = !matches!(item, ReadItem::Data(_));
