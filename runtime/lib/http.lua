@@ -35,6 +35,7 @@ local encodeHead, newParser = native.encodeHead, native.newParser
 local encodeResponse = native.encodeResponse
 local lower, format = string.lower, string.format
 local newHeaders, toHeaders = httpHeader.newHeaders, httpHeader.toHeaders
+local headerMeta = httpHeader.headerMeta
 
 local http = {}
 http.STATUS_CODES = native.statusCodes
@@ -263,8 +264,11 @@ function ServerResponse:finish(chunk, callback)
   elseif chunk and #chunk > 0 then
     data = chunk
   end
-  if data then
-    send(self, data, function() self:_finished(callback) end)
+  local conn = self._conn
+  if data and conn then
+    conn:writeThen(data, self._finished, self, callback)
+  elseif data then
+    self.socket:write(data, function() self:_finished(callback) end)
   else
     process.nextTick(function() self:_finished(callback) end)
   end
@@ -363,28 +367,28 @@ function Connection:_stopReading()
   end
 end
 
--- Writes now what the kernel takes; the rest queues. `callback` runs once all is written
--- (at once when nothing had to queue). Returns false above the high-water mark.
-function Connection:write(data, callback)
+-- Writes now what the kernel takes; the rest queues. Calls fn(a, b) once all of `data` is
+-- written (at once when nothing had to queue: no closure on the common path). Returns false
+-- above the high-water mark (then the response emits 'drain').
+function Connection:writeThen(data, fn, a, b)
   local handle = self.handle
   if not handle then
-    self.lastActive = now()
-    return self.socket:write(data, callback)
+    return self.socket:write(data, fn and function(err) fn(a, b, err) end)
   end
-  if uv.is_closing(handle) then
-    if callback then callback('EPIPE: socket is closed') end
-    return false
-  end
-  self.lastActive = now()
-  local n = uv.try_write(handle, data)
+  local n, err, code = uv.try_write(handle, data)
   if n == #data then
-    if callback then callback() end
+    if fn then fn(a, b) end
     return true
   end
-  if n and n > 0 then data = data:sub(n + 1) end
+  if n then
+    data = data:sub(n + 1)
+  elseif code ~= 'EAGAIN' then
+    if fn then fn(a, b, err) end
+    return false
+  end
   uv.write(handle, data, function(werr)
     if werr then self.socket:destroy() end
-    if callback then callback(werr) end
+    if fn then fn(a, b, werr) end
     if self.needDrain and uv.stream_get_write_queue_size(handle) == 0 then
       self.needDrain = false
       local res = self.res
@@ -398,6 +402,15 @@ function Connection:write(data, callback)
   return true
 end
 
+local function callWith(callback, _, err)
+  callback(err)
+end
+
+function Connection:write(data, callback)
+  if callback then return self:writeThen(data, callWith, callback) end
+  return self:writeThen(data)
+end
+
 function Connection:process()
   if self.processing then return end
   self.processing = true
@@ -405,16 +418,16 @@ function Connection:process()
   while not self.detached do
     -- Responses leave in order: the next head waits for the current response to finish.
     if self.res and not self.req then break end
-    local ev, msg, status = parser:next()
+    local ev, a, b, minor, flags = parser:nextMessage()
     if ev == nil then break end
     if ev == false then
       self.processing = false
-      return self:refuse(status, msg)
+      return self:refuse(b, a)
     end
     local kind = type(ev)
     if kind == 'table' then
       self.headStart = nil
-      self:onHead(ev)
+      self:onHead(ev, a, b, minor, flags)
     elseif ev == '' then
       local req = self.req
       self.req = nil
@@ -434,15 +447,31 @@ function Connection:process()
   end
 end
 
-function Connection:onHead(head)
+local F_KEEP_ALIVE_IN, F_UPGRADE, F_EXPECT, F_BODYLESS = 1, 2, 4, 8
+local band = bit.band
+
+-- A request head: `headers` is its {name, value} list, the rest as nextMessage gives them.
+function Connection:onHead(headers, method, path, minor, flags)
   local server, socket = self.server, self.socket
-  local req = IncomingMessage:new(head, socket)
-  req._owner = self
-  local res = ServerResponse:new(socket, self, req)
-  if server.keepAlive == false then res.keepAlive = false end
+  local bodyless = band(flags, F_BODYLESS) ~= 0
+  local keepAlive = band(flags, F_KEEP_ALIVE_IN) ~= 0
+  local version = minor == 0 and '1.0' or '1.1'
+  -- Built with constructors (one allocation each, no rehashing as fields arrive).
+  local req = setmetatable({
+    httpVersion = version, headers = setmetatable(headers, headerMeta), keepAlive = keepAlive,
+    method = method, url = path, socket = socket, connection = socket, _owner = self,
+    _bodyless = bodyless or nil, readable = true, complete = bodyless,
+  }, IncomingMessage.meta)
+  if not bodyless then Readable.initialize(req) end
+  local res = setmetatable({
+    socket = socket, connection = socket, _conn = self, statusCode = 200, headersSent = false,
+    finished = false, headers = setmetatable({}, headerMeta),
+    keepAlive = keepAlive and server.keepAlive ~= false, _isHead = method == 'HEAD',
+    _http10 = minor == 0, writable = true,
+  }, ServerResponse.meta)
   self.req, self.res = req, res
-  if head.upgrade then return self:upgrade(req, res, head) end
-  if head.expectContinue and req.httpVersion == '1.1' then
+  if band(flags, F_UPGRADE) ~= 0 then return self:upgrade(req, res) end
+  if band(flags, F_EXPECT) ~= 0 and minor == 1 then
     if server:listenerCount('checkContinue') > 0 then
       return server:emit('checkContinue', req, res)
     end
@@ -452,7 +481,7 @@ function Connection:onHead(head)
 end
 
 -- Upgrade and CONNECT: the socket leaves HTTP; what followed the head goes with it.
-function Connection:upgrade(req, res, head)
+function Connection:upgrade(req, res)
   local server, socket = self.server, self.socket
   self:detach()
   req.upgrade = true

@@ -152,6 +152,47 @@ unsafe fn push_event(l: L, p: &Parser, ev: Result<Event, super::parse::ParseErro
     }
 }
 
+/// `parser:nextMessage([chunk])`: like `next`, but a head comes as multiple values with no head
+/// table: `headers, method|code, path|reason, minor, flags` (flags: 1 keep-alive, 2 upgrade,
+/// 4 expect-continue, 8 no body). `headers` is the array of `{name, value}` pairs alone, ready
+/// to be a message's header list: the server's per-request path allocates one table less.
+unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
+    let p = parser_at(l);
+    if let Some(chunk) = bytes_at(l, 2) {
+        p.push(chunk);
+    }
+    let ev = p.next_event();
+    if !matches!(ev, Ok(Event::Head)) {
+        return push_event(l, p, ev);
+    }
+    ffi::luaL_checkstack(l, 8, ptr::null());
+    let h = p.head();
+    let buf = p.buf();
+    ffi::lua_createtable(l, h.headers.len() as c_int, 0);
+    for (i, (name, value)) in h.headers.iter().enumerate() {
+        ffi::lua_createtable(l, 2, 0);
+        push_bytes(l, &buf[name.clone()]);
+        ffi::lua_rawseti(l, -2, 1);
+        push_bytes(l, &buf[value.clone()]);
+        ffi::lua_rawseti(l, -2, 2);
+        ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+    }
+    if h.method.is_empty() {
+        ffi::lua_pushinteger(l, h.code as ffi::lua_Integer);
+        push_bytes(l, &buf[h.reason.clone()]);
+    } else {
+        push_bytes(l, &buf[h.method.clone()]);
+        push_bytes(l, &buf[h.path.clone()]);
+    }
+    ffi::lua_pushinteger(l, h.minor as ffi::lua_Integer);
+    let flags = h.keep_alive as i64
+        | (h.upgrade as i64) << 1
+        | (h.expect_continue as i64) << 2
+        | (h.bodyless as i64) << 3;
+    ffi::lua_pushinteger(l, flags as ffi::lua_Integer);
+    5
+}
+
 /// `parser:next([chunk])`: pushes `chunk` when given, then returns the next event.
 unsafe extern "C-unwind" fn parser_next(l: L) -> c_int {
     let p = parser_at(l);
@@ -528,8 +569,9 @@ pub fn install(lua: &mlua::Lua, module: &mlua::Table) -> mlua::Result<()> {
             ffi::lua_pushcfunction(l, parser_gc);
             ffi::lua_setfield(l, -2, c"__gc".as_ptr());
             ffi::lua_createtable(l, 0, 10);
-            let methods: [(&CStr, ffi::lua_CFunction); 9] = [
+            let methods: [(&CStr, ffi::lua_CFunction); 10] = [
                 (c"next", parser_next),
+                (c"nextMessage", parser_next_message),
                 (c"push", parser_push),
                 (c"finish", parser_finish),
                 (c"rest", parser_rest),

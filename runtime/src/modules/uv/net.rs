@@ -143,6 +143,10 @@ fn register_streams(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         Some((STREAMS, "try_write")),
         |lua, (h, data): (H, Value)| {
             let s = stream_or_ret!(lua, h, "try_write");
+            // A string is written from Lua's own bytes (no copy on the hot path).
+            if let Value::String(text) = &data {
+                return ret(lua, s.try_write(&text.as_bytes()));
+            }
             let data = data_arg(&data, "try_write")?;
             ret(lua, s.try_write(&data))
         },
