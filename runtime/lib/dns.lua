@@ -79,7 +79,7 @@ local function _query(servers, name, dnsclass, qtype, callback)
       { address = name, type = qtype, class = dnsclass or CLASS_IN, server = {}, ttl = 0 },
     })
   end
-  native.query(servers, name, dnsclass, qtype, TIMEOUT, function(info, answers, index)
+  native.query(servers, name, dnsclass, qtype, math.ceil(TIMEOUT), function(info, answers, index)
     if info then return callback(makeError(info)) end
     local server = servers[index]
     for _, a in ipairs(answers) do a.server = server end

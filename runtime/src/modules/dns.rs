@@ -433,7 +433,8 @@ fn query(
                     qtype: RecordType::from(qtype),
                     qclass: DNSClass::from(qclass),
                 };
-                resolve(servers, q, ms.max(1)).await
+                // At least 1 ms, at most a day: an Instant plus a huge Duration would overflow.
+                resolve(servers, q, ms.clamp(1, 86_400_000)).await
             }
         };
         el2.complete_req(req, move |lua| -> mlua::Result<MultiValue> {
@@ -456,4 +457,52 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set("query", lua.create_function(query)?)?;
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question() -> Question {
+        let name = Name::from_ascii("www.test").expect("a valid name");
+        Question {
+            key: name_key(&name),
+            name,
+            qtype: RecordType::A,
+            qclass: DNSClass::IN,
+        }
+    }
+
+    #[test]
+    fn garbage_after_a_matching_header_is_an_error_or_ignored_never_a_panic() {
+        let q = question();
+        let good = {
+            let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+            m.add_query(Query::query(q.name.clone(), RecordType::A));
+            m.add_answer(Record::from_rdata(
+                q.name.clone(),
+                60,
+                RData::A(hickory_proto::rr::rdata::A::new(192, 0, 2, 1)),
+            ));
+            m.to_vec().expect("encodes")
+        };
+        assert!(matches!(
+            check_reply(&good, 7, &q),
+            Ok(Some(Reply::Answer(_)))
+        ));
+        assert!(matches!(check_reply(&good, 8, &q), Ok(None)));
+        // Every prefix, and pseudo-random bytes after the header.
+        for n in 0..good.len() {
+            let _ = check_reply(&good[..n], 7, &q);
+        }
+        let mut x: u32 = 12345;
+        for _ in 0..2000 {
+            let mut buf = good[..12].to_vec();
+            for _ in 0..(x % 200) {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                buf.push((x >> 16) as u8);
+            }
+            let _ = check_reply(&buf, 7, &q);
+        }
+    }
 }
