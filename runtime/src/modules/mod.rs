@@ -1,10 +1,11 @@
 //! The native modules, listed once. Each is `modules/<name>.rs` with a `register` that builds
 //! its table; `require` finds them in `package.preload` under their luvit names. `zlib-native`,
-//! `crypto-native` and `http-parser` are internal: `lib/zlib.lua`, `lib/crypto.lua` and
-//! `lib/http*.lua` wrap them (the Lua side owns the API, its errors, callbacks and streams;
+//! `crypto-native`, `dns-native` and `http-parser` are internal: `lib/zlib.lua`, `lib/crypto.lua`,
+//! `lib/dns.lua` and `lib/http*.lua` wrap them (the Lua side owns the API, its errors, callbacks and streams;
 //! Rust does the byte work).
 
 pub mod crypto;
+pub mod dns;
 pub mod http;
 pub mod json;
 pub mod uv;
@@ -35,6 +36,11 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     preload.set(
         "zlib-native",
         lua.create_function(move |_, ()| Ok(zlib.clone()))?,
+    )?;
+    let dns = dns::register(lua)?;
+    preload.set(
+        "dns-native",
+        lua.create_function(move |_, ()| Ok(dns.clone()))?,
     )?;
     let crypto = crypto::register(lua)?;
     preload.set(
