@@ -15,6 +15,8 @@ dns: luvit's DNS client over dns-native (hickory-proto's wire format, our own UD
   Errors are core.Error: an answer's response code gives message 'N: text (name)' and numeric
       .code N (3 = NXDOMAIN, 2 = SERVFAIL, 5 = REFUSED); failures to get any answer have a
       string .code: ETIMEDOUT, ECONNREFUSED, EBADRESP (malformed answer), EBADNAME, ENOSERVERS.
+  Until setServers or loadResolver, queries use the servers of /etc/resolv.conf (luvit's
+  defaults, 8.8.8.8 and 8.8.4.4, when it has none).
   setServers(list), setDefaultServers() (luvit's: 8.8.8.8, 8.8.4.4), setTimeout(ms),
   setDefaultTimeout() (2000 ms)
   loadResolver({file=}) / loadResolverUnix: reads resolv.conf ('/etc/resolv.conf' unless told):
@@ -48,7 +50,9 @@ local DEFAULT_SERVERS = {
 }
 local DEFAULT_TIMEOUT = 2000
 
-local SERVERS = DEFAULT_SERVERS
+-- nil until the first query: then the system's resolv.conf, or luvit's defaults without one
+-- (a machine whose network only reaches its own resolver would fail with Google's).
+local SERVERS
 local TIMEOUT = DEFAULT_TIMEOUT
 
 local function makeError(info)
@@ -97,9 +101,19 @@ local function query(servers, name, dnsclass, qtype, callback)
   return adapt(callback, _query, servers, name, dnsclass, qtype)
 end
 
+local loadResolverUnix
+
+local function systemServers()
+  if not SERVERS then
+    local ok, servers = pcall(loadResolverUnix)
+    if not (ok and servers and #servers > 0) then SERVERS = DEFAULT_SERVERS end
+  end
+  return SERVERS
+end
+
 local function resolver(qtype)
   return function(name, callback)
-    return query(SERVERS, name, CLASS_IN, qtype, callback)
+    return query(systemServers(), name, CLASS_IN, qtype, callback)
   end
 end
 
@@ -123,7 +137,7 @@ local function setDefaultServers()
   SERVERS = DEFAULT_SERVERS
 end
 
-local function loadResolverUnix(options)
+function loadResolverUnix(options)
   local file = (options and options.file) or '/etc/resolv.conf'
   local data = fs.readFileSync(file)
   if not data then return end
