@@ -44,6 +44,11 @@ function Server:init(options, onRequest)
 end
 Server.initialize = Server.init
 
+function Server:listen(...)
+  self.httpServer:_startSweeper()
+  return tls.Server.listen(self, ...)
+end
+
 function Server:setTimeout(msecs, callback)
   self.httpServer:setTimeout(msecs, callback)
   return self
