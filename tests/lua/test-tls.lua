@@ -322,4 +322,32 @@ require('tap')(function(test)
     ok, err = pcall(tls.createServer, {})
     assert(not ok and tostring(err):find('key and cert', 1, true), err)
   end)
+  test('sessions survive random and truncated peer bytes (no panic, an error or more input)',
+    function()
+      local native = require('tls-native')
+      local server = native.newContext({ isServer = true, key = KEY, cert = CERT })
+      local client = native.newContext({ ca = CA_CERT })
+      math.randomseed(7)
+      local function junk(n)
+        local t = {}
+        for i = 1, n do t[i] = string.char(math.random(0, 255)) end
+        return table.concat(t)
+      end
+      for round = 1, 200 do
+        local s = server:newSession()
+        -- Sometimes a real record header first, so the parser goes deeper.
+        local prefix = round % 2 == 0 and '\22\3\1\0\200' or ''
+        local text, err = s:feed(prefix .. junk(math.random(0, 300)))
+        assert(text ~= nil or type(err) == 'string')
+        s:pending()
+        local c = client:newSession('localhost')
+        local hello = c:pending()
+        assert(#hello > 0)
+        local s2 = server:newSession()
+        s2:feed(hello:sub(1, math.random(0, #hello)))
+        local reply = s2:pending()
+        c:feed(reply:sub(1, math.random(0, #reply)) .. junk(math.random(0, 50)))
+        assert(c:handshaking())
+      end
+    end)
 end)
