@@ -644,7 +644,9 @@ function Server:init(options, onRequest)
 end
 Server.initialize = Server.init
 
-function Server:listen(...)
+-- Starts the timer that enforces headersTimeout, keepAliveTimeout and timeout (listen does;
+-- https starts it for the http server behind its TLS server).
+function Server:_startSweeper()
   if not self._sweeper then
     local t = uv.new_timer()
     t:unref()
@@ -653,6 +655,10 @@ function Server:listen(...)
       self.keepAliveTimeout) / 4)))
     t:start(period, period, function() sweep(self) end)
   end
+end
+
+function Server:listen(...)
+  self:_startSweeper()
   return net.Server.listen(self, ...)
 end
 

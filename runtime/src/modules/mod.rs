@@ -1,13 +1,14 @@
 //! The native modules, listed once. Each is `modules/<name>.rs` with a `register` that builds
 //! its table; `require` finds them in `package.preload` under their luvit names. `zlib-native`,
-//! `crypto-native`, `dns-native` and `http-parser` are internal: `lib/zlib.lua`, `lib/crypto.lua`,
-//! `lib/dns.lua` and `lib/http*.lua` wrap them (the Lua side owns the API, its errors, callbacks and streams;
-//! Rust does the byte work).
+//! `crypto-native`, `dns-native`, `tls-native` and `http-parser` are internal: `lib/zlib.lua`,
+//! `lib/crypto.lua`, `lib/dns.lua`, `lib/tls.lua` and `lib/http*.lua` wrap them (the Lua side
+//! owns the API, its errors, callbacks and streams; Rust does the byte work).
 
 pub mod crypto;
 pub mod dns;
 pub mod http;
 pub mod json;
+pub mod tls;
 pub mod uv;
 pub mod zlib;
 
@@ -46,6 +47,11 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     preload.set(
         "crypto-native",
         lua.create_function(move |_, ()| Ok(crypto.clone()))?,
+    )?;
+    let tls = tls::register(lua)?;
+    preload.set(
+        "tls-native",
+        lua.create_function(move |_, ()| Ok(tls.clone()))?,
     )?;
     Ok(())
 }
