@@ -7,6 +7,8 @@ net: luvit's TCP sockets and servers over uv tcp handles.
            keepalive, address/getsockname, buffer sizes. Writes before connect are queued.
   Server   listen(port, host, cb) (errors such as EADDRINUSE reach 'error' and the callback,
            never swallowed), address, close; 'connection' with a Socket for each client.
+Both take a filesystem path instead of a port (listen(path, cb), connect(path, cb) or
+connect({path=}, cb)) for Unix domain sockets (uv pipes).
   createServer(options, onConnection), connect/createConnection(port, host, cb).
 Sockets set TCP_NODELAY when they connect (small writes leave at once). Unless created with
 { allowHalfOpen = true }, a socket ends its side once the peer ends, then closes (node's default).
@@ -18,6 +20,19 @@ local Emitter = require('core').Emitter
 local Duplex = require('stream').Duplex
 
 local net = {}
+
+-- A listen/connect target that is a filesystem path (a Unix domain socket) rather than a port.
+local function isPath(target)
+  return type(target) == 'string' and not tonumber(target)
+end
+
+-- Swaps a socket's or server's unused tcp handle for a pipe handle.
+local function usePipe(obj)
+  if obj._handle and uv.handle_get_type and uv.handle_get_type(obj._handle) == 'pipe' then return end
+  if obj._handle and not uv.is_closing(obj._handle) then uv.close(obj._handle) end
+  obj._handle = uv.new_pipe(false)
+  obj._isPipe = true
+end
 
 local Socket = Duplex:extend()
 net.Socket = Socket
@@ -59,10 +74,12 @@ function Socket:bind(ip, port)
 end
 
 function Socket:address()
+  if self._isPipe then return self._handle and { path = uv.pipe_getsockname(self._handle) } end
   return self._handle and uv.tcp_getpeername(self._handle)
 end
 
 function Socket:getsockname()
+  if self._isPipe then return self._handle and { path = uv.pipe_getsockname(self._handle) } end
   return self._handle and uv.tcp_getsockname(self._handle)
 end
 
@@ -135,11 +152,13 @@ function Socket:shutdown(callback)
 end
 
 function Socket:nodelay(enable)
+  if self._isPipe then return true end
   return uv.tcp_nodelay(self._handle, enable)
 end
 Socket.setNoDelay = Socket.nodelay
 
 function Socket:keepalive(enable, delay)
+  if self._isPipe then return true end
   return uv.tcp_keepalive(self._handle, enable, delay)
 end
 Socket.setKeepAlive = Socket.keepalive
@@ -164,17 +183,19 @@ function Socket:resume()
   return self
 end
 
--- connect(port, host, cb) | connect({port=, host=}, cb)
+-- connect(port, host, cb) | connect({port=, host=}, cb) | connect(path, cb) | connect({path=}, cb)
 function Socket:connect(...)
   local port, host, callback
   local first = ...
   if type(first) == 'table' then
     port, host = first.port, first.host
+    if first.path then port = first.path end
     callback = select(2, ...)
   else
     port, host, callback = ...
     if type(host) == 'function' then host, callback = nil, host end
   end
+  if isPath(port) then return self:_connectPipe(port, callback) end
   host = host or '127.0.0.1'
   port = tonumber(port)
   if not port then error("Socket:connect: a port number is required", 2) end
@@ -200,6 +221,21 @@ function Socket:connect(...)
       if self._readableState.flowing then self:_read() end
     end)
     if not ok then fail(cerr) end
+  end)
+  return self
+end
+
+function Socket:_connectPipe(path, callback)
+  usePipe(self)
+  if callback then self:once('connect', callback) end
+  self._connecting = true
+  uv.pipe_connect(self._handle, path, function(err)
+    self._connecting = false
+    if err then return self:destroy(err) end
+    self._connected = true
+    touch(self)
+    self:emit('connect')
+    if self._readableState.flowing then self:_read() end
   end)
   return self
 end
@@ -269,17 +305,24 @@ function Server:listen(port, ...)
     end)
     return self
   end
-  local ok, err = uv.tcp_bind(self._handle, host, tonumber(port) or 0)
+  local ok, err
+  if isPath(port) then
+    usePipe(self)
+    ok, err = uv.pipe_bind(self._handle, port)
+  else
+    ok, err = uv.tcp_bind(self._handle, host, tonumber(port) or 0)
+  end
   if not ok then return failed(err) end
   ok, err = uv.listen(self._handle, self.options.backlog or 511, function(lerr)
     if lerr then return self:emit('error', lerr) end
-    local client = uv.new_tcp()
+    local client = self._isPipe and uv.new_pipe(false) or uv.new_tcp()
     if not uv.accept(self._handle, client) then
       uv.close(client)
       return
     end
-    uv.tcp_nodelay(client, true)
+    if not self._isPipe then uv.tcp_nodelay(client, true) end
     local socket = Socket:new({ handle = client, allowHalfOpen = self.options.allowHalfOpen })
+    socket._isPipe = self._isPipe
     self:emit('connection', socket)
   end)
   if not ok then return failed(err) end
@@ -289,6 +332,7 @@ function Server:listen(port, ...)
 end
 
 function Server:address()
+  if self._isPipe then return self._handle and { path = uv.pipe_getsockname(self._handle) } end
   return self._handle and uv.tcp_getsockname(self._handle)
 end
 

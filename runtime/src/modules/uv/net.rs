@@ -8,7 +8,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
 use super::errors::{ret, UvError};
 use super::handle::{create, Data, Kind, Reg, H, STREAMS};
-use super::stream::{bind_tcp, conn_from_fd, Conn, Io, Stream};
+use super::stream::{bind_tcp, conn_from_fd, Conn, Io, Listener, Stream};
 use crate::r#loop::{Callback, EventLoop, Slot};
 
 const TCP: &[Kind] = &[Kind::Tcp];
@@ -501,13 +501,26 @@ fn register_pipe(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         Some((PIPE, "getsockname")),
         |lua, h: H| {
             let s = stream_or_ret!(lua, h, "pipe_getsockname");
-            let name = match &*s.io.borrow() {
-                Io::BoundUnix(l) => l
-                    .local_addr()
-                    .ok()
-                    .and_then(|a| a.as_pathname().map(|p| p.to_string_lossy().into_owned())),
-                _ => None,
-            };
+            let name =
+                match &*s.io.borrow() {
+                    Io::BoundUnix(l) => l
+                        .local_addr()
+                        .ok()
+                        .and_then(|a| a.as_pathname().map(|p| p.to_string_lossy().into_owned())),
+                    Io::Listening(l) => match &**l {
+                        Listener::Unix(l) => l.local_addr().ok().and_then(|a| {
+                            a.as_pathname().map(|p| p.to_string_lossy().into_owned())
+                        }),
+                        Listener::Tcp(_) => None,
+                    },
+                    Io::Connected(c) => match &**c {
+                        Conn::Unix(u) => u.local_addr().ok().and_then(|a| {
+                            a.as_pathname().map(|p| p.to_string_lossy().into_owned())
+                        }),
+                        _ => None,
+                    },
+                    _ => None,
+                };
             Ok(name.unwrap_or_default()).and_then(|n| n.into_lua_multi(lua))
         },
     )?;
