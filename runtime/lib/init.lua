@@ -109,6 +109,7 @@ end
 local co = coroutine.create(main)
 local ok, err = coroutine.resume(co)
 if not ok then
+  runtime.mainError(co, err)
   local shown, text = pcall(tostring, err)
   if not shown then text = '(error object is not a string)' end
   runtime.uncaught(err, debug.traceback(co, (tostring(text):gsub('^runtime error: ', ''))))

@@ -26,6 +26,8 @@ pub enum Command {
 #[derive(Debug, PartialEq)]
 pub struct Options {
     pub command: Command,
+    /// `--inspect*`: the debugger's address and start mode.
+    pub inspect: Option<luvit_devtools::debug::Options>,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
     pub exe: String,
     pub raw: Vec<String>,
@@ -47,20 +49,75 @@ Options:
   -h, --help          print this help and exit
   -v, --version       print the versions of luvit-rs and its parts and exit
   -e, --eval CODE     run CODE (arguments that follow are in `args`)
+  --inspect[=[host:]port]       serve the debugger (DAP over websocket; default
+                                127.0.0.1:9229, port 0 picks a free one)
+  --inspect-brk[=[host:]port]   the same, and stop on the script's first line
+  --inspect-wait[=[host:]port]  the same, and run only once a debugger has attached
   --                  stop reading options; the next argument is the script
 
 With no script, luvit runs a program read from standard input (on a terminal it will
 start the REPL; that is not built yet).
 ";
 
+/// `--inspect[=[host:]port]` and its -brk/-wait forms; `None` for other arguments.
+fn inspect_flag(arg: &str) -> Option<Result<luvit_devtools::debug::Options, CliError>> {
+    let (flag, value) = match arg.split_once('=') {
+        Some((f, v)) => (f, Some(v)),
+        None => (arg, None),
+    };
+    let (wait, brk) = match flag {
+        "--inspect" => (false, false),
+        "--inspect-brk" => (true, true),
+        "--inspect-wait" => (true, false),
+        _ => return None,
+    };
+    let mut opts = luvit_devtools::debug::Options {
+        host: "127.0.0.1".into(),
+        port: 9229,
+        wait,
+        brk,
+    };
+    if let Some(v) = value {
+        let bad = || CliError(format!("luvit: {flag}: expected [host:]port, got '{v}'"));
+        let (host, port) = match v.rsplit_once(':') {
+            Some((h, p)) => (Some(h.trim_start_matches('[').trim_end_matches(']')), p),
+            None if v.bytes().all(|b| b.is_ascii_digit()) => (None, v),
+            None => (Some(v), "9229"),
+        };
+        if let Some(h) = host {
+            if h.is_empty() {
+                return Some(Err(bad()));
+            }
+            opts.host = h.to_string();
+        }
+        match port.parse::<u16>() {
+            Ok(p) => opts.port = p,
+            Err(_) => return Some(Err(bad())),
+        }
+    }
+    Some(Ok(opts))
+}
+
 pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut it = argv.into_iter();
     let exe = it.next().unwrap_or_else(|| "luvit".to_string());
-    let rest: Vec<String> = it.collect();
+    let mut rest: Vec<String> = it.collect();
+    let mut inspect = None;
+    while let Some(r) = rest.first().and_then(|a| inspect_flag(a)) {
+        inspect = Some(r?);
+        rest.remove(0);
+    }
+    let mut o = parse_rest(exe, rest)?;
+    o.inspect = inspect;
+    Ok(o)
+}
+
+fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
     // Options come before the script; everything after the script belongs to it.
     let Some(first) = rest.first().cloned() else {
         return Ok(Options {
             command: Command::Stdin { args: vec![] },
+            inspect: None,
             exe,
             raw: rest,
         });
@@ -101,6 +158,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     };
     Ok(Options {
         command,
+        inspect: None,
         exe,
         raw: rest,
     })
@@ -147,6 +205,30 @@ mod tests {
                 args: vec!["a".into()]
             }
         );
+    }
+
+    #[test]
+    fn inspect_flags_take_an_optional_address() {
+        let o = p(&["--inspect", "app.lua"]).unwrap();
+        let i = o.inspect.unwrap();
+        assert_eq!(
+            (i.host.as_str(), i.port, i.wait, i.brk),
+            ("127.0.0.1", 9229, false, false)
+        );
+        let i = p(&["--inspect-brk=0", "app.lua"]).unwrap().inspect.unwrap();
+        assert_eq!((i.port, i.wait, i.brk), (0, true, true));
+        let i = p(&["--inspect-wait=localhost:9300", "a.lua"])
+            .unwrap()
+            .inspect
+            .unwrap();
+        assert_eq!((i.host.as_str(), i.port, i.wait), ("localhost", 9300, true));
+        let i = p(&["--inspect=[::1]:0", "a.lua"]).unwrap().inspect.unwrap();
+        assert_eq!(i.host, "::1");
+        assert!(p(&["--inspect=host:port", "a.lua"]).is_err());
+        assert!(p(&["--inspect=:1", "a.lua"]).is_err());
+        // after the script, it is the script's argument
+        let o = p(&["a.lua", "--inspect"]).unwrap();
+        assert!(o.inspect.is_none());
     }
 
     #[test]

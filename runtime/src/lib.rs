@@ -6,6 +6,7 @@
 
 pub mod builtins;
 pub mod cli;
+pub mod inspector;
 pub mod r#loop;
 pub mod modules;
 pub mod runtime;

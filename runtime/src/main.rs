@@ -42,6 +42,18 @@ fn main() {
         }
         return;
     }
+    if let Some(inspect) = &opts.inspect {
+        let title = match &opts.command {
+            Command::Script { path, .. } => std::fs::canonicalize(path)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| path.clone()),
+            _ => "luvit".to_string(),
+        };
+        if let Err(e) = luvit::inspector::start(&rt, inspect, &title) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
     let code = rt.run_main(&opts.exe, &opts.command);
     std::process::exit(code);
 }

@@ -191,6 +191,13 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     t.set(
+        "mainError",
+        lua.create_function(|lua, (co, err): (mlua::Thread, Value)| {
+            crate::inspector::main_chunk_error(lua, &co, &err);
+            Ok(())
+        })?,
+    )?;
+    t.set(
         "exit",
         lua.create_function(|lua, code: Option<i32>| -> mlua::Result<()> {
             dispatch::exit_process(lua, code.unwrap_or(0))

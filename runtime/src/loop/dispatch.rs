@@ -66,8 +66,9 @@ fn scheduling_site(lua: &Lua) -> Option<Site> {
 /// value and a traceback taken at the raise site.
 const INVOKER: &str = r#"
 local xpcall, traceback, tostring, type = xpcall, debug.traceback, tostring, type
-local trace
+local trace, onError
 local function handler(err)
+  if onError then onError(err) end
   local msg = err
   if type(err) ~= 'string' then
     local ok, s = pcall(tostring, err)
@@ -87,12 +88,30 @@ return function(f, ...)
   local t = trace
   trace = nil
   return false, err, t
-end
+end, function(h) onError = h end
 "#;
 
 /// Builds the invoker once per state.
 pub fn make_invoker(lua: &Lua) -> mlua::Result<Function> {
-    lua.load(INVOKER).set_name("=dispatch").call(())
+    let (invoke, set_hook): (Function, Function) =
+        lua.load(INVOKER).set_name("=dispatch").call(())?;
+    lua.set_app_data(ErrorHookSetter(set_hook));
+    Ok(invoke)
+}
+
+/// The invoker's setter for a function called with every uncaught error at its raise site.
+struct ErrorHookSetter(Function);
+
+/// Makes `hook(err)` run at the raise site of every error a callback does not catch (the
+/// debugger stops there, frames intact).
+pub fn set_error_hook(lua: &Lua, hook: Function) -> mlua::Result<()> {
+    let setter = lua.app_data_ref::<ErrorHookSetter>().map(|s| s.0.clone());
+    match setter {
+        Some(s) => s.call(hook),
+        None => Err(mlua::Error::runtime(
+            "the dispatch invoker is not installed",
+        )),
+    }
 }
 
 /// Runs `cb` with `args` through the door.
@@ -280,6 +299,7 @@ pub fn exit_process(lua: &Lua, code: i32) -> ! {
             }
         }
     }
+    crate::inspector::exiting(lua, code);
     crate::modules::uv::net::tty_reset_mode();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();

@@ -1,0 +1,117 @@
+//! Runs `inspect.lua` (the debugger's Lua side) on a Lua thread of the debugger's own, and turns
+//! what it reads into DAP variables.
+//!
+//! Helpers run on their own thread so that the stopped coroutine (even the main thread, stopped
+//! inside its own hook) is never the running one: `debug.getlocal(co, level)` then counts levels
+//! from the stopped code, not from the helper.
+
+use mlua::ffi;
+use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
+use serde_json::{json, Value as Json};
+
+const SOURCE: &str = include_str!("inspect.lua");
+
+pub struct Helper {
+    /// A coroutine that calls `inspect.<name>(...)` each time it is resumed with a name and
+    /// arguments, and yields `ok, results...`.
+    thread: Thread,
+}
+
+/// The helper coroutine's body: resumed with (name, args...), yields pcall's results.
+const LOOP: &str = r#"
+local M = ...
+local select, unpack, pcall, yield = select, unpack, pcall, coroutine.yield
+local function pack(...) return { n = select('#', ...), ... } end
+return coroutine.create(function(...)
+  local args = pack(...)
+  while true do
+    local f = M[args[1]]
+    args = pack(yield(pcall(f, unpack(args, 2, args.n))))
+  end
+end)
+"#;
+
+impl Helper {
+    pub fn new(lua: &Lua) -> mlua::Result<Helper> {
+        let module: Table = lua.load(SOURCE).set_name("=luvit-debugger").call(())?;
+        let thread: Thread = lua.load(LOOP).set_name("=luvit-debugger").call(module)?;
+        Ok(Helper { thread })
+    }
+
+    /// Calls `inspect.<name>(args...)` on the helper coroutine.
+    ///
+    /// A resume runs the helper on that coroutine's own stack: nothing is called on the
+    /// stopped state (mlua's `exec_raw` would add a frame there and shift every level).
+    pub fn call<R: FromLuaMulti>(
+        &self,
+        lua: &Lua,
+        name: &str,
+        args: impl IntoLuaMulti,
+    ) -> mlua::Result<R> {
+        let mut all = MultiValue::new();
+        all.push_back(Value::String(lua.create_string(name)?));
+        all.extend(args.into_lua_multi(lua)?);
+        let mut out: MultiValue = self.thread.resume(all)?;
+        let ok = matches!(out.pop_front(), Some(Value::Boolean(true)));
+        if !ok {
+            let msg = match out.pop_front() {
+                Some(Value::String(s)) => s.to_string_lossy(),
+                _ => "debugger helper failed".to_string(),
+            };
+            return Err(mlua::Error::runtime(msg));
+        }
+        R::from_lua_multi(out, lua)
+    }
+}
+
+/// The Lua thread object for a raw state (the stopped coroutine).
+pub fn thread_of(lua: &Lua, l: *mut ffi::lua_State) -> mlua::Result<Thread> {
+    // SAFETY: `l` is a live state of this Lua state; pushing it and moving it to mlua's stack
+    // leaves `l`'s stack as it was.
+    unsafe {
+        lua.exec_raw((), |cur| {
+            ffi::lua_pushthread(l);
+            if l != cur {
+                ffi::lua_xmove(l, cur, 1);
+            }
+        })
+    }
+}
+
+/// What a variables handle points at while the program is stopped.
+pub enum Target {
+    Locals(usize),
+    Varargs(usize),
+    Upvalues(usize),
+    Globals(usize),
+    /// A value's children (table fields, function upvalues, metatable).
+    Value(Value),
+}
+
+/// One DAP variable for `value` named `name`; `refs` gains a handle when it has children.
+pub fn variable(
+    lua: &Lua,
+    helper: &Helper,
+    refs: &mut Vec<Target>,
+    name: &str,
+    value: Value,
+) -> Json {
+    let (display, ty, expandable, indexed, named): (String, String, bool, i64, i64) = helper
+        .call(lua, "describe", value.clone())
+        .unwrap_or_else(|e| (format!("<{e}>"), "error".into(), false, 0, 0));
+    let mut v = json!({ "name": name, "value": display, "type": ty, "variablesReference": 0 });
+    if expandable {
+        refs.push(Target::Value(value));
+        v["variablesReference"] = json!(refs.len());
+        if indexed > 0 {
+            v["indexedVariables"] = json!(indexed);
+        }
+        if named > 0 {
+            v["namedVariables"] = json!(named);
+        }
+    }
+    if ty == "function" {
+        v["presentationHint"] = json!({ "kind": "method" });
+    }
+    v
+}

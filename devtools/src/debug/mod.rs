@@ -1,0 +1,701 @@
+//! The debugger core: breakpoints, stepping, stops, and the door the transports knock on.
+//!
+//! One [`Debugger`] per Lua state lives on the Lua thread. Transports (the websocket front door
+//! in `server.rs`) run on threads of their own and hand it messages through a queue, waking the
+//! Lua thread two ways at once: an event in the runtime's loop inbox (the loop is idle) and a
+//! signal that arms a count hook (Lua is busy). While the program is stopped the Lua thread
+//! sits in [`Debugger::stop`] answering requests, so no timer fires and no request is served.
+//!
+//! Module map: `hook.rs` (the raw LuaJIT hook, signal, masks), `breakpoints.rs`, `session.rs`
+//! (DAP requests), `inspect.rs` + `inspect.lua` (frames, variables, evaluate), `server.rs`
+//! (HTTP discovery + websocket), `protocol.rs` (message shapes).
+
+mod breakpoints;
+mod hook;
+mod inspect;
+pub mod protocol;
+pub mod server;
+mod session;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlua::ffi::{self, lua_Debug, lua_State};
+use mlua::{Lua, Thread, Value};
+use serde_json::{json, Value as Json};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::observer::{LoopObserver, Origin};
+use breakpoints::Breakpoints;
+use inspect::{Helper, Target};
+use protocol::Sequencer;
+use server::{Incoming, Link};
+
+pub use server::host_allowed;
+
+/// How the program was started under the debugger.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    pub host: String,
+    pub port: u16,
+    /// `--inspect-wait`: run only once a client has attached and configured.
+    pub wait: bool,
+    /// `--inspect-brk`: stop on the script's first line.
+    pub brk: bool,
+}
+
+/// Text of sources that have no file (the runtime's built-in modules), by chunk name.
+pub type SourceText = Box<dyn Fn(&str) -> Option<String>>;
+
+/// A coroutine (by its raw state) and how deep its stack was, for stepping.
+struct StepFrom {
+    /// Held so the coroutine (and so its raw state's address) lives while stepping.
+    #[allow(dead_code)]
+    thread: Thread,
+    state: usize,
+    depth: i32,
+}
+
+enum Step {
+    None,
+    Over(StepFrom),
+    In,
+    Out(StepFrom),
+}
+
+/// What we know while the program is stopped; dropped when it resumes.
+struct Paused {
+    thread: Thread,
+    level: i32,
+    reason: &'static str,
+    /// The error, when stopped on one.
+    error: Option<String>,
+    frames: Option<Vec<session::FrameRec>>,
+    refs: Vec<Target>,
+    /// The async origin chain current when the program stopped.
+    origin: Option<Rc<Origin>>,
+}
+
+struct Client {
+    id: u64,
+    out: UnboundedSender<String>,
+}
+
+struct State {
+    client: Option<Client>,
+    seq: Sequencer,
+    bps: Breakpoints,
+    step: Step,
+    /// Stop at the next line of the program's own code, with this reason.
+    pause: Option<&'static str>,
+    configured: bool,
+    /// Line events are wanted for the function now running (it has breakpoints, or we cannot
+    /// tell yet: a coroutine switch, a return into C).
+    line_on: bool,
+    paused: Option<Paused>,
+    break_uncaught: bool,
+    /// sourceReference - 1 -> chunk name, for sources with no file.
+    source_refs: Vec<String>,
+    /// Which coroutine resumed which (raw states), learned from hook events.
+    resumers: HashMap<usize, usize>,
+    resume_stack: Vec<usize>,
+    last_state: usize,
+    /// `coroutine.resume` and the function behind `coroutine.wrap` wrappers.
+    resume_fns: [usize; 2],
+    yield_fn: usize,
+}
+
+pub struct Debugger {
+    lua: Lua,
+    rx: Receiver<Incoming>,
+    st: RefCell<State>,
+    helper: Helper,
+    sources: SourceText,
+    origins: RefCell<Vec<Rc<Origin>>>,
+    /// Inside `stop` (the program is stopped): requests are answered there.
+    stopped: Cell<bool>,
+    /// `terminate`/`disconnect{terminateDebuggee}`: end the process once the reply is out.
+    terminate_after_reply: Cell<bool>,
+}
+
+/// What `start` tells the runtime.
+pub struct Started {
+    pub debugger: Rc<Debugger>,
+    /// `ws://HOST:PORT/UUID`
+    pub url: String,
+}
+
+thread_local! {
+    static ACTIVE: RefCell<Option<Rc<Debugger>>> = const { RefCell::new(None) };
+}
+
+/// The debugger of this (Lua) thread, if one was started.
+pub fn active() -> Option<Rc<Debugger>> {
+    ACTIVE.with(|a| a.borrow().clone())
+}
+
+/// Opens the inspector port and readies the debugger. `wake` must make the runtime's loop call
+/// [`service`] soon on the Lua thread (the loop may be idle). Prints nothing: the runtime
+/// prints `Debugger listening on <url>`.
+pub fn start(
+    lua: &Lua,
+    main: *mut lua_State,
+    opts: &Options,
+    title: String,
+    wake: Box<dyn Fn() + Send + Sync>,
+    sources: SourceText,
+) -> Result<Started, String> {
+    let door = server::bind(&opts.host, opts.port, title).map_err(|e| {
+        format!(
+            "luvit: cannot open the inspector on {}:{}: {e}",
+            opts.host, opts.port
+        )
+    })?;
+    let url = door.ws_url();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let link = Arc::new(Link::new(
+        tx,
+        Box::new(move || {
+            hook::interrupt();
+            wake();
+        }),
+    ));
+    let helper = Helper::new(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
+    let (resume_fns, yield_fn) = coroutine_functions(lua);
+    let d = Rc::new(Debugger {
+        lua: lua.clone(),
+        rx,
+        st: RefCell::new(State {
+            client: None,
+            seq: Sequencer::default(),
+            bps: Breakpoints::default(),
+            step: Step::None,
+            pause: None,
+            configured: false,
+            line_on: false,
+            paused: None,
+            break_uncaught: true,
+            source_refs: Vec::new(),
+            resumers: HashMap::new(),
+            resume_stack: Vec::new(),
+            last_state: 0,
+            resume_fns,
+            yield_fn,
+        }),
+        helper,
+        sources,
+        origins: RefCell::new(Vec::new()),
+        stopped: Cell::new(false),
+        terminate_after_reply: Cell::new(false),
+    });
+    hook::install(main, hook_entry);
+    ACTIVE.with(|a| *a.borrow_mut() = Some(d.clone()));
+    server::spawn(door, link).map_err(|e| format!("luvit: inspector thread: {e}"))?;
+    Ok(Started { debugger: d, url })
+}
+
+/// The C function pointers of `coroutine.resume`, a `coroutine.wrap` wrapper and `yield`.
+fn coroutine_functions(lua: &Lua) -> ([usize; 2], usize) {
+    let get = |code: &str| -> usize {
+        let f: Option<mlua::Function> = lua.load(code).eval().ok();
+        f.map(|f| {
+            // SAFETY: the function is pushed and popped; lua_tocfunction reads its C pointer.
+            unsafe {
+                lua.exec_raw::<usize>(f, |cur| {
+                    let p = ffi::lua_tocfunction(cur, -1)
+                        .map(|p| p as usize)
+                        .unwrap_or(0);
+                    ffi::lua_settop(cur, 0);
+                    ffi::lua_pushinteger(cur, p as ffi::lua_Integer);
+                })
+                .unwrap_or(0)
+            }
+        })
+        .unwrap_or(0)
+    };
+    (
+        [
+            get("return coroutine.resume"),
+            get("return coroutine.wrap(function() end)"),
+        ],
+        get("return coroutine.yield"),
+    )
+}
+
+/// Called by the runtime's loop (woken by a transport): answers what is waiting.
+pub fn service(_lua: &Lua) {
+    if let Some(d) = active() {
+        if hook::BUSY.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        hook::PENDING.store(false, Ordering::SeqCst);
+        d.drain();
+        d.apply_mask();
+        hook::BUSY.store(false, Ordering::SeqCst);
+        d.rearm();
+    }
+}
+
+unsafe extern "C-unwind" fn hook_entry(l: *mut lua_State, ar: *mut lua_Debug) {
+    if hook::BUSY.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(d) = active() else {
+        return;
+    };
+    hook::BUSY.store(true, Ordering::SeqCst);
+    // A panic must not unwind into LuaJIT's frames.
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.on_hook(l, ar)));
+    d.apply_mask();
+    hook::BUSY.store(false, Ordering::SeqCst);
+    d.rearm();
+}
+
+fn is_internal(source: &[u8]) -> bool {
+    source.starts_with(b"@builtin:") || source == b"=dispatch" || source == b"=luvit-debugger"
+}
+
+impl Debugger {
+    /// Messages arrived while the signal was held off: arm the count hook now.
+    fn rearm(&self) {
+        if hook::PENDING.load(Ordering::SeqCst) {
+            hook::set_mask(hook::current_mask() | ffi::LUA_MASKCOUNT);
+        }
+    }
+
+    /// The hook events the current state needs.
+    fn apply_mask(&self) {
+        let st = self.st.borrow();
+        let stepping = !matches!(st.step, Step::None);
+        let mut mask = 0;
+        if !st.bps.is_empty() || stepping {
+            mask |= ffi::LUA_MASKCALL | ffi::LUA_MASKRET;
+        }
+        if stepping || st.pause.is_some() || (st.line_on && !st.bps.is_empty()) {
+            mask |= ffi::LUA_MASKLINE;
+        }
+        if hook::PENDING.load(Ordering::SeqCst) {
+            mask |= ffi::LUA_MASKCOUNT;
+        }
+        if mask != hook::current_mask() {
+            hook::set_mask(mask);
+        }
+    }
+
+    unsafe fn on_hook(&self, l: *mut lua_State, ar: *mut lua_Debug) {
+        if hook::PENDING.swap(false, Ordering::SeqCst) {
+            self.drain();
+        }
+        self.track_thread(l);
+        match (*ar).event {
+            ffi::LUA_HOOKCALL => self.on_call(l, ar),
+            ffi::LUA_HOOKRET | ffi::LUA_HOOKTAILCALL => self.on_return(l),
+            ffi::LUA_HOOKLINE => self.on_line(l, ar),
+            _ => self.on_count(l, ar),
+        }
+    }
+
+    /// Learns which coroutine resumed which from the order hook events arrive in: `resume_stack`
+    /// is the chain of resumers down to the running coroutine. A state not on it was resumed by
+    /// the one that ran last; one on it got control back (the others yielded or ended).
+    fn track_thread(&self, l: *mut lua_State) {
+        let mut st = self.st.borrow_mut();
+        let s = l as usize;
+        if st.last_state == s {
+            return;
+        }
+        st.last_state = s;
+        if let Some(pos) = st.resume_stack.iter().rposition(|&r| r == s) {
+            st.resume_stack.truncate(pos + 1);
+        } else {
+            if let Some(&parent) = st.resume_stack.last() {
+                if st.resumers.len() > 10_000 {
+                    st.resumers.clear();
+                }
+                st.resumers.insert(s, parent);
+            }
+            if st.resume_stack.len() > 256 {
+                st.resume_stack.clear();
+            }
+            st.resume_stack.push(s);
+        }
+    }
+
+    unsafe fn on_call(&self, l: *mut lua_State, ar: *mut lua_Debug) {
+        let Some(fi) = hook::frame_info(l, ar) else {
+            return;
+        };
+        let mut st = self.st.borrow_mut();
+        if fi.what == b"C" {
+            let f = hook::hooked_cfunction(l, ar);
+            if f != 0 && (st.resume_fns.contains(&f) || f == st.yield_fn) {
+                st.line_on = true;
+            }
+            return;
+        }
+        st.line_on = st.bps.has_source(fi.source);
+    }
+
+    unsafe fn on_return(&self, l: *mut lua_State) {
+        let mut ar: lua_Debug = std::mem::zeroed();
+        let on = match hook::level_info(l, 1, &mut ar) {
+            None => true,
+            Some(fi) => fi.what == b"C" || self.st.borrow().bps.has_source(fi.source),
+        };
+        self.st.borrow_mut().line_on = on;
+    }
+
+    unsafe fn on_count(&self, l: *mut lua_State, ar: *mut lua_Debug) {
+        let pause = self.st.borrow().pause;
+        if let Some(reason) = pause {
+            if let Some(fi) = hook::frame_info(l, ar) {
+                if !is_internal(fi.source) && fi.line > 0 {
+                    self.st.borrow_mut().pause = None;
+                    self.stop(l, 0, reason, None, vec![]);
+                }
+            }
+        }
+    }
+
+    unsafe fn on_line(&self, l: *mut lua_State, ar: *mut lua_Debug) {
+        let Some(fi) = hook::frame_info(l, ar) else {
+            return;
+        };
+        let line = fi.line;
+        let internal = is_internal(fi.source);
+        let source = fi.source.to_vec();
+        let pause = self.st.borrow().pause;
+        if let Some(reason) = pause {
+            if !internal {
+                self.st.borrow_mut().pause = None;
+                self.stop(l, 0, reason, None, vec![]);
+                return;
+            }
+        }
+        let step_stop = {
+            let st = self.st.borrow();
+            match &st.step {
+                Step::None => false,
+                Step::In => !internal,
+                Step::Over(from) => from.state == l as usize && hook::depth(l) <= from.depth,
+                Step::Out(from) => {
+                    if from.state == l as usize {
+                        hook::depth(l) < from.depth
+                    } else {
+                        // Out of a coroutine's body: the next line that is not in it.
+                        from.depth <= 1 && !internal
+                    }
+                }
+            }
+        };
+        if step_stop {
+            self.stop(l, 0, "step", None, vec![]);
+            return;
+        }
+        let bp = self.st.borrow_mut().bps.at(&source, line).map(|bp| {
+            bp.hits += 1;
+            bp.clone()
+        });
+        match bp {
+            Some(bp) => self.breakpoint_hit(l, bp, &source),
+            None => {
+                let mut st = self.st.borrow_mut();
+                if matches!(st.step, Step::None) && !st.bps.has_source(&source) {
+                    st.line_on = false;
+                }
+            }
+        }
+    }
+
+    unsafe fn breakpoint_hit(&self, l: *mut lua_State, bp: breakpoints::Breakpoint, source: &[u8]) {
+        let thread = match inspect::thread_of(&self.lua, l) {
+            Ok(t) => t,
+            Err(_) => return,
+        };
+        if let Some(cond) = &bp.condition {
+            let r: mlua::Result<(bool, Value)> =
+                self.helper
+                    .call(&self.lua, "condition", (thread.clone(), 0, cond.as_str()));
+            match r {
+                Ok((false, _)) => return,
+                Ok((true, Value::String(err))) => {
+                    let msg = format!(
+                        "breakpoint condition '{cond}' failed: {}\n",
+                        err.to_string_lossy()
+                    );
+                    self.output("stderr", &msg, None);
+                }
+                _ => {}
+            }
+        }
+        if let Some(hc) = bp.hit_condition {
+            if !hc.matches(bp.hits) {
+                return;
+            }
+        }
+        if let Some(msg) = &bp.log_message {
+            let text: String = self
+                .helper
+                .call(&self.lua, "interpolate", (thread, 0, msg.as_str()))
+                .unwrap_or_else(|e| format!("logpoint: {e}"));
+            let src = String::from_utf8_lossy(source).into_owned();
+            self.output("console", &format!("{text}\n"), Some((src, bp.line)));
+            return;
+        }
+        self.stop(l, 0, "breakpoint", None, vec![bp.id]);
+    }
+
+    /// Sends an output event (the debug console).
+    fn output(&self, category: &str, text: &str, at: Option<(String, i32)>) {
+        let mut body = json!({ "category": category, "output": text });
+        if let Some((src, line)) = at {
+            if let Some(s) = self.source_json(&src) {
+                body["source"] = s;
+                body["line"] = json!(line);
+            }
+        }
+        self.event("output", body);
+    }
+
+    fn send(&self, msg: Json) {
+        let st = self.st.borrow();
+        if let Some(c) = &st.client {
+            let _ = c.out.send(msg.to_string());
+        }
+    }
+
+    fn event(&self, name: &str, body: Json) {
+        let msg = self.st.borrow_mut().seq.event(name, body);
+        self.send(msg);
+    }
+
+    fn has_client(&self) -> bool {
+        self.st.borrow().client.is_some()
+    }
+
+    /// Stops the program: answers requests until the client resumes it or goes away.
+    ///
+    /// # Safety
+    /// `l` is a live state and `level` one of its frames.
+    unsafe fn stop(
+        &self,
+        l: *mut lua_State,
+        level: i32,
+        reason: &'static str,
+        error: Option<String>,
+        hit: Vec<i64>,
+    ) {
+        if !self.has_client() || self.stopped.get() {
+            return;
+        }
+        let Ok(thread) = inspect::thread_of(&self.lua, l) else {
+            return;
+        };
+        let origin = self.origins.borrow().last().cloned();
+        {
+            let mut st = self.st.borrow_mut();
+            st.step = Step::None;
+            st.pause = None;
+            st.paused = Some(Paused {
+                thread,
+                level,
+                reason,
+                error: error.clone(),
+                frames: None,
+                refs: Vec::new(),
+                origin,
+            });
+        }
+        self.stopped.set(true);
+        let mut body = json!({
+            "reason": reason, "threadId": 1, "allThreadsStopped": true,
+        });
+        if let Some(e) = &error {
+            body["text"] = json!(e);
+            body["description"] = json!("Paused on exception");
+        }
+        if !hit.is_empty() {
+            body["hitBreakpointIds"] = json!(hit);
+        }
+        self.event("stopped", body);
+        loop {
+            let msg = match self.rx.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            };
+            if self.take(msg) == session::Flow::Resume {
+                break;
+            }
+        }
+        self.stopped.set(false);
+        let mut st = self.st.borrow_mut();
+        st.paused = None;
+        st.line_on = true;
+        drop(st);
+        if self.has_client() {
+            self.event(
+                "continued",
+                json!({ "threadId": 1, "allThreadsContinued": true }),
+            );
+        }
+    }
+
+    /// Answers every message waiting (the program is running).
+    fn drain(&self) {
+        while let Ok(m) = self.rx.try_recv() {
+            let _ = self.take(m);
+        }
+    }
+
+    /// Handles one message from a transport.
+    fn take(&self, msg: Incoming) -> session::Flow {
+        match msg {
+            Incoming::Connected { id, out } => {
+                // A new client takes over; the old one's socket closes.
+                let mut st = self.st.borrow_mut();
+                st.client = Some(Client { id, out });
+                st.seq = Sequencer::default();
+                st.configured = false;
+                session::Flow::Stay
+            }
+            Incoming::Disconnected { id } => {
+                let current = self.st.borrow().client.as_ref().is_some_and(|c| c.id == id);
+                if current {
+                    self.detach();
+                    session::Flow::Resume
+                } else {
+                    session::Flow::Stay
+                }
+            }
+            Incoming::Message { id, text } => {
+                let current = self.st.borrow().client.as_ref().is_some_and(|c| c.id == id);
+                if !current {
+                    return session::Flow::Stay;
+                }
+                self.request(&text)
+            }
+        }
+    }
+
+    /// The client went away: the program runs on as if never debugged.
+    fn detach(&self) {
+        let mut st = self.st.borrow_mut();
+        st.client = None;
+        st.bps.clear();
+        st.step = Step::None;
+        st.pause = None;
+        st.configured = false;
+        st.line_on = false;
+    }
+
+    /// `--inspect-wait`/`--inspect-brk`: blocks until a client has attached and sent
+    /// configurationDone; with `brk`, the program then stops on its first line.
+    pub fn wait_for_client(&self, brk: bool) {
+        hook::BUSY.store(true, Ordering::SeqCst);
+        while !self.st.borrow().configured {
+            match self.rx.recv() {
+                Ok(m) => {
+                    let _ = self.take(m);
+                }
+                Err(_) => break,
+            }
+        }
+        hook::PENDING.store(false, Ordering::SeqCst);
+        if brk && self.has_client() {
+            self.st.borrow_mut().pause = Some("entry");
+        }
+        self.apply_mask();
+        hook::BUSY.store(false, Ordering::SeqCst);
+        self.rearm();
+    }
+
+    /// The program is exiting with `code`: tell the client, give the transport a moment.
+    pub fn exited(&self, code: i32) {
+        if !self.has_client() {
+            return;
+        }
+        self.event("exited", json!({ "exitCode": code }));
+        self.event("terminated", Json::Null);
+        self.st.borrow_mut().client = None;
+        // The transport thread writes asynchronously; the process is about to end.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// An error no one caught, seen where it was raised (the runtime's message handler, or
+    /// the main chunk's dead coroutine, `thread`): stop with reason exception while its frames
+    /// are still there.
+    pub fn uncaught_error(&self, lua: &Lua, thread: Option<Thread>, message: &str) {
+        if !self.has_client() || !self.st.borrow().break_uncaught || self.stopped.get() {
+            return;
+        }
+        if hook::BUSY.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let l = match &thread {
+            Some(t) => t.to_pointer() as usize,
+            // SAFETY: reads the current state's address.
+            None => unsafe {
+                lua.exec_raw::<usize>((), |cur| {
+                    ffi::lua_pushinteger(cur, cur as usize as ffi::lua_Integer);
+                })
+                .unwrap_or(0)
+            },
+        };
+        let l = l as *mut lua_State;
+        if !l.is_null() {
+            // SAFETY: `l` is the raising state (or the dead main coroutine), alive here.
+            unsafe {
+                let mut level = 0;
+                let mut ar: lua_Debug = std::mem::zeroed();
+                while let Some(fi) = hook::level_info(l, level, &mut ar) {
+                    if fi.what != b"C" && fi.source != b"=dispatch" {
+                        break;
+                    }
+                    level += 1;
+                }
+                hook::set_mask(0);
+                self.stop(l, level, "exception", Some(message.to_string()), vec![]);
+            }
+        }
+        self.apply_mask();
+        hook::BUSY.store(false, Ordering::SeqCst);
+        self.rearm();
+    }
+
+    /// A DAP `source` object for a chunk name: a path for files, a reference for the rest.
+    fn source_json(&self, chunk: &str) -> Option<Json> {
+        if let Some(path) = chunk.strip_prefix('@') {
+            if let Some(name) = path.strip_prefix("builtin:") {
+                let mut st = self.st.borrow_mut();
+                let idx = match st.source_refs.iter().position(|c| c == chunk) {
+                    Some(i) => i,
+                    None => {
+                        st.source_refs.push(chunk.to_string());
+                        st.source_refs.len() - 1
+                    }
+                };
+                return Some(json!({
+                    "name": name, "sourceReference": idx + 1,
+                    "presentationHint": "deemphasize", "origin": "built-in module",
+                }));
+            }
+            let name = path.rsplit('/').next().unwrap_or(path);
+            return Some(json!({ "name": name, "path": path }));
+        }
+        None
+    }
+}
+
+impl LoopObserver for Debugger {
+    fn callback_started(&self, origin: &Rc<Origin>) {
+        self.origins.borrow_mut().push(origin.clone());
+    }
+    fn callback_finished(&self, _origin: &Rc<Origin>, _elapsed: Duration) {
+        self.origins.borrow_mut().pop();
+    }
+}

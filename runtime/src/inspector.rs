@@ -1,0 +1,97 @@
+//! `--inspect`: starts the devtools debugger on this runtime's Lua state and wires it to the
+//! loop (wake-ups through the inbox, callback origins through the observer), the dispatch
+//! point's error handler (uncaught errors stop the program where they were raised) and the
+//! exit path (the client hears `exited`).
+
+use std::rc::Rc;
+
+use luvit_devtools::debug::{self, Debugger, Options};
+use mlua::{Lua, MultiValue, Thread, Value};
+
+use crate::builtins;
+use crate::r#loop::{Event, Target};
+use crate::runtime::Runtime;
+
+/// The debugger, kept in the Lua state's app data.
+pub struct Attached(pub Rc<Debugger>);
+
+/// Opens the inspector port and prints where it listens; with `wait`, blocks until a client
+/// has attached and configured.
+pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
+    let tx = rt.el.sender();
+    let wake = Box::new(move || {
+        let _ = tx.send(Event {
+            target: Target::Internal(Box::new(|lua: &Lua, _| debug::service(lua))),
+            args: Box::new(|_| Ok(MultiValue::new())),
+        });
+    });
+    let sources = Box::new(|chunk: &str| {
+        let name = chunk.strip_prefix("@builtin:")?.strip_suffix(".lua")?;
+        builtins::source(name).map(|s| s.to_string())
+    });
+    let started = debug::start(
+        &rt.lua,
+        rt.el.main_state.0,
+        opts,
+        title.to_string(),
+        wake,
+        sources,
+    )?;
+    if !is_loopback(&opts.host) {
+        eprintln!(
+            "Warning: the debugger listens on {}, which other machines can reach: anyone who \
+             connects can run code in this program.",
+            opts.host
+        );
+    }
+    eprintln!("Debugger listening on {}", started.url);
+    let d = started.debugger;
+    rt.el.attach_observer(d.clone());
+    rt.lua.set_app_data(Attached(d.clone()));
+    let hook = {
+        let d = d.clone();
+        rt.lua
+            .create_function(move |lua, msg: Value| {
+                d.uncaught_error(lua, None, &describe(&msg));
+                Ok(())
+            })
+            .map_err(|e| e.to_string())?
+    };
+    crate::r#loop::dispatch::set_error_hook(&rt.lua, hook).map_err(|e| e.to_string())?;
+    if opts.wait {
+        d.wait_for_client(opts.brk);
+    }
+    Ok(())
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        other => other
+            .to_string()
+            .unwrap_or_else(|_| "(error object is not a string)".into()),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|a| a.is_loopback())
+}
+
+/// The main chunk raised: its coroutine is dead but its frames are still there to show.
+pub fn main_chunk_error(lua: &Lua, co: &Thread, err: &Value) {
+    let d = lua.app_data_ref::<Attached>().map(|a| a.0.clone());
+    if let Some(d) = d {
+        d.uncaught_error(lua, Some(co.clone()), &describe(err));
+    }
+}
+
+/// The program is ending with `code`.
+pub fn exiting(lua: &Lua, code: i32) {
+    let d = lua.app_data_ref::<Attached>().map(|a| a.0.clone());
+    if let Some(d) = d {
+        d.exited(code);
+    }
+}
