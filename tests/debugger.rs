@@ -214,3 +214,236 @@ fn bad_messages_get_error_responses_and_the_session_goes_on() {
     d.ok("configurationDone", json!({}));
     assert_eq!(d.exit_code(), 0);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Sends one GET to the server and returns the response, or None if none came in `within`.
+fn http_get(port: u16, within: Duration) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(within)).ok()?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    (!out.is_empty()).then(|| String::from_utf8_lossy(&out).into_owned())
+}
+
+#[test]
+fn breakpoint_in_an_http_handler_stops_the_whole_loop() {
+    let script = example("server.lua");
+    let port = free_port();
+    let mut d = Dap::start_env(
+        "--inspect-wait=127.0.0.1:0",
+        &script,
+        &[("PORT", &port.to_string())],
+    );
+    d.set_breakpoints(&script, &[6]);
+    d.ok("configurationDone", json!({}));
+    // wait until the server listens
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = std::thread::spawn(move || http_get(port, Duration::from_secs(20)));
+    let (reason, top) = d.stopped();
+    assert_eq!(
+        (reason.as_str(), top["line"].as_i64()),
+        ("breakpoint", Some(6))
+    );
+    // stopped: nobody is served, but the debugger still answers
+    let second = http_get(port, Duration::from_millis(300));
+    assert!(
+        second.is_none(),
+        "a request was served while stopped: {second:?}"
+    );
+    let id = top["id"].as_i64().unwrap();
+    let r = d.eval("count", Some(id));
+    assert_eq!(r["body"]["result"], "0", "{r}");
+    let names: Vec<String> = d
+        .stack()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("server.lua:11")),
+        "the origin chain reaches server:listen at line 11: {names:?}"
+    );
+    d.set_breakpoints(&script, &[]);
+    d.cont();
+    let body = first
+        .join()
+        .unwrap()
+        .expect("the first request is answered");
+    assert!(body.contains("hello 1"), "{body}");
+    let again = http_get(port, Duration::from_secs(5)).expect("served after continue");
+    assert!(again.contains("hello "), "{again}");
+    d.ok("disconnect", json!({ "terminateDebuggee": true }));
+}
+
+#[test]
+fn late_attach_hits_in_an_old_coroutine_and_in_a_module_loaded_later() {
+    let script = example("late-attach.lua");
+    let later = example("lib/later.lua");
+    let (child, url) = dap::spawn(&["--inspect=127.0.0.1:0"], &script, &[]);
+    std::thread::sleep(Duration::from_millis(150));
+    let mut d = Dap::connect(&url);
+    d.child = Some(child);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.ok("attach", json!({}));
+    d.set_breakpoints(&script, &[9]);
+    d.set_breakpoints(&later, &[5]);
+    d.ok("configurationDone", json!({}));
+    let (reason, top) = d.stopped();
+    assert_eq!(
+        (reason.as_str(), top["line"].as_i64()),
+        ("breakpoint", Some(9))
+    );
+    let id = top["id"].as_i64().unwrap();
+    let i: i64 = d.local(id, "i").unwrap().parse().unwrap();
+    assert!(
+        i > 1 && i < 40,
+        "the coroutine was already running: i = {i}"
+    );
+    d.set_breakpoints(&script, &[]);
+    d.cont();
+    let (reason, top) = d.stopped();
+    assert_eq!(reason, "breakpoint");
+    assert_eq!(top["line"], 5);
+    assert_eq!(top["source"]["path"], later.as_str());
+    d.set_breakpoints(&later, &[]);
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}
+
+#[test]
+fn a_client_that_vanishes_while_stopped_leaves_the_program_running_and_another_attaches() {
+    let script = example("late-attach.lua");
+    let (child, url) = dap::spawn(&["--inspect-wait=127.0.0.1:0"], &script, &[]);
+    {
+        let mut d = Dap::connect(&url);
+        d.ok("initialize", json!({ "adapterID": "luvit" }));
+        d.ok("attach", json!({}));
+        d.set_breakpoints(&script, &[9]);
+        d.ok("configurationDone", json!({}));
+        let (reason, _) = d.stopped();
+        assert_eq!(reason, "breakpoint");
+        // dropped without a disconnect request: the socket just closes
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let mut d = Dap::connect(&url);
+    d.child = Some(child);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.ok("attach", json!({}));
+    d.ok("configurationDone", json!({}));
+    // the old breakpoint went with the old client: the program runs to its end
+    assert_eq!(d.exit_code(), 0);
+    d.event("terminated");
+}
+
+#[test]
+fn step_into_a_function_in_another_file_opens_that_file() {
+    let script = example("steps-across-files.lua");
+    let later = example("lib/later.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    d.set_breakpoints(&script, &[4]);
+    d.ok("configurationDone", json!({}));
+    let (_, top) = d.stopped();
+    assert_eq!(top["line"], 4);
+    d.set_breakpoints(&script, &[]);
+    d.ok("stepIn", json!({ "threadId": 1 }));
+    let (reason, top) = d.stopped();
+    assert_eq!(reason, "step");
+    assert_eq!(top["source"]["path"], later.as_str(), "{top}");
+    assert_eq!(top["line"], 5);
+    d.ok("stepOut", json!({ "threadId": 1 }));
+    let (_, top) = d.stopped();
+    assert_eq!(top["source"]["path"], script.as_str(), "{top}");
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}
+
+/// One raw HTTP exchange with the inspector port.
+fn raw(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("inspector port");
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn the_front_door_answers_discovery_and_refuses_what_it_must() {
+    let script = example("basics.lua");
+    let (mut child, url) = dap::spawn(&["--inspect-wait=127.0.0.1:0"], &script, &[]);
+    let rest = url.strip_prefix("ws://").unwrap();
+    let (addr, uuid) = rest.split_once('/').unwrap();
+    let list = raw(addr, "GET /json/list HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert!(list.starts_with("HTTP/1.1 200"), "{list}");
+    let body: serde_json::Value =
+        serde_json::from_str(list.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body[0]["webSocketDebuggerUrl"], url.as_str());
+    assert_eq!(body[0]["id"], uuid);
+    assert_eq!(body[0]["dap"], true);
+    let version = raw(
+        addr,
+        "GET /json/version HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert!(
+        version.starts_with("HTTP/1.1 200") && version.contains("Protocol-Version"),
+        "{version}"
+    );
+    let post = raw(
+        addr,
+        "POST /json/list HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let rebinding = raw(
+        addr,
+        "GET /json/list HTTP/1.1\r\nHost: attacker.example:9229\r\n\r\n",
+    );
+    assert!(rebinding.starts_with("HTTP/1.1 403"), "{rebinding}");
+    let two = raw(
+        addr,
+        "GET /json/list HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n",
+    );
+    assert!(two.starts_with("HTTP/1.1 403"), "{two}");
+    let upgrade = |path: &str, extra: &str| {
+        raw(
+            addr,
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+            ),
+        )
+    };
+    let wrong = upgrade("/not-the-uuid", "");
+    assert!(wrong.starts_with("HTTP/1.1 404"), "{wrong}");
+    let browser = upgrade(&format!("/{uuid}"), "Origin: https://evil.example\r\n");
+    assert!(browser.starts_with("HTTP/1.1 403"), "{browser}");
+    let garbage = raw(addr, "\x16\x03\x01 not http at all\r\n\r\n");
+    assert!(garbage.starts_with("HTTP/1.1 400"), "{garbage}");
+    // after all that, a real client still gets in
+    let mut d = Dap::connect(&url);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -44,6 +44,7 @@ impl fmt::Display for CliError {
 
 pub const USAGE: &str = "\
 Usage: luvit [options] [script.lua [arguments...]]
+       luvit dap    (a stdio DAP debug adapter: its launch request starts a program)
 
 Options:
   -h, --help          print this help and exit
@@ -53,6 +54,9 @@ Options:
                                 127.0.0.1:9229, port 0 picks a free one)
   --inspect-brk[=[host:]port]   the same, and stop on the script's first line
   --inspect-wait[=[host:]port]  the same, and run only once a debugger has attached
+  --inspect-dap-tcp[=[host:]port]
+                                serve DAP with Content-Length framing over TCP instead
+                                (default 127.0.0.1:4711); combine with -brk/-wait
   --                  stop reading options; the next argument is the script
 
 With no script, luvit runs a program read from standard input (on a terminal it will
@@ -65,17 +69,19 @@ fn inspect_flag(arg: &str) -> Option<Result<luvit_devtools::debug::Options, CliE
         Some((f, v)) => (f, Some(v)),
         None => (arg, None),
     };
-    let (wait, brk) = match flag {
-        "--inspect" => (false, false),
-        "--inspect-brk" => (true, true),
-        "--inspect-wait" => (true, false),
+    let (wait, brk, tcp) = match flag {
+        "--inspect" => (false, false, false),
+        "--inspect-brk" => (true, true, false),
+        "--inspect-wait" => (true, false, false),
+        "--inspect-dap-tcp" => (false, false, true),
         _ => return None,
     };
     let mut opts = luvit_devtools::debug::Options {
         host: "127.0.0.1".into(),
-        port: 9229,
+        port: if tcp { 4711 } else { 9229 },
         wait,
         brk,
+        tcp,
     };
     if let Some(v) = value {
         let bad = || CliError(format!("luvit: {flag}: expected [host:]port, got '{v}'"));
@@ -102,9 +108,22 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut it = argv.into_iter();
     let exe = it.next().unwrap_or_else(|| "luvit".to_string());
     let mut rest: Vec<String> = it.collect();
-    let mut inspect = None;
+    let mut inspect: Option<luvit_devtools::debug::Options> = None;
     while let Some(r) = rest.first().and_then(|a| inspect_flag(a)) {
-        inspect = Some(r?);
+        let given = rest[0].contains('=');
+        let new = r?;
+        // Several flags combine: `--inspect-dap-tcp=0 --inspect-brk` is DAP over TCP on a free
+        // port, stopped on the first line.
+        inspect = Some(match inspect {
+            None => new,
+            Some(old) => luvit_devtools::debug::Options {
+                host: if given { new.host } else { old.host },
+                port: if given || new.tcp { new.port } else { old.port },
+                wait: old.wait || new.wait,
+                brk: old.brk || new.brk,
+                tcp: old.tcp || new.tcp,
+            },
+        });
         rest.remove(0);
     }
     let mut o = parse_rest(exe, rest)?;
@@ -226,6 +245,11 @@ mod tests {
         assert_eq!(i.host, "::1");
         assert!(p(&["--inspect=host:port", "a.lua"]).is_err());
         assert!(p(&["--inspect=:1", "a.lua"]).is_err());
+        let i = p(&["--inspect-dap-tcp=0", "--inspect-brk", "a.lua"])
+            .unwrap()
+            .inspect
+            .unwrap();
+        assert_eq!((i.port, i.tcp, i.brk, i.wait), (0, true, true, true));
         // after the script, it is the script's argument
         let o = p(&["a.lua", "--inspect"]).unwrap();
         assert!(o.inspect.is_none());

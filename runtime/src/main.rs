@@ -5,6 +5,13 @@ use luvit::cli::{self, Command};
 use luvit::runtime::{versions, Runtime};
 
 fn main() {
+    // `luvit dap`: a stdio debug adapter that launches programs under the debugger.
+    if std::env::args().nth(1).as_deref() == Some("dap") && std::env::args().count() == 2 {
+        let exe = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "luvit".into());
+        std::process::exit(luvit_devtools::debug::adapter::run(&exe));
+    }
     let opts = match cli::parse(std::env::args().collect()) {
         Ok(o) => o,
         Err(e) => {

@@ -54,7 +54,11 @@ pub fn spawn(flags: &[&str], script: &str, env: &[(&str, &str)]) -> (Child, Stri
         }
     };
     // Keep draining stderr so the program never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            eprintln!("[luvit] {line}");
+        }
+    });
     (child, url)
 }
 

@@ -63,6 +63,11 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     }
 }
 
+/// The main Lua state, as recorded by [`install`].
+pub fn main_state() -> *mut lua_State {
+    MAIN.load(Ordering::SeqCst)
+}
+
 /// From any thread: asks the Lua thread to look at its messages at the next Lua instruction.
 pub fn interrupt() {
     PENDING.store(true, Ordering::SeqCst);
@@ -182,17 +187,4 @@ pub unsafe fn depth(l: *mut lua_State) -> i32 {
         n += 1;
     }
     n
-}
-
-/// The C function at `level` of `l` (null for Lua functions or no frame).
-///
-/// # Safety
-/// `l` must be a live state; `ar` was handed to a hook for `l`.
-pub unsafe fn hooked_cfunction(l: *mut lua_State, ar: *mut lua_Debug) -> usize {
-    if ffi::lua_getinfo(l, c"f".as_ptr(), ar) == 0 {
-        return 0;
-    }
-    let f = ffi::lua_tocfunction(l, -1);
-    ffi::lua_settop(l, -2);
-    f.map(|f| f as usize).unwrap_or(0)
 }

@@ -10,12 +10,15 @@
 //! (DAP requests), `inspect.rs` + `inspect.lua` (frames, variables, evaluate), `server.rs`
 //! (HTTP discovery + websocket), `protocol.rs` (message shapes).
 
+pub mod adapter;
 mod breakpoints;
+pub mod framing;
 mod hook;
 mod inspect;
 pub mod protocol;
 pub mod server;
 mod session;
+mod tcp;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -47,6 +50,8 @@ pub struct Options {
     pub wait: bool,
     /// `--inspect-brk`: stop on the script's first line.
     pub brk: bool,
+    /// `--inspect-dap-tcp`: DAP with Content-Length framing over TCP instead of websocket.
+    pub tcp: bool,
 }
 
 /// Text of sources that have no file (the runtime's built-in modules), by chunk name.
@@ -101,13 +106,8 @@ struct State {
     break_uncaught: bool,
     /// sourceReference - 1 -> chunk name, for sources with no file.
     source_refs: Vec<String>,
-    /// Which coroutine resumed which (raw states), learned from hook events.
+    /// Which coroutine resumed which (raw states), told by the coroutine wrappers.
     resumers: HashMap<usize, usize>,
-    resume_stack: Vec<usize>,
-    last_state: usize,
-    /// `coroutine.resume` and the function behind `coroutine.wrap` wrappers.
-    resume_fns: [usize; 2],
-    yield_fn: usize,
 }
 
 pub struct Debugger {
@@ -166,7 +166,6 @@ pub fn start(
         }),
     ));
     let helper = Helper::new(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
-    let (resume_fns, yield_fn) = coroutine_functions(lua);
     let d = Rc::new(Debugger {
         lua: lua.clone(),
         rx,
@@ -182,10 +181,6 @@ pub fn start(
             break_uncaught: true,
             source_refs: Vec::new(),
             resumers: HashMap::new(),
-            resume_stack: Vec::new(),
-            last_state: 0,
-            resume_fns,
-            yield_fn,
         }),
         helper,
         sources,
@@ -195,36 +190,53 @@ pub fn start(
     });
     hook::install(main, hook_entry);
     ACTIVE.with(|a| *a.borrow_mut() = Some(d.clone()));
-    server::spawn(door, link).map_err(|e| format!("luvit: inspector thread: {e}"))?;
+    install_coroutine_wrappers(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
+    if opts.tcp {
+        tcp::spawn(door.listener, link)
+    } else {
+        server::spawn(door, link)
+    }
+    .map_err(|e| format!("luvit: inspector thread: {e}"))?;
     Ok(Started { debugger: d, url })
 }
 
-/// The C function pointers of `coroutine.resume`, a `coroutine.wrap` wrapper and `yield`.
-fn coroutine_functions(lua: &Lua) -> ([usize; 2], usize) {
-    let get = |code: &str| -> usize {
-        let f: Option<mlua::Function> = lua.load(code).eval().ok();
-        f.map(|f| {
-            // SAFETY: the function is pushed and popped; lua_tocfunction reads its C pointer.
-            unsafe {
-                lua.exec_raw::<usize>(f, |cur| {
-                    let p = ffi::lua_tocfunction(cur, -1)
-                        .map(|p| p as usize)
-                        .unwrap_or(0);
-                    ffi::lua_settop(cur, 0);
-                    ffi::lua_pushinteger(cur, p as ffi::lua_Integer);
-                })
-                .unwrap_or(0)
-            }
-        })
-        .unwrap_or(0)
-    };
-    (
-        [
-            get("return coroutine.resume"),
-            get("return coroutine.wrap(function() end)"),
-        ],
-        get("return coroutine.yield"),
-    )
+/// `coroutine.resume` and `coroutine.wrap` tell the debugger which coroutine is about to run
+/// and who resumes it. LuaJIT fires no hook for its built-in resume, and a coroutine that
+/// continues after a yield starts with no call event: without this, a breakpoint in a
+/// coroutine that was suspended when it was set would not be seen.
+const COROUTINE_WRAPPERS: &str = r#"
+local onResume = ...
+local co = coroutine
+local resume, create, running, type, error = co.resume, co.create, co.running, type, error
+co.resume = function(c, ...)
+  onResume(c, (running()))
+  return resume(c, ...)
+end
+local function rethrow(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) == 'string' then error(err, 3) end
+  error(err, 0)
+end
+co.wrap = function(f)
+  local c = create(f)
+  return function(...)
+    onResume(c, (running()))
+    return rethrow(resume(c, ...))
+  end
+end
+"#;
+
+fn install_coroutine_wrappers(lua: &Lua) -> mlua::Result<()> {
+    let on_resume = lua.create_function(|_, (co, by): (Thread, Option<Thread>)| {
+        if let Some(d) = active() {
+            d.resuming(&co, by.as_ref());
+        }
+        Ok(())
+    })?;
+    lua.load(COROUTINE_WRAPPERS)
+        .set_name("=luvit-debugger")
+        .call::<()>(on_resume)
 }
 
 /// Called by the runtime's loop (woken by a transport): answers what is waiting.
@@ -291,7 +303,6 @@ impl Debugger {
         if hook::PENDING.swap(false, Ordering::SeqCst) {
             self.drain();
         }
-        self.track_thread(l);
         match (*ar).event {
             ffi::LUA_HOOKCALL => self.on_call(l, ar),
             ffi::LUA_HOOKRET | ffi::LUA_HOOKTAILCALL => self.on_return(l),
@@ -300,29 +311,43 @@ impl Debugger {
         }
     }
 
-    /// Learns which coroutine resumed which from the order hook events arrive in: `resume_stack`
-    /// is the chain of resumers down to the running coroutine. A state not on it was resumed by
-    /// the one that ran last; one on it got control back (the others yielded or ended).
-    fn track_thread(&self, l: *mut lua_State) {
+    /// `co` is about to be resumed by `by` (None: the main thread): remember who resumed it, and
+    /// watch its lines if a function on its stack has breakpoints.
+    fn resuming(&self, co: &Thread, by: Option<&Thread>) {
+        let state = co.to_pointer() as usize;
+        let parent = match by {
+            Some(t) => t.to_pointer() as usize,
+            None => hook::main_state() as usize,
+        };
         let mut st = self.st.borrow_mut();
-        let s = l as usize;
-        if st.last_state == s {
+        if st.resumers.len() > 10_000 {
+            st.resumers.clear();
+        }
+        st.resumers.insert(state, parent);
+        if st.bps.is_empty() || st.line_on {
             return;
         }
-        st.last_state = s;
-        if let Some(pos) = st.resume_stack.iter().rposition(|&r| r == s) {
-            st.resume_stack.truncate(pos + 1);
-        } else {
-            if let Some(&parent) = st.resume_stack.last() {
-                if st.resumers.len() > 10_000 {
-                    st.resumers.clear();
+        let l = state as *mut lua_State;
+        // SAFETY: `co` is alive (we hold it) and suspended: its frames are readable.
+        let watch = unsafe {
+            let mut ar: lua_Debug = std::mem::zeroed();
+            let mut level = 0;
+            let mut found = false;
+            while let Some(fi) = hook::level_info(l, level, &mut ar) {
+                if st.bps.has_source(fi.source) {
+                    found = true;
+                    break;
                 }
-                st.resumers.insert(s, parent);
+                level += 1;
             }
-            if st.resume_stack.len() > 256 {
-                st.resume_stack.clear();
+            found
+        };
+        if watch {
+            st.line_on = true;
+            drop(st);
+            if !hook::BUSY.load(Ordering::SeqCst) {
+                self.apply_mask();
             }
-            st.resume_stack.push(s);
         }
     }
 
@@ -330,14 +355,12 @@ impl Debugger {
         let Some(fi) = hook::frame_info(l, ar) else {
             return;
         };
-        let mut st = self.st.borrow_mut();
-        if fi.what == b"C" {
-            let f = hook::hooked_cfunction(l, ar);
-            if f != 0 && (st.resume_fns.contains(&f) || f == st.yield_fn) {
-                st.line_on = true;
-            }
+        if fi.what == b"C" || fi.source == b"=luvit-debugger" {
+            // A C function runs no lines; whatever it calls gets its own call event. The
+            // coroutine wrappers decide for the coroutine they resume.
             return;
         }
+        let mut st = self.st.borrow_mut();
         st.line_on = st.bps.has_source(fi.source);
     }
 
@@ -367,6 +390,9 @@ impl Debugger {
             return;
         };
         let line = fi.line;
+        if fi.source == b"=luvit-debugger" {
+            return;
+        }
         let internal = is_internal(fi.source);
         let source = fi.source.to_vec();
         let pause = self.st.borrow().pause;

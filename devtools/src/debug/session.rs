@@ -305,6 +305,9 @@ impl Debugger {
                 if source == "=dispatch" {
                     break 'threads;
                 }
+                if source == "=luvit-debugger" {
+                    continue;
+                }
                 let what: String = f.get("what").unwrap_or_default();
                 let name: String = f.get("name").unwrap_or_default();
                 let l: i32 = f.get("level").unwrap_or(0);
@@ -340,7 +343,8 @@ impl Debugger {
                     let what: String = f.get("what").ok()?;
                     let src: String = f.get("source").ok()?;
                     let line: i32 = f.get("line").ok()?;
-                    (what != "C").then(|| format!("{}:{line}", src.trim_start_matches('@')))
+                    (what != "C" && src != "=luvit-debugger")
+                        .then(|| format!("{}:{line}", src.trim_start_matches('@')))
                 });
                 recs.push(FrameRec {
                     name: match site {
@@ -765,7 +769,7 @@ fn evaluate_body(v: Json) -> Json {
 }
 
 /// What this debugger does, exactly.
-fn capabilities() -> Json {
+pub(crate) fn capabilities() -> Json {
     json!({
         "supportsConfigurationDoneRequest": true,
         "supportsConditionalBreakpoints": true,

@@ -1,0 +1,287 @@
+//! `luvit dap`: a stdio debug adapter (Content-Length framing on stdin/stdout) for editors
+//! that start one per session (nvim-dap, Helix, Emacs, VS Code's executable adapters).
+//!
+//! It answers `initialize` itself; `launch` starts `luvit --inspect-dap-tcp=127.0.0.1:0
+//! --inspect-wait|--inspect-brk <program>` and from then on relays every message between the
+//! editor and that program's own debugger session (one session implementation for every
+//! transport). `attach` relays to a program already serving `--inspect-dap-tcp`. The
+//! program's stdout and stderr come back as `output` events, since stdout is the protocol here.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+
+use super::framing::{read_message, write_message};
+use super::protocol::{self, Request, Sequencer};
+
+type Out = Arc<Mutex<(std::io::Stdout, Sequencer)>>;
+
+fn write(out: &Out, msg: &Json) {
+    if let Ok(mut g) = out.lock() {
+        let _ = write_message(&mut g.0, &msg.to_string());
+    }
+}
+
+fn respond(out: &Out, req: &Request, body: Result<Json, String>) {
+    let msg = match out.lock() {
+        Ok(mut g) => match body {
+            Ok(b) => g.1.response(req.seq, &req.command, b),
+            Err(e) => g.1.error(req.seq, &req.command, &e),
+        },
+        Err(_) => return,
+    };
+    write(out, &msg);
+}
+
+fn event(out: &Out, name: &str, body: Json) {
+    let msg = match out.lock() {
+        Ok(mut g) => g.1.event(name, body),
+        Err(_) => return,
+    };
+    write(out, &msg);
+}
+
+/// Runs the adapter until the editor disconnects or closes stdin; returns the exit code.
+pub fn run(exe: &str) -> i32 {
+    let out: Out = Arc::new(Mutex::new((std::io::stdout(), Sequencer::default())));
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut program: Option<(TcpStream, Option<Child>)> = None;
+    loop {
+        let text = match read_message(&mut input) {
+            Ok(Some(t)) => t,
+            Ok(None) => break,
+            Err(e) => {
+                eprintln!("luvit dap: {e}");
+                return 1;
+            }
+        };
+        if let Some((conn, _)) = program.as_mut() {
+            let disconnect = protocol::parse(&text).is_ok_and(|r| r.command == "disconnect");
+            if write_message(conn, &text).is_err() {
+                // The program is gone: answer what we can ourselves.
+                if let Ok(req) = protocol::parse(&text) {
+                    if req.command == "disconnect" {
+                        respond(&out, &req, Ok(Json::Null));
+                        break;
+                    }
+                    respond(&out, &req, Err("the program has ended".into()));
+                }
+                continue;
+            }
+            if disconnect {
+                // Let the program answer, then wait for it (terminateDebuggee ends it).
+                if let Some((_, Some(child))) = program.as_mut() {
+                    for _ in 0..50 {
+                        if matches!(child.try_wait(), Ok(Some(_))) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                break;
+            }
+            continue;
+        }
+        let req = match protocol::parse(&text) {
+            Ok(r) => r,
+            Err(protocol::BadMessage::NotJson(why)) => {
+                let msg = out
+                    .lock()
+                    .map(|mut g| g.1.error(0, "", &format!("malformed DAP message: {why}")));
+                if let Ok(m) = msg {
+                    write(&out, &m);
+                }
+                continue;
+            }
+            Err(protocol::BadMessage::NotRequest { seq, command, why }) => {
+                let msg = out.lock().map(|mut g| g.1.error(seq, &command, &why));
+                if let Ok(m) = msg {
+                    write(&out, &m);
+                }
+                continue;
+            }
+        };
+        match req.command.as_str() {
+            "initialize" => respond(&out, &req, Ok(super::session::capabilities())),
+            "launch" => match launch(exe, &req, &out) {
+                Ok(p) => {
+                    program = Some(p);
+                    respond(&out, &req, Ok(Json::Null));
+                    event(&out, "initialized", Json::Null);
+                }
+                Err(e) => respond(&out, &req, Err(e)),
+            },
+            "attach" => match attach(&req, &out) {
+                Ok(conn) => {
+                    program = Some((conn, None));
+                    respond(&out, &req, Ok(Json::Null));
+                    event(&out, "initialized", Json::Null);
+                }
+                Err(e) => respond(&out, &req, Err(e)),
+            },
+            "disconnect" | "terminate" => {
+                respond(&out, &req, Ok(Json::Null));
+                break;
+            }
+            other => respond(
+                &out,
+                &req,
+                Err(format!(
+                    "'{other}' needs a program: send launch or attach first"
+                )),
+            ),
+        }
+    }
+    if let Some((_, Some(mut child))) = program {
+        if !matches!(child.try_wait(), Ok(Some(_))) {
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+    }
+    0
+}
+
+/// Starts the program under the debugger and connects to it.
+fn launch(exe: &str, req: &Request, out: &Out) -> Result<(TcpStream, Option<Child>), String> {
+    let program = req.need_str("program")?;
+    let stop = req.bool("stopOnEntry") == Some(true);
+    let mut cmd = Command::new(req.str("runtimeExecutable").unwrap_or(exe));
+    if let Some(extra) = req.args.get("runtimeArgs").and_then(Json::as_array) {
+        cmd.args(extra.iter().filter_map(Json::as_str));
+    }
+    cmd.arg("--inspect-dap-tcp=127.0.0.1:0")
+        .arg(if stop {
+            "--inspect-brk"
+        } else {
+            "--inspect-wait"
+        })
+        .arg(program);
+    if let Some(args) = req.args.get("args").and_then(Json::as_array) {
+        cmd.args(args.iter().map(|a| match a {
+            Json::String(s) => s.clone(),
+            other => other.to_string(),
+        }));
+    }
+    if let Some(cwd) = req.str("cwd") {
+        cmd.current_dir(cwd);
+    }
+    if let Some(env) = req.args.get("env").and_then(Json::as_object) {
+        for (k, v) in env {
+            match v {
+                Json::Null => {
+                    cmd.env_remove(k);
+                }
+                Json::String(s) => {
+                    cmd.env(k, s);
+                }
+                other => {
+                    cmd.env(k, other.to_string());
+                }
+            }
+        }
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start '{program}': {e}"))?;
+    let stderr = child.stderr.take().ok_or("no stderr pipe")?;
+    let mut lines = BufReader::new(stderr);
+    let mut addr = None;
+    let mut line = String::new();
+    while addr.is_none() {
+        line.clear();
+        match lines.read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => match line.trim().strip_prefix("Debugger listening on tcp://") {
+                Some(a) => addr = Some(a.to_string()),
+                None => event(
+                    out,
+                    "output",
+                    json!({ "category": "stderr", "output": line }),
+                ),
+            },
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.wait();
+        return Err(format!("'{program}' did not start its debugger"));
+    };
+    forward_output(lines, "stderr", out.clone());
+    if let Some(stdout) = child.stdout.take() {
+        forward_output(BufReader::new(stdout), "stdout", out.clone());
+    }
+    let conn = connect(&addr, out)?;
+    Ok((conn, Some(child)))
+}
+
+fn attach(req: &Request, out: &Out) -> Result<TcpStream, String> {
+    let port = req.need_i64("port")?;
+    let host = req.str("host").unwrap_or("127.0.0.1");
+    connect(&format!("{host}:{port}"), out)
+}
+
+/// Connects to a program's DAP-over-TCP session, runs its initialize handshake, and relays
+/// what it sends from then on to the editor.
+fn connect(addr: &str, out: &Out) -> Result<TcpStream, String> {
+    let mut conn = TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
+    let _ = conn.set_nodelay(true);
+    let init = json!({ "seq": 1, "type": "request", "command": "initialize",
+                       "arguments": { "adapterID": "luvit" } });
+    write_message(&mut conn, &init.to_string()).map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(conn.try_clone().map_err(|e| e.to_string())?);
+    // The program answers initialize and announces initialized; the editor heard both from us.
+    let mut seen = 0;
+    while seen < 2 {
+        match read_message(&mut reader) {
+            Ok(Some(t)) => {
+                let v: Json = serde_json::from_str(&t).unwrap_or(Json::Null);
+                if v["command"] == "initialize" || v["event"] == "initialized" {
+                    seen += 1;
+                }
+            }
+            _ => return Err(format!("{addr} closed during the handshake")),
+        }
+    }
+    let out = out.clone();
+    std::thread::spawn(move || {
+        let mut terminated = false;
+        while let Ok(Some(t)) = read_message(&mut reader) {
+            terminated |=
+                serde_json::from_str::<Json>(&t).is_ok_and(|v| v["event"] == "terminated");
+            if let Ok(mut g) = out.lock() {
+                let _ = write_message(&mut g.0, &t);
+            }
+        }
+        if !terminated {
+            event(&out, "terminated", Json::Null);
+        }
+    });
+    Ok(conn)
+}
+
+fn forward_output<R: Read + Send + 'static>(mut r: R, category: &'static str, out: Out) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    event(
+                        &out,
+                        "output",
+                        json!({ "category": category, "output": text }),
+                    );
+                }
+            }
+        }
+    });
+}

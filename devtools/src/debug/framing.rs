@@ -1,0 +1,92 @@
+//! DAP's base protocol for byte streams (stdio, TCP): `Content-Length: N\r\n\r\n` then N bytes
+//! of JSON. Used by the `--inspect-dap-tcp` transport and the `luvit dap` adapter.
+
+use std::io::{self, BufRead, Read, Write};
+
+/// The largest message we accept (a peer announcing more is refused, not allocated for).
+pub const MAX_MESSAGE: usize = 64 << 20;
+
+/// Reads one message; `Ok(None)` at a clean end of stream. A malformed header is an error
+/// (the stream cannot be resynchronized after it).
+pub fn read_message<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
+    let mut length: Option<usize> = None;
+    let mut line = String::new();
+    let mut first = true;
+    loop {
+        line.clear();
+        let n = r.take(8192).read_line(&mut line)?;
+        if n == 0 {
+            if first {
+                return Ok(None);
+            }
+            return Err(bad("the stream ended inside a message header"));
+        }
+        first = false;
+        if !line.ends_with('\n') {
+            return Err(bad("a header line is too long"));
+        }
+        let l = line.trim_end_matches(['\r', '\n']);
+        if l.is_empty() {
+            break;
+        }
+        let Some((name, value)) = l.split_once(':') else {
+            return Err(bad(&format!("malformed header line '{l}'")));
+        };
+        if name.trim().eq_ignore_ascii_case("content-length") {
+            let v: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| bad(&format!("bad Content-Length '{}'", value.trim())))?;
+            if v > MAX_MESSAGE {
+                return Err(bad(&format!("message of {v} bytes is over the limit")));
+            }
+            length = Some(v);
+        }
+    }
+    let len = length.ok_or_else(|| bad("a message header without Content-Length"))?;
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    String::from_utf8(body)
+        .map(Some)
+        .map_err(|_| bad("a message that is not UTF-8"))
+}
+
+/// Writes one message with its header.
+pub fn write_message<W: Write>(w: &mut W, text: &str) -> io::Result<()> {
+    write!(w, "Content-Length: {}\r\n\r\n", text.len())?;
+    w.write_all(text.as_bytes())?;
+    w.flush()
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_and_bad_headers_are_errors() {
+        let mut buf = Vec::new();
+        write_message(&mut buf, "{\"a\":1}").unwrap();
+        write_message(&mut buf, "{}").unwrap();
+        let mut r = io::Cursor::new(buf);
+        assert_eq!(read_message(&mut r).unwrap().as_deref(), Some("{\"a\":1}"));
+        assert_eq!(read_message(&mut r).unwrap().as_deref(), Some("{}"));
+        assert_eq!(read_message(&mut r).unwrap(), None);
+        for bad in [
+            "Content-Length: x\r\n\r\n",
+            "nonsense\r\n\r\n",
+            "\r\n",
+            "Content-Length: 99999999999\r\n\r\n",
+            "Content-Length: 5\r\n",
+        ] {
+            let mut r = io::Cursor::new(bad.as_bytes().to_vec());
+            assert!(read_message(&mut r).is_err(), "{bad:?}");
+        }
+        // a short body is an error too
+        let mut r = io::Cursor::new(b"Content-Length: 10\r\n\r\n{}".to_vec());
+        assert!(read_message(&mut r).is_err());
+    }
+}
