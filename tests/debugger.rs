@@ -447,3 +447,126 @@ fn the_front_door_answers_discovery_and_refuses_what_it_must() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn dap_over_tcp_speaks_the_same_session() {
+    let script = example("basics.lua");
+    let (child, url) = dap::spawn(
+        &["--inspect-dap-tcp=127.0.0.1:0", "--inspect-wait"],
+        &script,
+        &[],
+    );
+    let addr = url
+        .strip_prefix("tcp://")
+        .expect("a tcp:// address")
+        .to_string();
+    let stream = std::net::TcpStream::connect(&addr).expect("connect");
+    let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut d = dap::Framed::new(reader, Box::new(stream));
+    d.child = Some(child);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.event("initialized");
+    d.ok(
+        "setBreakpoints",
+        json!({ "source": { "path": script }, "breakpoints": [{ "line": 7 }] }),
+    );
+    // a malformed body inside a good frame is answered, not fatal
+    d.send_raw("{\"seq\": 77, \"type\": \"request\"}");
+    let r = d.response(77);
+    assert_eq!(r["success"], false);
+    d.ok("configurationDone", json!({}));
+    let ev = d.event("stopped");
+    assert_eq!(ev["body"]["reason"], "breakpoint");
+    d.ok(
+        "setBreakpoints",
+        json!({ "source": { "path": script }, "breakpoints": [] }),
+    );
+    d.ok("continue", json!({ "threadId": 1 }));
+    let ev = d.event("exited");
+    assert_eq!(ev["body"]["exitCode"], 0);
+}
+
+#[test]
+fn luvit_dap_launches_a_program_and_relays_its_output() {
+    use std::process::{Command, Stdio};
+    let script = example("basics.lua");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg("dap")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("luvit dap starts");
+    let stdin = child.stdin.take().unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut d = dap::Framed::new(stdout, Box::new(stdin));
+    d.child = Some(child);
+    let caps = d.ok("initialize", json!({ "adapterID": "luvit" }));
+    assert_eq!(caps["supportsConditionalBreakpoints"], true);
+    // before launch, program requests are refused with a reason
+    let seq = d.send("threads", json!({}));
+    assert_eq!(d.response(seq)["success"], false);
+    d.ok("launch", json!({ "program": script, "stopOnEntry": true }));
+    d.event("initialized");
+    d.ok(
+        "setBreakpoints",
+        json!({ "source": { "path": script }, "breakpoints": [{ "line": 11 }] }),
+    );
+    d.ok("configurationDone", json!({}));
+    let ev = d.event("stopped");
+    assert_eq!(ev["body"]["reason"], "entry");
+    d.ok("continue", json!({ "threadId": 1 }));
+    let ev = d.event("stopped");
+    assert_eq!(ev["body"]["reason"], "breakpoint");
+    d.ok(
+        "setBreakpoints",
+        json!({ "source": { "path": script }, "breakpoints": [] }),
+    );
+    d.ok("continue", json!({ "threadId": 1 }));
+    let ev = d.event("exited");
+    assert_eq!(ev["body"]["exitCode"], 0);
+    d.event("terminated");
+    let events = d.drain_events(Duration::from_millis(300));
+    let out: String = events
+        .iter()
+        .filter(|e| e["event"] == "output" && e["body"]["category"] == "stdout")
+        .map(|e| e["body"]["output"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        out.contains("total\t3") && out.contains("late\t13"),
+        "program output: {out:?}"
+    );
+    d.ok("disconnect", json!({}));
+}
+
+#[test]
+fn microsofts_debug_client_drives_luvit_dap() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join("tests/vscode-dap");
+    if !dir
+        .join("node_modules/@vscode/debugadapter-testsupport")
+        .exists()
+    {
+        // A fresh checkout: install the client from the npm registry (package-lock.json).
+        let st = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .status()
+            .expect("npm runs");
+        assert!(st.success(), "npm ci --prefix tests/vscode-dap failed");
+    }
+    let out = std::process::Command::new("node")
+        .arg(dir.join("test.js"))
+        .arg(env!("CARGO_BIN_EXE_luvit"))
+        .arg(root.join("examples/debug"))
+        .output()
+        .expect("node runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && !text.contains("not ok")
+            && text.matches("\nok - ").count() + 1 >= 5,
+        "DebugClient run:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -235,6 +235,137 @@ impl Dap {
 }
 
 impl Drop for Dap {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A DAP client over a byte stream with Content-Length framing (TCP or a child's stdio).
+pub struct Framed {
+    rx: std::sync::mpsc::Receiver<Value>,
+    writer: Box<dyn std::io::Write + Send>,
+    seq: i64,
+    events: VecDeque<Value>,
+    pub child: Option<Child>,
+}
+
+fn read_framed<R: BufRead>(r: &mut R) -> Option<String> {
+    let mut len = None;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("Content-Length:") {
+            len = v.trim().parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0u8; len?];
+    std::io::Read::read_exact(r, &mut body).ok()?;
+    String::from_utf8(body).ok()
+}
+
+impl Framed {
+    pub fn new<R: BufRead + Send + 'static>(
+        mut reader: R,
+        writer: Box<dyn std::io::Write + Send>,
+    ) -> Framed {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(text) = read_framed(&mut reader) {
+                let v: Value = serde_json::from_str(&text).expect("JSON from the adapter");
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        Framed {
+            rx,
+            writer,
+            seq: 0,
+            events: VecDeque::new(),
+            child: None,
+        }
+    }
+
+    pub fn send_raw(&mut self, text: &str) {
+        write!(
+            self.writer,
+            "Content-Length: {}\r\n\r\n{}",
+            text.len(),
+            text
+        )
+        .expect("write");
+        self.writer.flush().expect("flush");
+    }
+
+    pub fn send(&mut self, command: &str, args: Value) -> i64 {
+        self.seq += 1;
+        let msg =
+            json!({ "seq": self.seq, "type": "request", "command": command, "arguments": args });
+        self.send_raw(&msg.to_string());
+        self.seq
+    }
+
+    pub fn response(&mut self, seq: i64) -> Value {
+        loop {
+            let m = self
+                .rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no response to request {seq}"));
+            if m["type"] == "response" && m["request_seq"] == seq {
+                return m;
+            }
+            if m["type"] == "event" {
+                self.events.push_back(m);
+            }
+        }
+    }
+
+    pub fn ok(&mut self, command: &str, args: Value) -> Value {
+        let seq = self.send(command, args);
+        let r = self.response(seq);
+        assert_eq!(r["success"], true, "{command} failed: {r}");
+        r.get("body").cloned().unwrap_or(Value::Null)
+    }
+
+    pub fn event(&mut self, name: &str) -> Value {
+        if let Some(i) = self.events.iter().position(|e| e["event"] == name) {
+            return self.events.remove(i).expect("present");
+        }
+        loop {
+            let m = self
+                .rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no '{name}' event"));
+            if m["type"] == "event" && m["event"] == name {
+                return m;
+            }
+            if m["type"] == "event" {
+                self.events.push_back(m);
+            }
+        }
+    }
+
+    /// Every event seen so far, and any that arrive within `wait`.
+    pub fn drain_events(&mut self, wait: Duration) -> Vec<Value> {
+        while let Ok(m) = self.rx.recv_timeout(wait) {
+            if m["type"] == "event" {
+                self.events.push_back(m);
+            }
+        }
+        self.events.drain(..).collect()
+    }
+}
+
+impl Drop for Framed {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();

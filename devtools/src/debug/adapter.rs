@@ -10,6 +10,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,9 +21,31 @@ use super::protocol::{self, Request, Sequencer};
 
 type Out = Arc<Mutex<(std::io::Stdout, Sequencer)>>;
 
+/// What the relay from the program has seen: its session answered `disconnect`, or ended.
+#[derive(Default)]
+struct RelayState {
+    disconnect_answered: AtomicBool,
+    ended: AtomicBool,
+}
+
 fn write(out: &Out, msg: &Json) {
     if let Ok(mut g) = out.lock() {
+        trace("out", &msg.to_string());
         let _ = write_message(&mut g.0, &msg.to_string());
+    }
+}
+
+/// `LUVIT_DAP_LOG=FILE` appends every message the adapter passes, for debugging editors.
+fn trace(dir: &str, text: &str) {
+    if let Some(path) = std::env::var_os("LUVIT_DAP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{dir} {text}");
+        }
     }
 }
 
@@ -51,6 +74,7 @@ pub fn run(exe: &str) -> i32 {
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut program: Option<(TcpStream, Option<Child>)> = None;
+    let relay = Arc::new(RelayState::default());
     loop {
         let text = match read_message(&mut input) {
             Ok(Some(t)) => t,
@@ -60,6 +84,7 @@ pub fn run(exe: &str) -> i32 {
                 return 1;
             }
         };
+        trace("in", &text);
         if let Some((conn, _)) = program.as_mut() {
             let disconnect = protocol::parse(&text).is_ok_and(|r| r.command == "disconnect");
             if write_message(conn, &text).is_err() {
@@ -74,7 +99,20 @@ pub fn run(exe: &str) -> i32 {
                 continue;
             }
             if disconnect {
-                // Let the program answer, then wait for it (terminateDebuggee ends it).
+                // The program answers (and, told to, ends); if it has already gone, we answer.
+                for _ in 0..100 {
+                    if relay.disconnect_answered.load(Ordering::SeqCst)
+                        || relay.ended.load(Ordering::SeqCst)
+                    {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if !relay.disconnect_answered.load(Ordering::SeqCst) {
+                    if let Ok(req) = protocol::parse(&text) {
+                        respond(&out, &req, Ok(Json::Null));
+                    }
+                }
                 if let Some((_, Some(child))) = program.as_mut() {
                     for _ in 0..50 {
                         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -83,7 +121,6 @@ pub fn run(exe: &str) -> i32 {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
-                std::thread::sleep(Duration::from_millis(50));
                 break;
             }
             continue;
@@ -109,7 +146,7 @@ pub fn run(exe: &str) -> i32 {
         };
         match req.command.as_str() {
             "initialize" => respond(&out, &req, Ok(super::session::capabilities())),
-            "launch" => match launch(exe, &req, &out) {
+            "launch" => match launch(exe, &req, &out, &relay) {
                 Ok(p) => {
                     program = Some(p);
                     respond(&out, &req, Ok(Json::Null));
@@ -117,7 +154,7 @@ pub fn run(exe: &str) -> i32 {
                 }
                 Err(e) => respond(&out, &req, Err(e)),
             },
-            "attach" => match attach(&req, &out) {
+            "attach" => match attach(&req, &out, &relay) {
                 Ok(conn) => {
                     program = Some((conn, None));
                     respond(&out, &req, Ok(Json::Null));
@@ -148,7 +185,12 @@ pub fn run(exe: &str) -> i32 {
 }
 
 /// Starts the program under the debugger and connects to it.
-fn launch(exe: &str, req: &Request, out: &Out) -> Result<(TcpStream, Option<Child>), String> {
+fn launch(
+    exe: &str,
+    req: &Request,
+    out: &Out,
+    relay: &Arc<RelayState>,
+) -> Result<(TcpStream, Option<Child>), String> {
     let program = req.need_str("program")?;
     let stop = req.bool("stopOnEntry") == Some(true);
     let mut cmd = Command::new(req.str("runtimeExecutable").unwrap_or(exe));
@@ -218,19 +260,19 @@ fn launch(exe: &str, req: &Request, out: &Out) -> Result<(TcpStream, Option<Chil
     if let Some(stdout) = child.stdout.take() {
         forward_output(BufReader::new(stdout), "stdout", out.clone());
     }
-    let conn = connect(&addr, out)?;
+    let conn = connect(&addr, out, relay)?;
     Ok((conn, Some(child)))
 }
 
-fn attach(req: &Request, out: &Out) -> Result<TcpStream, String> {
+fn attach(req: &Request, out: &Out, relay: &Arc<RelayState>) -> Result<TcpStream, String> {
     let port = req.need_i64("port")?;
     let host = req.str("host").unwrap_or("127.0.0.1");
-    connect(&format!("{host}:{port}"), out)
+    connect(&format!("{host}:{port}"), out, relay)
 }
 
 /// Connects to a program's DAP-over-TCP session, runs its initialize handshake, and relays
 /// what it sends from then on to the editor.
-fn connect(addr: &str, out: &Out) -> Result<TcpStream, String> {
+fn connect(addr: &str, out: &Out, relay: &Arc<RelayState>) -> Result<TcpStream, String> {
     let mut conn = TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
     let _ = conn.set_nodelay(true);
     let init = json!({ "seq": 1, "type": "request", "command": "initialize",
@@ -251,18 +293,24 @@ fn connect(addr: &str, out: &Out) -> Result<TcpStream, String> {
         }
     }
     let out = out.clone();
+    let relay = Arc::clone(relay);
     std::thread::spawn(move || {
         let mut terminated = false;
         while let Ok(Some(t)) = read_message(&mut reader) {
-            terminated |=
-                serde_json::from_str::<Json>(&t).is_ok_and(|v| v["event"] == "terminated");
+            let v = serde_json::from_str::<Json>(&t).unwrap_or(Json::Null);
+            terminated |= v["event"] == "terminated";
+            if v["type"] == "response" && v["command"] == "disconnect" {
+                relay.disconnect_answered.store(true, Ordering::SeqCst);
+            }
             if let Ok(mut g) = out.lock() {
+                trace("out", &t);
                 let _ = write_message(&mut g.0, &t);
             }
         }
         if !terminated {
             event(&out, "terminated", Json::Null);
         }
+        relay.ended.store(true, Ordering::SeqCst);
     });
     Ok(conn)
 }

@@ -156,7 +156,11 @@ pub fn start(
             opts.host, opts.port
         )
     })?;
-    let url = door.ws_url();
+    let url = if opts.tcp {
+        format!("tcp://{}", door.addr)
+    } else {
+        door.ws_url()
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     let link = Arc::new(Link::new(
         tx,

@@ -186,7 +186,7 @@ impl Debugger {
     fn set_breakpoints(&self, req: &Request) -> Result<Json, String> {
         let source = req.args.get("source").cloned().unwrap_or(Json::Null);
         let chunk = if let Some(path) = source.get("path").and_then(Json::as_str) {
-            format!("@{path}")
+            format!("@{}", normalize_path(path))
         } else if let Some(r) = source.get("sourceReference").and_then(Json::as_i64) {
             self.st
                 .borrow()
@@ -794,5 +794,42 @@ fn terminate_program() {
     // SAFETY: raising a signal at our own process.
     unsafe {
         libc::raise(libc::SIGTERM);
+    }
+}
+
+/// An absolute, lexically normalized path (`.` and `..` resolved, no symlinks followed), the
+/// way the runtime's `require` names the chunks it loads.
+fn normalize_path(path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        let cwd = std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        format!("{cwd}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in joined.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_path;
+
+    #[test]
+    fn breakpoint_paths_are_named_like_loaded_chunks() {
+        assert_eq!(normalize_path("/a/./b/../c.lua"), "/a/c.lua");
+        assert_eq!(normalize_path("//a//b.lua"), "/a/b.lua");
+        let rel = normalize_path("x/y.lua");
+        assert!(rel.starts_with('/') && rel.ends_with("/x/y.lua"), "{rel}");
     }
 }
