@@ -186,7 +186,7 @@ fn uncaught_error_in_a_callback_stops_at_the_raise_site() {
     d.ok("configurationDone", json!({}));
     let (reason, top) = d.stopped();
     assert_eq!(reason, "exception");
-    assert_eq!(top["line"], 6, "the frame that raised: {top}");
+    assert_eq!(top["line"], 7, "the frame that raised: {top}");
     let id = top["id"].as_i64().unwrap();
     assert_eq!(d.local(id, "reason").as_deref(), Some("\"bad thing\""));
     let info = d.ok("exceptionInfo", json!({ "threadId": 1 }));
@@ -569,4 +569,59 @@ fn microsofts_debug_client_drives_luvit_dap() {
         "DebugClient run:\n{text}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn all_errors_stops_on_errors_caught_by_pcall_too() {
+    let script = example("errors.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    d.ok(
+        "setExceptionBreakpoints",
+        json!({ "filters": ["uncaught", "all"] }),
+    );
+    d.ok("configurationDone", json!({}));
+    let (reason, top) = d.stopped();
+    assert_eq!(
+        (reason.as_str(), top["line"].as_i64()),
+        ("exception", Some(7)),
+        "{top}"
+    );
+    let id = top["id"].as_i64().unwrap();
+    assert_eq!(d.local(id, "reason").as_deref(), Some("\"bad caught\""));
+    let info = d.ok("exceptionInfo", json!({ "threadId": 1 }));
+    assert_eq!(info["breakMode"], "always");
+    d.cont();
+    let (reason, top) = d.stopped();
+    assert_eq!(
+        (reason.as_str(), top["line"].as_i64()),
+        ("exception", Some(7))
+    );
+    let info = d.ok("exceptionInfo", json!({ "threadId": 1 }));
+    assert_eq!(info["breakMode"], "unhandled");
+    assert!(info["description"].as_str().unwrap().contains("bad thing"));
+    d.cont();
+    assert_eq!(d.exit_code(), 1);
+}
+
+#[test]
+fn function_breakpoints_stop_at_the_named_functions_first_line() {
+    let script = example("steps-across-files.lua");
+    let later = example("lib/later.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    let r = d.ok(
+        "setFunctionBreakpoints",
+        json!({ "breakpoints": [{ "name": "M.run" }, { "name": " " }] }),
+    );
+    assert_eq!(r["breakpoints"][0]["verified"], true);
+    assert_eq!(r["breakpoints"][1]["verified"], false);
+    d.ok("configurationDone", json!({}));
+    let ev = d.event("stopped");
+    assert_eq!(ev["body"]["reason"], "function breakpoint");
+    assert_eq!(ev["body"]["hitBreakpointIds"][0], r["breakpoints"][0]["id"]);
+    let top = d.stack()[0].clone();
+    assert_eq!(top["source"]["path"], later.as_str());
+    assert_eq!(top["line"], 5);
+    d.ok("setFunctionBreakpoints", json!({ "breakpoints": [] }));
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
 }

@@ -71,8 +71,12 @@ impl Breakpoints {
         self.by_source.is_empty()
     }
 
-    pub fn has_source(&self, chunk: &[u8]) -> bool {
-        self.by_source.contains_key(chunk)
+    /// Whether a function spanning lines `first..=last` of `chunk` holds a breakpoint: only
+    /// such functions pay for line events.
+    pub fn in_function(&self, chunk: &[u8], first: i32, last: i32) -> bool {
+        self.by_source
+            .get(chunk)
+            .is_some_and(|m| m.range(first..=last.max(first)).next().is_some())
     }
 
     pub fn at(&mut self, chunk: &[u8], line: i32) -> Option<&mut Breakpoint> {
@@ -120,6 +124,24 @@ mod tests {
         let every2: Vec<bool> = (1..=4).map(|h| HitCondition::Every(2).matches(h)).collect();
         assert_eq!(every2, [false, true, false, true]);
         assert!(HitCondition::Gt(2).matches(3) && !HitCondition::Gt(2).matches(2));
+    }
+
+    #[test]
+    fn only_functions_that_span_a_breakpoint_watch_lines() {
+        let mut b = Breakpoints::default();
+        let bp = |line| Breakpoint {
+            id: line as i64,
+            line,
+            condition: None,
+            hit_condition: None,
+            log_message: None,
+            hits: 0,
+        };
+        b.set(b"@a.lua".to_vec(), vec![bp(10)]);
+        assert!(b.in_function(b"@a.lua", 0, i32::MAX));
+        assert!(b.in_function(b"@a.lua", 8, 12));
+        assert!(!b.in_function(b"@a.lua", 11, 20));
+        assert!(!b.in_function(b"@b.lua", 0, i32::MAX));
     }
 
     #[test]

@@ -133,6 +133,9 @@ pub struct FrameInfo<'a> {
     pub source: &'a [u8],
     pub what: &'a [u8],
     pub line: i32,
+    /// The lines the function spans (a main chunk spans its whole file: 0..=i32::MAX).
+    pub first: i32,
+    pub last: i32,
 }
 
 /// Reads source, kind and current line of the frame `ar` describes (from a hook, or filled by
@@ -154,10 +157,17 @@ pub unsafe fn frame_info<'a>(l: *mut lua_State, ar: *mut lua_Debug) -> Option<Fr
     } else {
         CStr::from_ptr((*ar).what).to_bytes()
     };
+    let (first, last) = if what == b"main" {
+        (0, i32::MAX)
+    } else {
+        ((*ar).linedefined, (*ar).lastlinedefined)
+    };
     Some(FrameInfo {
         source,
         what,
         line: (*ar).currentline,
+        first,
+        last,
     })
 }
 

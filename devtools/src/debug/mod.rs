@@ -104,6 +104,12 @@ struct State {
     line_on: bool,
     paused: Option<Paused>,
     break_uncaught: bool,
+    /// Errors caught by pcall stop too.
+    break_all: bool,
+    /// Function breakpoints: (id, the function's name as called: `run` for `M.run`).
+    fn_bps: Vec<(i64, String)>,
+    /// The function breakpoint that set `pause`, for the stopped event.
+    fn_hit: Option<i64>,
     /// sourceReference - 1 -> chunk name, for sources with no file.
     source_refs: Vec<String>,
     /// Which coroutine resumed which (raw states), told by the coroutine wrappers.
@@ -121,6 +127,10 @@ pub struct Debugger {
     stopped: Cell<bool>,
     /// `terminate`/`disconnect{terminateDebuggee}`: end the process once the reply is out.
     terminate_after_reply: Cell<bool>,
+    /// Turns the pcall/xpcall wrappers' "break on caught errors" on and off.
+    break_all_switch: RefCell<Option<mlua::Function>>,
+    /// The exception stopped at was caught (by pcall), for exceptionInfo's breakMode.
+    caught: Cell<bool>,
 }
 
 /// What `start` tells the runtime.
@@ -183,6 +193,9 @@ pub fn start(
             line_on: false,
             paused: None,
             break_uncaught: true,
+            break_all: false,
+            fn_bps: Vec::new(),
+            fn_hit: None,
             source_refs: Vec::new(),
             resumers: HashMap::new(),
         }),
@@ -191,10 +204,13 @@ pub fn start(
         origins: RefCell::new(Vec::new()),
         stopped: Cell::new(false),
         terminate_after_reply: Cell::new(false),
+        break_all_switch: RefCell::new(None),
+        caught: Cell::new(false),
     });
     hook::install(main, hook_entry);
     ACTIVE.with(|a| *a.borrow_mut() = Some(d.clone()));
-    install_coroutine_wrappers(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
+    let switch = install_coroutine_wrappers(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
+    *d.break_all_switch.borrow_mut() = Some(switch);
     if opts.tcp {
         tcp::spawn(door.listener, link)
     } else {
@@ -229,18 +245,47 @@ co.wrap = function(f)
     return rethrow(resume(c, ...))
   end
 end
+
+-- "All errors": errors caught by pcall/xpcall stop at their raise site too. The wrappers cost
+-- one call while that filter is off.
+local onCaught = select(2, ...)
+local pcall0, xpcall0 = pcall, xpcall
+local breakAll = false
+local function caught(e) onCaught(e) return e end
+_G.pcall = function(f, ...)
+  if not breakAll then return pcall0(f, ...) end
+  return xpcall0(f, caught, ...)
+end
+_G.xpcall = function(f, msgh, ...)
+  if not breakAll then return xpcall0(f, msgh, ...) end
+  return xpcall0(f, function(e) onCaught(e) return msgh(e) end, ...)
+end
+return function(on) breakAll = on end
 "#;
 
-fn install_coroutine_wrappers(lua: &Lua) -> mlua::Result<()> {
+/// Installs the wrappers; returns the switch for breaking on caught errors.
+fn install_coroutine_wrappers(lua: &Lua) -> mlua::Result<mlua::Function> {
     let on_resume = lua.create_function(|_, (co, by): (Thread, Option<Thread>)| {
         if let Some(d) = active() {
             d.resuming(&co, by.as_ref());
         }
         Ok(())
     })?;
+    let on_caught = lua.create_function(|lua, err: Value| {
+        if let Some(d) = active() {
+            let msg = match &err {
+                Value::String(s) => s.to_string_lossy(),
+                other => other
+                    .to_string()
+                    .unwrap_or_else(|_| "(error object)".into()),
+            };
+            d.error_raised(lua, None, &msg, true);
+        }
+        Ok(())
+    })?;
     lua.load(COROUTINE_WRAPPERS)
         .set_name("=luvit-debugger")
-        .call::<()>(on_resume)
+        .call::<mlua::Function>((on_resume, on_caught))
 }
 
 /// Called by the runtime's loop (woken by a transport): answers what is waiting.
@@ -289,7 +334,7 @@ impl Debugger {
         let st = self.st.borrow();
         let stepping = !matches!(st.step, Step::None);
         let mut mask = 0;
-        if !st.bps.is_empty() || stepping {
+        if !st.bps.is_empty() || !st.fn_bps.is_empty() || stepping {
             mask |= ffi::LUA_MASKCALL | ffi::LUA_MASKRET;
         }
         if stepping || st.pause.is_some() || (st.line_on && !st.bps.is_empty()) {
@@ -338,7 +383,7 @@ impl Debugger {
             let mut level = 0;
             let mut found = false;
             while let Some(fi) = hook::level_info(l, level, &mut ar) {
-                if st.bps.has_source(fi.source) {
+                if st.bps.in_function(fi.source, fi.first, fi.last) {
                     found = true;
                     break;
                 }
@@ -356,6 +401,9 @@ impl Debugger {
     }
 
     unsafe fn on_call(&self, l: *mut lua_State, ar: *mut lua_Debug) {
+        if !self.st.borrow().fn_bps.is_empty() {
+            self.check_function_breakpoint(l, ar);
+        }
         let Some(fi) = hook::frame_info(l, ar) else {
             return;
         };
@@ -365,14 +413,39 @@ impl Debugger {
             return;
         }
         let mut st = self.st.borrow_mut();
-        st.line_on = st.bps.has_source(fi.source);
+        st.line_on = st.bps.in_function(fi.source, fi.first, fi.last);
+    }
+
+    /// A function breakpoint names the called function: stop at its first line (the pause
+    /// path: the next line of the program's code).
+    unsafe fn check_function_breakpoint(&self, l: *mut lua_State, ar: *mut lua_Debug) {
+        if ffi::lua_getinfo(l, c"n".as_ptr(), ar) == 0 || (*ar).name.is_null() {
+            return;
+        }
+        let name = std::ffi::CStr::from_ptr((*ar).name).to_bytes();
+        let mut st = self.st.borrow_mut();
+        let hit = st.fn_bps.iter().find_map(|(id, want)| {
+            let last = want.rsplit(['.', ':']).next().unwrap_or(want);
+            (last.as_bytes() == name).then_some(*id)
+        });
+        if let Some(id) = hit {
+            st.pause = Some("function breakpoint");
+            st.fn_hit = Some(id);
+        }
     }
 
     unsafe fn on_return(&self, l: *mut lua_State) {
         let mut ar: lua_Debug = std::mem::zeroed();
         let on = match hook::level_info(l, 1, &mut ar) {
             None => true,
-            Some(fi) => fi.what == b"C" || self.st.borrow().bps.has_source(fi.source),
+            Some(fi) => {
+                fi.what == b"C"
+                    || self
+                        .st
+                        .borrow()
+                        .bps
+                        .in_function(fi.source, fi.first, fi.last)
+            }
         };
         self.st.borrow_mut().line_on = on;
     }
@@ -393,7 +466,7 @@ impl Debugger {
         let Some(fi) = hook::frame_info(l, ar) else {
             return;
         };
-        let line = fi.line;
+        let (line, first, last) = (fi.line, fi.first, fi.last);
         if fi.source == b"=luvit-debugger" {
             return;
         }
@@ -402,8 +475,12 @@ impl Debugger {
         let pause = self.st.borrow().pause;
         if let Some(reason) = pause {
             if !internal {
-                self.st.borrow_mut().pause = None;
-                self.stop(l, 0, reason, None, vec![]);
+                let hit = {
+                    let mut st = self.st.borrow_mut();
+                    st.pause = None;
+                    st.fn_hit.take()
+                };
+                self.stop(l, 0, reason, None, hit.into_iter().collect());
                 return;
             }
         }
@@ -435,7 +512,7 @@ impl Debugger {
             Some(bp) => self.breakpoint_hit(l, bp, &source),
             None => {
                 let mut st = self.st.borrow_mut();
-                if matches!(st.step, Step::None) && !st.bps.has_source(&source) {
+                if matches!(st.step, Step::None) && !st.bps.in_function(&source, first, last) {
                     st.line_on = false;
                 }
             }
@@ -617,6 +694,7 @@ impl Debugger {
         let mut st = self.st.borrow_mut();
         st.client = None;
         st.bps.clear();
+        st.fn_bps.clear();
         st.step = Step::None;
         st.pause = None;
         st.configured = false;
@@ -660,7 +738,20 @@ impl Debugger {
     /// the main chunk's dead coroutine, `thread`): stop with reason exception while its frames
     /// are still there.
     pub fn uncaught_error(&self, lua: &Lua, thread: Option<Thread>, message: &str) {
-        if !self.has_client() || !self.st.borrow().break_uncaught || self.stopped.get() {
+        self.error_raised(lua, thread, message, false)
+    }
+
+    /// An error was raised (`caught`: inside pcall/xpcall): stop if the client asked to.
+    pub fn error_raised(&self, lua: &Lua, thread: Option<Thread>, message: &str, caught: bool) {
+        let wanted = {
+            let st = self.st.borrow();
+            if caught {
+                st.break_all
+            } else {
+                st.break_uncaught || st.break_all
+            }
+        };
+        if !self.has_client() || !wanted || self.stopped.get() {
             return;
         }
         if hook::BUSY.swap(true, Ordering::SeqCst) {
@@ -683,12 +774,16 @@ impl Debugger {
                 let mut level = 0;
                 let mut ar: lua_Debug = std::mem::zeroed();
                 while let Some(fi) = hook::level_info(l, level, &mut ar) {
-                    if fi.what != b"C" && fi.source != b"=dispatch" {
+                    if fi.what != b"C"
+                        && fi.source != b"=dispatch"
+                        && fi.source != b"=luvit-debugger"
+                    {
                         break;
                     }
                     level += 1;
                 }
                 hook::set_mask(0);
+                self.caught.set(caught);
                 self.stop(l, level, "exception", Some(message.to_string()), vec![]);
             }
         }

@@ -97,11 +97,44 @@ impl Debugger {
                 stay(Json::Null)
             }
             "setBreakpoints" => stay(self.set_breakpoints(req)?),
+            "setFunctionBreakpoints" => {
+                let wanted = req
+                    .args
+                    .get("breakpoints")
+                    .and_then(Json::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let mut list = Vec::new();
+                let mut out = Vec::new();
+                for b in wanted {
+                    let id = self.st.borrow_mut().bps.new_id();
+                    match b.get("name").and_then(Json::as_str).map(str::trim) {
+                        Some(name) if !name.is_empty() => {
+                            list.push((id, name.to_string()));
+                            out.push(json!({ "id": id, "verified": true }));
+                        }
+                        _ => out.push(json!({ "id": id, "verified": false,
+                                              "message": "a function breakpoint needs a name" })),
+                    }
+                }
+                self.st.borrow_mut().fn_bps = list;
+                stay(json!({ "breakpoints": out }))
+            }
             "setExceptionBreakpoints" => {
                 let filters = req.args.get("filters").and_then(Json::as_array);
-                let uncaught =
-                    filters.is_some_and(|f| f.iter().any(|x| x.as_str() == Some("uncaught")));
-                self.st.borrow_mut().break_uncaught = uncaught;
+                let has = |name: &str| {
+                    filters.is_some_and(|f| f.iter().any(|x| x.as_str() == Some(name)))
+                };
+                let (uncaught, all) = (has("uncaught"), has("all"));
+                {
+                    let mut st = self.st.borrow_mut();
+                    st.break_uncaught = uncaught;
+                    st.break_all = all;
+                }
+                let switch = self.break_all_switch.borrow().clone();
+                if let Some(f) = switch {
+                    f.call::<()>(all).map_err(|e| e.to_string())?;
+                }
                 stay(json!({ "breakpoints": [] }))
             }
             "threads" => stay(json!({ "threads": [{ "id": 1, "name": "main" }] })),
@@ -144,6 +177,7 @@ impl Debugger {
     fn detach_keep_client(&self) {
         let mut st = self.st.borrow_mut();
         st.bps.clear();
+        st.fn_bps.clear();
         st.step = Step::None;
         st.pause = None;
         st.line_on = false;
@@ -744,8 +778,13 @@ impl Debugger {
         let st = self.st.borrow();
         let p = st.paused.as_ref().ok_or("the program is not stopped")?;
         let msg = p.error.clone().ok_or("not stopped on an exception")?;
+        let mode = if self.caught.get() {
+            "always"
+        } else {
+            "unhandled"
+        };
         Ok(json!({
-            "exceptionId": "error", "description": msg, "breakMode": "unhandled",
+            "exceptionId": "error", "description": msg, "breakMode": mode,
             "details": { "message": msg },
         }))
     }
@@ -773,6 +812,7 @@ pub(crate) fn capabilities() -> Json {
     json!({
         "supportsConfigurationDoneRequest": true,
         "supportsConditionalBreakpoints": true,
+        "supportsFunctionBreakpoints": true,
         "supportsHitConditionalBreakpoints": true,
         "supportsLogPoints": true,
         "supportsEvaluateForHovers": true,
@@ -785,6 +825,8 @@ pub(crate) fn capabilities() -> Json {
         "supportsDelayedStackTraceLoading": true,
         "exceptionBreakpointFilters": [
             { "filter": "uncaught", "label": "Uncaught Errors", "default": true },
+            { "filter": "all", "label": "All Errors",
+              "description": "also errors caught by pcall and xpcall", "default": false },
         ],
     })
 }
