@@ -625,3 +625,55 @@ fn function_breakpoints_stop_at_the_named_functions_first_line() {
     d.cont();
     assert_eq!(d.exit_code(), 0);
 }
+
+#[test]
+fn step_out_of_a_coroutine_body_lands_in_its_resumer() {
+    let script = example("basics.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    d.set_breakpoints(&script, &[19]);
+    d.ok("configurationDone", json!({}));
+    let (_, top) = d.stopped();
+    assert_eq!(top["line"], 19);
+    d.set_breakpoints(&script, &[]);
+    d.ok("stepOut", json!({ "threadId": 1 }));
+    let (reason, top) = d.stopped();
+    assert_eq!(reason, "step");
+    assert_eq!(top["name"], "main chunk", "{top}");
+    let line = top["line"].as_i64().unwrap();
+    assert!(
+        line == 24 || line == 25,
+        "after the resume on line 24: {top}"
+    );
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}
+
+#[test]
+fn pause_on_an_idle_program_stops_at_the_next_line_that_runs() {
+    let script = example("server.lua");
+    let port = free_port();
+    let mut d = Dap::start_env(
+        "--inspect-wait=127.0.0.1:0",
+        &script,
+        &[("PORT", &port.to_string())],
+    );
+    d.ok("configurationDone", json!({}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.ok("pause", json!({ "threadId": 1 }));
+    // idle: nothing runs, so no stop yet
+    assert!(d.try_event("stopped", Duration::from_millis(300)).is_none());
+    let req = std::thread::spawn(move || http_get(port, Duration::from_secs(20)));
+    let (reason, top) = d.stopped();
+    assert_eq!(reason, "pause");
+    assert_eq!(top["source"]["path"], script.as_str(), "{top}");
+    d.cont();
+    assert!(req.join().unwrap().is_some_and(|r| r.contains("hello 1")));
+    d.ok("disconnect", json!({ "terminateDebuggee": true }));
+}

@@ -4,6 +4,30 @@
 //! hook reads from a frame, so the hot check is one hash lookup on bytes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: the hook hashes a chunk name on every call event; SipHash's flood resistance buys
+/// nothing for keys the user chose, and costs several times more on short strings.
+#[derive(Default)]
+pub struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= *b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Breakpoint {
@@ -62,7 +86,7 @@ impl HitCondition {
 
 #[derive(Default)]
 pub struct Breakpoints {
-    by_source: HashMap<Vec<u8>, BTreeMap<i32, Breakpoint>>,
+    by_source: HashMap<Vec<u8>, BTreeMap<i32, Breakpoint>, BuildHasherDefault<Fnv>>,
     next_id: i64,
 }
 

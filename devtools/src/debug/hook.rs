@@ -147,6 +147,22 @@ pub unsafe fn frame_info<'a>(l: *mut lua_State, ar: *mut lua_Debug) -> Option<Fr
     if ffi::lua_getinfo(l, c"Sl".as_ptr(), ar) == 0 {
         return None;
     }
+    read_info(ar)
+}
+
+/// Like [`frame_info`] without the current line (call and return events need only the
+/// function's source and span, and LuaJIT computes the line from bytecode).
+///
+/// # Safety
+/// As for [`frame_info`].
+pub unsafe fn function_info<'a>(l: *mut lua_State, ar: *mut lua_Debug) -> Option<FrameInfo<'a>> {
+    if ffi::lua_getinfo(l, c"S".as_ptr(), ar) == 0 {
+        return None;
+    }
+    read_info(ar)
+}
+
+unsafe fn read_info<'a>(ar: *mut lua_Debug) -> Option<FrameInfo<'a>> {
     let source = if (*ar).source.is_null() {
         &b""[..]
     } else {
@@ -183,7 +199,7 @@ pub unsafe fn level_info<'a>(
     if ffi::lua_getstack(l, level, ar) == 0 {
         return None;
     }
-    frame_info(l, ar)
+    function_info(l, ar)
 }
 
 /// How many frames `l` has (its stack depth), counted from level 0.

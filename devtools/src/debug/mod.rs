@@ -102,6 +102,9 @@ struct State {
     /// Line events are wanted for the function now running (it has breakpoints, or we cannot
     /// tell yet: a coroutine switch, a return into C).
     line_on: bool,
+    /// Return events are wanted: a function that spans a breakpoint may be below on the stack
+    /// (we must see control come back to it). Off, the hook costs one call event per call.
+    ret_watch: bool,
     paused: Option<Paused>,
     break_uncaught: bool,
     /// Errors caught by pcall stop too.
@@ -143,6 +146,12 @@ pub struct Started {
 thread_local! {
     static ACTIVE: RefCell<Option<Rc<Debugger>>> = const { RefCell::new(None) };
 }
+
+/// The debugger the hook calls, without a thread-local lookup per event: set once by
+/// [`start`] from a reference that is never released (the debugger lives as long as the
+/// process), and read on the Lua thread only.
+static HOOK_TARGET: std::sync::atomic::AtomicPtr<Debugger> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
 
 /// The debugger of this (Lua) thread, if one was started.
 pub fn active() -> Option<Rc<Debugger>> {
@@ -191,6 +200,7 @@ pub fn start(
             pause: None,
             configured: false,
             line_on: false,
+            ret_watch: false,
             paused: None,
             break_uncaught: true,
             break_all: false,
@@ -209,6 +219,7 @@ pub fn start(
     });
     hook::install(main, hook_entry);
     ACTIVE.with(|a| *a.borrow_mut() = Some(d.clone()));
+    HOOK_TARGET.store(Rc::into_raw(d.clone()) as *mut Debugger, Ordering::SeqCst);
     let switch = install_coroutine_wrappers(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
     *d.break_all_switch.borrow_mut() = Some(switch);
     if opts.tcp {
@@ -306,9 +317,12 @@ unsafe extern "C-unwind" fn hook_entry(l: *mut lua_State, ar: *mut lua_Debug) {
     if hook::BUSY.load(Ordering::Relaxed) {
         return;
     }
-    let Some(d) = active() else {
+    let d = HOOK_TARGET.load(Ordering::Relaxed);
+    if d.is_null() {
         return;
-    };
+    }
+    // SAFETY: set once from a leaked Rc; the hook runs on the Lua thread that owns it.
+    let d = &*d;
     hook::BUSY.store(true, Ordering::SeqCst);
     // A panic must not unwind into LuaJIT's frames.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.on_hook(l, ar)));
@@ -334,8 +348,11 @@ impl Debugger {
         let st = self.st.borrow();
         let stepping = !matches!(st.step, Step::None);
         let mut mask = 0;
-        if !st.bps.is_empty() || !st.fn_bps.is_empty() || stepping {
-            mask |= ffi::LUA_MASKCALL | ffi::LUA_MASKRET;
+        if !st.bps.is_empty() || !st.fn_bps.is_empty() {
+            mask |= ffi::LUA_MASKCALL;
+        }
+        if st.ret_watch && !st.bps.is_empty() {
+            mask |= ffi::LUA_MASKRET;
         }
         if stepping || st.pause.is_some() || (st.line_on && !st.bps.is_empty()) {
             mask |= ffi::LUA_MASKLINE;
@@ -393,6 +410,7 @@ impl Debugger {
         };
         if watch {
             st.line_on = true;
+            st.ret_watch = true;
             drop(st);
             if !hook::BUSY.load(Ordering::SeqCst) {
                 self.apply_mask();
@@ -404,7 +422,7 @@ impl Debugger {
         if !self.st.borrow().fn_bps.is_empty() {
             self.check_function_breakpoint(l, ar);
         }
-        let Some(fi) = hook::frame_info(l, ar) else {
+        let Some(fi) = hook::function_info(l, ar) else {
             return;
         };
         if fi.what == b"C" || fi.source == b"=luvit-debugger" {
@@ -413,7 +431,9 @@ impl Debugger {
             return;
         }
         let mut st = self.st.borrow_mut();
-        st.line_on = st.bps.in_function(fi.source, fi.first, fi.last);
+        let inside = st.bps.in_function(fi.source, fi.first, fi.last);
+        st.line_on = inside;
+        st.ret_watch |= inside;
     }
 
     /// A function breakpoint names the called function: stop at its first line (the pause
@@ -436,18 +456,27 @@ impl Debugger {
 
     unsafe fn on_return(&self, l: *mut lua_State) {
         let mut ar: lua_Debug = std::mem::zeroed();
+        let mut st = self.st.borrow_mut();
+        // Returning into a C function (pcall ...) or out of a coroutine: we cannot tell where
+        // control lands; the next line event decides.
         let on = match hook::level_info(l, 1, &mut ar) {
             None => true,
-            Some(fi) => {
-                fi.what == b"C"
-                    || self
-                        .st
-                        .borrow()
-                        .bps
-                        .in_function(fi.source, fi.first, fi.last)
-            }
+            Some(fi) => fi.what == b"C" || st.bps.in_function(fi.source, fi.first, fi.last),
         };
-        self.st.borrow_mut().line_on = on;
+        st.line_on = on;
+        if !on {
+            // Still watching returns only if a breakpointed function is further down.
+            let mut level = 2;
+            let mut below = false;
+            while let Some(fi) = hook::level_info(l, level, &mut ar) {
+                if fi.what != b"C" && st.bps.in_function(fi.source, fi.first, fi.last) {
+                    below = true;
+                    break;
+                }
+                level += 1;
+            }
+            st.ret_watch = below;
+        }
     }
 
     unsafe fn on_count(&self, l: *mut lua_State, ar: *mut lua_Debug) {
@@ -699,6 +728,7 @@ impl Debugger {
         st.pause = None;
         st.configured = false;
         st.line_on = false;
+        st.ret_watch = false;
     }
 
     /// `--inspect-wait`/`--inspect-brk`: blocks until a client has attached and sent

@@ -310,6 +310,7 @@ impl Debugger {
             st.bps.set(chunk.into_bytes(), list);
             // The function running now may be one of them: look at its next line.
             st.line_on = true;
+            st.ret_watch = true;
         }
         super::hook::flush_traces();
         Ok(json!({ "breakpoints": out }))
