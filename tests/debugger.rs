@@ -677,3 +677,162 @@ fn pause_on_an_idle_program_stops_at_the_next_line_that_runs() {
     assert!(req.join().unwrap().is_some_and(|r| r.contains("hello 1")));
     d.ok("disconnect", json!({ "terminateDebuggee": true }));
 }
+
+#[test]
+fn variables_page_tables_show_metatables_and_escape_strings() {
+    let script = example("values.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    d.set_breakpoints(&script, &[13]);
+    d.ok("configurationDone", json!({}));
+    let (_, top) = d.stopped();
+    assert_eq!(top["line"], 13);
+    let id = top["id"].as_i64().unwrap();
+    let scopes = d.ok("scopes", json!({ "frameId": id }));
+    let names: Vec<&str> = scopes["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Locals", "Upvalues", "Globals"]);
+    let locals_ref = scopes["scopes"][0]["variablesReference"].clone();
+    let vars = d.ok("variables", json!({ "variablesReference": locals_ref }));
+    let var = |name: &str| {
+        vars["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no local {name}: {vars}"))
+    };
+    assert_eq!(var("text")["value"], r#""tab\there \"quoted\"\nnext""#);
+    let list = var("list");
+    assert_eq!(list["indexedVariables"], 250);
+    let page = d.ok(
+        "variables",
+        json!({ "variablesReference": list["variablesReference"], "filter": "indexed", "start": 100, "count": 3 }),
+    );
+    let shown: Vec<(String, String)> = page["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().into(),
+                v["value"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("[101]".into(), "10201".into()),
+            ("[102]".into(), "10404".into()),
+            ("[103]".into(), "10609".into())
+        ]
+    );
+    let point = var("point");
+    let kids = d.ok(
+        "variables",
+        json!({ "variablesReference": point["variablesReference"] }),
+    );
+    let kid_names: Vec<&str> = kids["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(kid_names, ["x", "y", "[metatable]"], "{kids}");
+    // showing a value never runs its __tostring
+    assert!(!point["value"].as_str().unwrap().contains('P'), "{point}");
+    assert!(
+        var("helper")["value"]
+            .as_str()
+            .unwrap()
+            .contains("values.lua:10"),
+        "{}",
+        var("helper")
+    );
+    // setVariable on a local and on a table field
+    let r = d.ok(
+        "setVariable",
+        json!({ "variablesReference": locals_ref, "name": "total", "value": "1000" }),
+    );
+    assert_eq!(r["value"], "1000");
+    let r = d.ok("setVariable", json!({ "variablesReference": point["variablesReference"], "name": "x", "value": "point.x + 41" }));
+    assert_eq!(r["value"], "42", "{r}");
+    let r = d.eval("point.x", Some(id));
+    assert_eq!(r["body"]["result"], "42");
+    // completions walk tables and __index chains without calling anything
+    let c = d.ok(
+        "completions",
+        json!({ "text": "emitter:emi", "column": 12, "frameId": id }),
+    );
+    let labels: Vec<&str> = c["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["label"].as_str().unwrap())
+        .collect();
+    assert!(labels.contains(&"emit"), "{labels:?}");
+    let c = d.ok("completions", json!({ "text": "tex", "frameId": id }));
+    assert_eq!(c["targets"][0]["label"], "text");
+    // a built-in module's source comes by reference
+    let stack = d.stack();
+    let builtin = stack
+        .iter()
+        .find(|f| f["source"]["sourceReference"].as_i64().is_some())
+        .expect("a built-in frame (require) below the main chunk");
+    let src = d.ok(
+        "source",
+        json!({ "sourceReference": builtin["source"]["sourceReference"] }),
+    );
+    assert!(
+        src["content"].as_str().unwrap().contains("function"),
+        "built-in source text"
+    );
+    // a logpoint and a hit count in the loop
+    d.ok(
+        "setBreakpoints",
+        json!({ "source": { "path": script }, "breakpoints": [
+            { "line": 15, "logMessage": "i={i} total={total}" },
+            { "line": 14, "hitCondition": "== 3" },
+        ] }),
+    );
+    d.cont();
+    let (reason, top) = d.stopped();
+    assert_eq!(
+        (reason.as_str(), top["line"].as_i64()),
+        ("breakpoint", Some(14))
+    );
+    let i = d.eval("i", Some(top["id"].as_i64().unwrap()));
+    assert_eq!(i["body"]["result"], "3", "the third hit: {i}");
+    let logs: Vec<String> =
+        std::iter::from_fn(|| d.try_event("output", Duration::from_millis(200)))
+            .filter(|e| e["body"]["category"] == "console")
+            .map(|e| e["body"]["output"].as_str().unwrap_or("").to_string())
+            .collect();
+    assert_eq!(
+        logs,
+        ["i=1 total=1001\n", "i=2 total=1003\n"],
+        "logpoint output"
+    );
+    d.set_breakpoints(&script, &[]);
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}
+
+#[test]
+fn a_line_with_calls_on_it_is_one_stop_not_one_per_call() {
+    // values.lua line 17 calls text:len() and helper(1): LuaJIT reports the line again after
+    // each Lua call returns; continuing must not stop there again, stepping must move on.
+    let script = example("values.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    d.set_breakpoints(&script, &[17]);
+    d.ok("configurationDone", json!({}));
+    let (_, top) = d.stopped();
+    assert_eq!(top["line"], 17);
+    d.cont();
+    assert_eq!(d.exit_code(), 0, "no second stop on line 17");
+}

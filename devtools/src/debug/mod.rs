@@ -105,6 +105,10 @@ struct State {
     /// Return events are wanted: a function that spans a breakpoint may be below on the stack
     /// (we must see control come back to it). Off, the hook costs one call event per call.
     ret_watch: bool,
+    /// The last line seen in each watched function (by coroutine and first line): LuaJIT
+    /// reports a line again when a call made on it returns, which is not a new execution of
+    /// that line (a breakpoint would hit once per call on it, a step would stop in place).
+    last_line: HashMap<(usize, i32), i32>,
     paused: Option<Paused>,
     break_uncaught: bool,
     /// Errors caught by pcall stop too.
@@ -201,6 +205,7 @@ pub fn start(
             configured: false,
             line_on: false,
             ret_watch: false,
+            last_line: HashMap::new(),
             paused: None,
             break_uncaught: true,
             break_all: false,
@@ -348,10 +353,10 @@ impl Debugger {
         let st = self.st.borrow();
         let stepping = !matches!(st.step, Step::None);
         let mut mask = 0;
-        if !st.bps.is_empty() || !st.fn_bps.is_empty() {
+        if !st.bps.is_empty() || !st.fn_bps.is_empty() || stepping {
             mask |= ffi::LUA_MASKCALL;
         }
-        if st.ret_watch && !st.bps.is_empty() {
+        if (st.ret_watch && !st.bps.is_empty()) || stepping {
             mask |= ffi::LUA_MASKRET;
         }
         if stepping || st.pause.is_some() || (st.line_on && !st.bps.is_empty()) {
@@ -434,6 +439,10 @@ impl Debugger {
         let inside = st.bps.in_function(fi.source, fi.first, fi.last);
         st.line_on = inside;
         st.ret_watch |= inside;
+        if inside || !matches!(st.step, Step::None) {
+            // A fresh call: its first line is new even if the last call ended on it.
+            st.last_line.remove(&(l as usize, fi.first));
+        }
     }
 
     /// A function breakpoint names the called function: stop at its first line (the pause
@@ -501,6 +510,17 @@ impl Debugger {
         }
         let internal = is_internal(fi.source);
         let source = fi.source.to_vec();
+        let again = {
+            let mut st = self.st.borrow_mut();
+            if st.last_line.len() > 100_000 {
+                st.last_line.clear();
+            }
+            st.last_line.insert((l as usize, first), line) == Some(line)
+        };
+        if again {
+            // The same line, reported again after a call on it returned.
+            return;
+        }
         let pause = self.st.borrow().pause;
         if let Some(reason) = pause {
             if !internal {
