@@ -54,6 +54,17 @@ fn breakpoint_in_the_main_chunk_shows_locals_and_continues_to_exit() {
     d.set_breakpoints(&script, &[]);
     d.cont();
     assert_eq!(d.exit_code(), 0);
+    // what the program printed reached the debug console too
+    let mut out = String::new();
+    while let Some(e) = d.try_event("output", Duration::from_millis(100)) {
+        if e["body"]["category"] == "stdout" {
+            out.push_str(e["body"]["output"].as_str().unwrap_or(""));
+        }
+    }
+    assert!(
+        out.contains("total\t3") && out.contains("late\t13"),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -835,4 +846,37 @@ fn a_line_with_calls_on_it_is_one_stop_not_one_per_call() {
     assert_eq!(top["line"], 17);
     d.cont();
     assert_eq!(d.exit_code(), 0, "no second stop on line 17");
+}
+
+#[test]
+fn loaded_sources_list_the_program_and_modules_and_new_ones_are_announced() {
+    let script = example("late-attach.lua");
+    let later = example("lib/later.lua");
+    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
+    d.set_breakpoints(&script, &[9]);
+    d.ok("configurationDone", json!({}));
+    d.stopped();
+    let list = d.ok("loadedSources", json!({}));
+    let sources = list["sources"].as_array().unwrap();
+    assert!(
+        sources.iter().any(|s| s["path"] == script.as_str()),
+        "{list}"
+    );
+    assert!(
+        sources
+            .iter()
+            .any(|s| s["name"] == "timer.lua" && s["sourceReference"].is_number()),
+        "built-in modules by reference: {list}"
+    );
+    assert!(
+        !sources.iter().any(|s| s["path"] == later.as_str()),
+        "not loaded yet"
+    );
+    d.set_breakpoints(&script, &[]);
+    d.cont();
+    let ev = std::iter::from_fn(|| d.try_event("loadedSource", Duration::from_secs(10)))
+        .find(|e| e["body"]["source"]["path"] == later.as_str())
+        .expect("lib/later.lua announced when required");
+    assert_eq!(ev["body"]["reason"], "new");
+    assert_eq!(d.exit_code(), 0);
 }

@@ -107,6 +107,7 @@ end
 local function run(module, source, chunkname)
   local body, err = loadstring(source, chunkname)
   if not body then error(err, 0) end
+  runtime.chunkLoaded(chunkname)
   local env = setmetatable({
     module = module,
     exports = module.exports,

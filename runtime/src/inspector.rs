@@ -48,6 +48,13 @@ pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
     let d = started.debugger;
     rt.el.attach_observer(d.clone());
     rt.lua.set_app_data(Attached(d.clone()));
+    // `luvit dap` relays its program's stdout and stderr pipes itself.
+    if std::env::var_os("LUVIT_DAP_ADAPTER").is_none() {
+        let d = d.clone();
+        crate::modules::uv::stream::set_stdio_tap(Some(Box::new(move |fd, bytes| {
+            d.program_output(if fd == 2 { "stderr" } else { "stdout" }, bytes);
+        })));
+    }
     let hook = {
         let d = d.clone();
         rt.lua
@@ -85,6 +92,14 @@ pub fn main_chunk_error(lua: &Lua, co: &Thread, err: &Value) {
     let d = lua.app_data_ref::<Attached>().map(|a| a.0.clone());
     if let Some(d) = d {
         d.uncaught_error(lua, Some(co.clone()), &describe(err));
+    }
+}
+
+/// `require` loaded a chunk (the debugger lists it in loadedSources).
+pub fn chunk_loaded(lua: &Lua, chunk: &str) {
+    let d = lua.app_data_ref::<Attached>().map(|a| a.0.clone());
+    if let Some(d) = d {
+        d.chunk_loaded(chunk);
     }
 }
 

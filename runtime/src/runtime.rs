@@ -191,6 +191,13 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     t.set(
+        "chunkLoaded",
+        lua.create_function(|lua, chunk: String| {
+            crate::inspector::chunk_loaded(lua, &chunk);
+            Ok(())
+        })?,
+    )?;
+    t.set(
         "mainError",
         lua.create_function(|lua, (co, err): (mlua::Thread, Value)| {
             crate::inspector::main_chunk_error(lua, &co, &err);

@@ -228,6 +228,7 @@ fn launch(
             }
         }
     }
+    cmd.env("LUVIT_DAP_ADAPTER", "1");
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -119,6 +119,8 @@ struct State {
     fn_hit: Option<i64>,
     /// sourceReference - 1 -> chunk name, for sources with no file.
     source_refs: Vec<String>,
+    /// Chunks `require` has loaded, in order (for loadedSources).
+    loaded: Vec<String>,
     /// Which coroutine resumed which (raw states), told by the coroutine wrappers.
     resumers: HashMap<usize, usize>,
 }
@@ -213,6 +215,7 @@ pub fn start(
             fn_hit: None,
             source_refs: Vec::new(),
             resumers: HashMap::new(),
+            loaded: Vec::new(),
         }),
         helper,
         sources,
@@ -604,6 +607,30 @@ impl Debugger {
             return;
         }
         self.stop(l, 0, "breakpoint", None, vec![bp.id]);
+    }
+
+    /// The runtime loaded a module's chunk: remember it, and tell a configured client.
+    pub fn chunk_loaded(&self, chunk: &str) {
+        let tell = {
+            let mut st = self.st.borrow_mut();
+            if st.loaded.iter().any(|c| c == chunk) {
+                return;
+            }
+            st.loaded.push(chunk.to_string());
+            st.client.is_some() && st.configured
+        };
+        if tell {
+            if let Some(src) = self.source_json(chunk) {
+                self.event("loadedSource", json!({ "reason": "new", "source": src }));
+            }
+        }
+    }
+
+    /// What the program wrote to its stdout or stderr, for the client's debug console.
+    pub fn program_output(&self, category: &str, bytes: &[u8]) {
+        if self.has_client() && self.st.try_borrow_mut().is_ok() {
+            self.output(category, &String::from_utf8_lossy(bytes), None);
+        }
     }
 
     /// Sends an output event (the debug console).

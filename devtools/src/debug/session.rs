@@ -145,6 +145,12 @@ impl Debugger {
             "setVariable" => stay(self.set_variable(req)?),
             "completions" => stay(self.completions(req)?),
             "source" => stay(self.source(req)?),
+            "loadedSources" => {
+                let chunks = self.st.borrow().loaded.clone();
+                let sources: Vec<Json> =
+                    chunks.iter().filter_map(|c| self.source_json(c)).collect();
+                stay(json!({ "sources": sources }))
+            }
             "exceptionInfo" => stay(self.exception_info()?),
             "continue" => self.resume(Step::None, json!({ "allThreadsContinued": true })),
             "next" => self.resume_step(StepKind::Over),
@@ -822,6 +828,7 @@ pub(crate) fn capabilities() -> Json {
         "completionTriggerCharacters": [".", ":"],
         "supportsExceptionInfoRequest": true,
         "supportsTerminateRequest": true,
+        "supportsLoadedSourcesRequest": true,
         "supportTerminateDebuggee": true,
         "supportsDelayedStackTraceLoading": true,
         "exceptionBreakpointFilters": [

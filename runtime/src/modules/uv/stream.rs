@@ -83,7 +83,10 @@ impl Conn {
             Conn::Tcp(s) => s.try_write(buf),
             Conn::Unix(s) => s.try_write(buf),
             Conn::Fd(f) => fd_write(f.get_ref().as_raw_fd(), buf),
-            Conn::Stdio(fd) => write_all_blocking(*fd, buf).map(|_| buf.len()),
+            Conn::Stdio(fd) => {
+                tap_stdio(*fd, buf);
+                write_all_blocking(*fd, buf).map(|_| buf.len())
+            }
         }
     }
 
@@ -117,6 +120,29 @@ impl Conn {
 
 thread_local! {
     static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Something that sees what the program writes to its own stdout and stderr (the debugger
+/// sends it to its client as `output` events).
+pub type StdioTap = Box<dyn Fn(RawFd, &[u8])>;
+
+thread_local! {
+    static STDIO_TAP: std::cell::RefCell<Option<StdioTap>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Installs (or removes) the stdio tap of this (the Lua) thread.
+pub fn set_stdio_tap(tap: Option<StdioTap>) {
+    STDIO_TAP.with(|t| *t.borrow_mut() = tap);
+}
+
+fn tap_stdio(fd: RawFd, buf: &[u8]) {
+    STDIO_TAP.with(|t| {
+        if let Ok(t) = t.try_borrow() {
+            if let Some(f) = t.as_ref() {
+                f(fd, buf);
+            }
+        }
+    });
 }
 
 /// Runs one synchronous read into the thread's shared buffer; returns the bytes read.
