@@ -142,7 +142,11 @@ ServerResponse.sendDate = true
 
 -- No Writable state: write/finish go straight to the connection (a response is made per
 -- request, so what it does not allocate counts).
+-- ServerResponse:new(socket) alone (luvit's signature) answers an HTTP/1.1 keep-alive GET.
+local DEFAULT_REQUEST = { keepAlive = true, method = 'GET', httpVersion = '1.1' }
+
 function ServerResponse:initialize(socket, conn, req)
+  req = req or DEFAULT_REQUEST
   self.writable = true
   self.socket = socket
   self.connection = socket
@@ -900,6 +904,15 @@ function ClientRequest:_headBytes(length)
       hasEncoding = true
       self._chunked = lower(tostring(pair[2])):find('chunked', 1, true) ~= nil
     end
+  end
+  if hasLength and hasEncoding then
+    -- A message with Transfer-Encoding must not also carry Content-Length (RFC 9112 §6.2;
+    -- servers refuse both as request smuggling): the encoding frames the body.
+    local kept = { method = head.method, path = head.path }
+    for i = 1, #head do
+      if lower(head[i][1]) ~= 'content-length' then kept[#kept + 1] = head[i] end
+    end
+    head = kept
   end
   if not hasLength and not hasEncoding then
     local n = #headers

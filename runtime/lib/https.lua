@@ -31,7 +31,10 @@ function Server:init(options, onRequest)
   end
   local httpServer = http.Server:new(options, onRequest)
   self.httpServer = httpServer
-  tls.Server.init(self, options, function(socket) httpServer:handleSocket(socket) end)
+  tls.Server.init(self, options, function(socket, err)
+    -- A socket whose handshake failed comes with err (luvit's contract): nothing to serve.
+    if not err then httpServer:handleSocket(socket) end
+  end)
   -- The http server's own 'request' listeners are the public ones.
   self.on = function(me, name, fn)
     if name == 'request' or name == 'clientError' or name == 'checkContinue'

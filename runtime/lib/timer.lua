@@ -115,9 +115,10 @@ function timer.active(item)
   if not msecs or msecs < 0 then return end
   local t = rawget(item, '_idleTimeoutHandle')
   if not t then
+    -- Ref'd, as luvit's timer lists are: a pending socket timeout keeps the loop alive
+    -- until it fires or the socket is destroyed (which unenrolls it).
     t = uv.new_timer()
     item._idleTimeoutHandle = t
-    t:unref()
   end
   t:stop()
   t:start(msecs, 0, function()

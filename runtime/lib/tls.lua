@@ -26,7 +26,8 @@ tls: TLS sockets and servers on rustls (tls-native), no OpenSSL.
              certificates; rejectUnauthorized, default true, makes one required), min/maxVersion.
              server:sni(hosts) sets hosts later (luvit's API). Events: 'secureConnection'
              (tlsSocket), also given to secureCallback; 'tlsClientError'(err, tlsSocket) when a
-             handshake fails (that socket is destroyed; the server goes on).
+             handshake fails (that socket is destroyed; the server goes on), and then, as in
+             luvit, secureCallback(tlsSocket, 'ssl' | 'ECONNRESET').
   createCredentials(options) -> {context = native context}: options parsed once, to share as
              options.secureContext.
   generateCertificate{commonName=, altNames={...}, organization=, isCa=, ca={key=, cert=}}
@@ -370,6 +371,7 @@ function Server:init(options, secureCallback)
   net.Server.init(self, { allowHalfOpen = true, backlog = options.backlog })
   self._tlsOptions = options
   if secureCallback then self:on('secureConnection', secureCallback) end
+  self._secureCallback = secureCallback
   self:on('connection', function(socket) self:_accept(socket) end)
 end
 Server.initialize = Server.init
@@ -391,6 +393,12 @@ function Server:_accept(socket)
   })
   tlsSocket._onHandshakeError = function(err)
     if self:listenerCount('tlsClientError') > 0 then self:emit('tlsClientError', err, tlsSocket) end
+    -- luvit calls the connection listener with (socket, err) when a socket fails; err is
+    -- 'ECONNRESET' when the peer went away, else 'ssl' (OpenSSL's name for a failed handshake).
+    if self._secureCallback then
+      local reason = tostring(err):find('^ECONNRESET') and 'ECONNRESET' or 'ssl'
+      self._secureCallback(tlsSocket, reason)
+    end
   end
   tlsSocket:once('secure', function()
     if tlsSocket.destroyed then return end

@@ -488,4 +488,90 @@ require('tap')(function(test)
       end))
     end)
   end)
+
+  -- Feeds `inputs` to a luvit codec decoder the way luvit's callers do (the unconsumed rest
+  -- plus new bytes each time) and returns the events.
+  local function decodeAll(inputs)
+    local decode = require('http-codec').decoder()
+    local out, buf, i = {}, inputs[1], 2
+    while true do
+      local ev, rest = decode(buf)
+      if ev then
+        out[#out + 1] = ev
+        buf = rest
+      else
+        local more = inputs[i]
+        i = i + 1
+        if not more then break end
+        buf = buf .. more
+      end
+    end
+    local ev = decode()
+    if ev then out[#out + 1] = ev end
+    return out
+  end
+
+  test('http-codec decoder: luvit framing (raw bodies, whole chunks, "" is not EOF)', function()
+    local out = decodeAll({ 'GET /p HTTP/1.1\r\n', 'A: b\r\n\r\n' })
+    assert(#out == 2 and out[1].path == '/p' and out[1].bodyless == nil and out[2] == '')
+    -- A request that closes the connection with no length: its body is read until close.
+    out = decodeAll({ 'POST / HTTP/1.0\r\n\r\n', 'abc', 'def' })
+    assert(#out == 4 and out[2] == 'abc' and out[3] == 'def' and out[4] == '', #out)
+    -- Chunks split across reads come whole.
+    out = decodeAll({ 'PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nWi',
+      'ki\r\n12\r', '\n in broken ch', 'unks.\r\n0\r\n\r\n' })
+    assert(#out == 4 and out[2] == 'Wiki' and out[3] == ' in broken chunks.' and out[4] == '')
+  end)
+
+  test('ServerResponse:new(socket) alone forwards errors (luvit signature)', function()
+    local res = http.ServerResponse:new(require('core').Emitter:new())
+    local got
+    res:on('error', function(e) got = e end)
+    res:emit('error', 7)
+    assert(got == 7 and res.statusCode == 200)
+  end)
+
+  test('client: Transfer-Encoding wins over a Content-Length the caller also set', function(expect)
+    local server
+    server = http.createServer(function(req, res)
+      assert(req.headers['content-length'] == nil)
+      local body = {}
+      req:on('data', function(d) body[#body + 1] = d end)
+      req:on('end', expect(function()
+        res:finish(table.concat(body))
+      end))
+    end)
+    listen(server, function(port)
+      local req = http.request({ host = '127.0.0.1', port = port, method = 'POST',
+        headers = { { 'Content-Length', 5 }, { 'Transfer-Encoding', 'chunked' } } },
+        expect(function(res)
+          assert(res.statusCode == 200, res.statusCode)
+          local got = {}
+          res:on('data', function(d) got[#got + 1] = d end)
+          res:on('end', expect(function()
+            assert(table.concat(got) == 'hello')
+            server:close()
+          end))
+        end))
+      req:write('hello')
+      req:done()
+    end)
+  end)
+
+  test("client: a response that is not HTTP is an error saying 'expected HTTP data'",
+    function(expect)
+      local server
+      server = net.createServer(function(c)
+        c:on('error', function() end)
+        c:write('test\n\n', function() c:destroy() end)
+      end)
+      listen(server, function(port)
+        local req = http.request({ host = '127.0.0.1', port = port })
+        req:on('error', expect(function(err)
+          assert(tostring(err):find('expected HTTP data', 1, true), err)
+          server:close()
+        end))
+        req:done()
+      end)
+    end)
 end)

@@ -128,4 +128,19 @@ require('tap')(function(test)
       end))
     end))
   end)
+
+  test('a pending socket timeout keeps the loop alive (luvit: ref\'d timers)', function(expect)
+    local server
+    server = net.createServer(function(conn)
+      conn:setTimeout(30, expect(function() conn:destroy() end))
+    end)
+    server:listen(0, '127.0.0.1', function()
+      local c
+      c = net.connect(server:address().port, '127.0.0.1', function()
+        -- Nothing reads on either side: only the timeout is left to run.
+        c:destroy()
+        server:close()
+      end)
+    end)
+  end)
 end)

@@ -198,14 +198,22 @@ require('tap')(function(test)
 
   test('client certificates: missing fails that socket only; presented is authorized',
     function(expect)
+      local onSecure = expect(function(socket)
+        assert(socket.authorized == true, tostring(socket.authorizationError))
+        local peer = socket:getPeerCertificate()
+        assert(peer and peer.subject.CN == 'client')
+        socket:on('data', function() end)
+        socket:write('welcome')
+      end)
+      -- luvit's contract: the listener also hears of a failed socket, with an error.
+      local onFailed = expect(function(socket, err)
+        assert(err == 'ssl' and socket.destroyed, err)
+      end)
       local server = tls.createServer({ key = KEY, cert = CERT, requestCert = true, ca = CA_CERT },
-        expect(function(socket)
-          assert(socket.authorized == true, tostring(socket.authorizationError))
-          local peer = socket:getPeerCertificate()
-          assert(peer and peer.subject.CN == 'client')
-          socket:on('data', function() end)
-          socket:write('welcome')
-        end))
+        function(socket, err)
+          if err then return onFailed(socket, err) end
+          onSecure(socket)
+        end)
       server:on('tlsClientError', expect(function(err)
         assert(tostring(err):find('certificate', 1, true), err)
       end))
@@ -349,5 +357,78 @@ require('tap')(function(test)
         c:feed(reply:sub(1, math.random(0, #reply)) .. junk(math.random(0, 50)))
         assert(c:handshaking())
       end
+    end)
+
+  -- An X.509 v1 certificate (no extensions, as `openssl x509 -req` makes them and luvit's
+  -- fixtures are), self-signed for CN=localhost, made for this file with the openssl CLI.
+  local V1_KEY = [[
+-----BEGIN PRIVATE KEY-----
+MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCfaXnjJZcL1XFB
+bOA7o6wVzj5BNRFL0mvKYDTLDByeIZmLgw5R53CagPQ8JcNsIgCjUD0xVzmzVaEf
+7zlwnEnbr9XMGgGO1usN83UlndueHNWoQSeZTay861O2P1Ov1GE0thg78peL1VCi
+cdIwYwl7VnIRioEZ9SRqY8I8fRPtElf2MTVJSAODqKdy2itoovKyJV4NMoUay9UV
+fM0NsorUCVZ37jkfN4DnMK5knEx2u4oZt+qLEBBkTNBmlRNXdLG8JKgz9evKngMT
+S8S7Fp2LR3PAUxyx3Na7x7dtXJVdJzny/9GZdp3IfuN+VQCOfXJpwVQjAOwhjt30
+DS9ddQYrAgMBAAECggEARw8P36KKdaJz5TugqsUXOPMiChQbPSazmNcQwXAJM637
+kVZepEDcD2srM8KLnaB8k0/5rwxYMqoZdDBBdQKd47k6Psxa5G7GAYaEMjvvQUhO
+Lz235pzawq3Nt3/8EHVFzWbcX6CQUCtK0daV4K7M87dBirMoQEdnr6r/UtJYdwTQ
+1Sp+c5arutjXOOq55EjJLrWcd03+v55aXR+6DpMjn01GBNJavd3VZn1u1EUnSpeS
+08RUay3QSZR2LhAampFKv5RHe2pybzRyNuZBKsbw0T9HW2n9COaZTXrhC8TEjMmA
+bPF93tQw7ZFXhwnOtp0NVLBkIQ9FkVY2BWm7SCrOPQKBgQDeZPSJewxtzs3E3+bt
+17h24w9iXVDOIpxjgdneKwI9vJgGEZD5YwG1CZHrHV4hyNHfYNDRrm/XslSFQGVK
+QR1dwd+OaKQGWko/Dd7Jd0WZCB6l4HY/zTyjvWh7iGf4jDIQyc6N7co538YyWqa1
+H6dmz49l0ylTEcGugY7lA4uyxwKBgQC3gCDtG3cLOBcVFiR+uUts5yoKUDcwc3EB
+NmEJovLhmHHZpXEj/UeYoAxDaz3fY6a7GhM2kqwZoGyOKh+IbWzRE3NLdQxPXG+j
+KlhE92kJ36p5jxKtZe/XMOX2KlEd/OHRnkkLaKugKWP7niaNbsbeQFYotrwSbMi1
+an6rf+BtfQKBgFVUsydVGU3Avd8+ceLslJC5SpvZZjnRuePMXQYLxo5doI8jilbG
+EE+gXmayG/4mibCF+1mY7rz6ZcfDD5pQJa5lxxtjNxxg5IARGFyA8SloninTWEve
+udexwzcy/YG2eTdL139JsABIxkln0vNIM/kUxtaxEPgYphIJEAT7OUzdAoGAC35q
+EY/71+cOgxKc/JcMo2ijWHwHyPAiLupCD8F2Jy1OTEyxloiB2IyF2B86g+iRA/0x
+IOT1BLHousrmqLv56eqm+R3+xGXM1FKNrtw0ZxrsaarNh7Dv4fG9Jbsm05MIbgHV
+H3LR9TlCevs//PHoYPl0rB4uD5ViyQI/puxemV0CgYAzZheALC7w/5imkMUGO9u3
+i97I1VGoZS7E0nU+MvvlWjPzKUiL7XCu24lQt9aQz7tq7T+XubgRx/QvDCscGSNA
+UGJOUJ5ziZYVOroVOenxmwjNyPvMhw8FGQ/G1Bfr/CUcoEdzUSQ0zJt7yYG8o4pr
+Cwtcw3H0zrfJF/2BZ9sbaQ==
+-----END PRIVATE KEY-----
+]]
+  local V1_CERT = [[
+-----BEGIN CERTIFICATE-----
+MIIC4TCCAckCFEmmAsG8IN7wxgt+RYFH7/8oZG9zMA0GCSqGSIb3DQEBCwUAMCwx
+EjAQBgNVBAMMCWxvY2FsaG9zdDEWMBQGA1UECgwNbHV2aXQtcnMgdGVzdDAgFw0y
+NjExMjYxNTE5MTVaGA8yMTI2MTEwMjE1MTkxNVowLDESMBAGA1UEAwwJbG9jYWxo
+b3N0MRYwFAYDVQQKDA1sdXZpdC1ycyB0ZXN0MIIBIjANBgkqhkiG9w0BAQEFAAOC
+AQ8AMIIBCgKCAQEAn2l54yWXC9VxQWzgO6OsFc4+QTURS9JrymA0ywwcniGZi4MO
+UedwmoD0PCXDbCIAo1A9MVc5s1WhH+85cJxJ26/VzBoBjtbrDfN1JZ3bnhzVqEEn
+mU2svOtTtj9Tr9RhNLYYO/KXi9VQonHSMGMJe1ZyEYqBGfUkamPCPH0T7RJX9jE1
+SUgDg6inctoraKLysiVeDTKFGsvVFXzNDbKK1AlWd+45HzeA5zCuZJxMdruKGbfq
+ixAQZEzQZpUTV3SxvCSoM/Xryp4DE0vEuxadi0dzwFMcsdzWu8e3bVyVXSc58v/R
+mXadyH7jflUAjn1yacFUIwDsIY7d9A0vXXUGKwIDAQABMA0GCSqGSIb3DQEBCwUA
+A4IBAQBe+E4Yzxp8dailqJ+cFlZ0+y8kgyikVTqS9KylkHZjES4WQTTp6/Ju8rm6
+mSvZnf7gcXEy0atq5L8vxu5a5MWY+BZby/C8CSzXOc/NizuFp2f+HHc8n7ooRt2W
+xgiJJ9K2NTqCZ6wdlPilHbuDsT6TJEhNb+dfoIpOGkb++NvOfc3l/xkJDleRhPl5
+soBhcL2BLR2VfXpygjnwHNaPoiHSkJVT913sDrFdghQl+Bh1AWD+ntEVQ8eEONbj
+j2nVJ28Pa6w/Dkv1WBVcLgkElfXnCLWOLFzkE2eeY+PoG/5tYCs0dyfU+L8y7lw3
+SRtpWmo2deGCnWBz+YP0VYJIMJm5
+-----END CERTIFICATE-----
+]]
+
+  test('X.509 v1 certificates serve; a key that is not the certificate\'s is refused',
+    function(expect)
+      local server = echoServer({ key = V1_KEY, cert = V1_CERT })
+      listen(server, function(port)
+        local c
+        c = tls.connect({ host = '127.0.0.1', port = port, rejectUnauthorized = false },
+          expect(function()
+            assert(c.authorized == false)
+            c:write('v1')
+          end))
+        c:on('data', expect(function(d)
+          assert(d == 'v1', d)
+          c:destroy()
+          server:close()
+        end))
+      end)
+      local ok, err = pcall(tls.createServer, { key = KEY, cert = V1_CERT })
+      assert(not ok and tostring(err):find('does not match', 1, true), tostring(err))
     end)
 end)

@@ -21,6 +21,7 @@ use mlua::{Lua, LuaString, Table, UserData, Value};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -64,9 +65,55 @@ fn certified_key(
 ) -> mlua::Result<Arc<CertifiedKey>> {
     let chain = parse_certs(cert, "cert")?;
     let key = parse_key(key)?;
-    CertifiedKey::from_der(chain, key, provider)
-        .map(Arc::new)
-        .map_err(|e| rt(format!("tls: key and cert: {e}")))
+    let signer = provider.key_provider.load_private_key(key).map_err(|e| {
+        rt(format!(
+            "tls: key: {e} (RSA keys need at least 2048 bits, ECDSA P-256/P-384 or Ed25519)"
+        ))
+    })?;
+    // The key must be the certificate's. Compared on x509-parser's reading of the certificate,
+    // not webpki's: webpki refuses X.509 v1 certificates, which OpenSSL (and luvit) serve.
+    if let Some(spki) = signer.public_key() {
+        let (_, parsed) = x509_parser::parse_x509_certificate(chain[0].as_ref())
+            .map_err(|e| rt(format!("tls: key and cert: bad certificate: {e}")))?;
+        if spki.as_ref() != parsed.tbs_certificate.subject_pki.raw {
+            return Err(rt(
+                "tls: key and cert: the private key does not match the certificate",
+            ));
+        }
+    }
+    Ok(Arc::new(CertifiedKey::new(chain, signer)))
+}
+
+/// Checks a handshake signature with the certificate's key as x509-parser reads it: the
+/// fallback when webpki cannot take the certificate itself (X.509 v1). Whether the
+/// certificate is trusted is decided separately; this only proves the peer holds its key.
+fn verify_with_cert_key(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    algs: &WebPkiSupportedAlgorithms,
+    err: rustls::Error,
+) -> Result<HandshakeSignatureValid, rustls::Error> {
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(cert.as_ref()) else {
+        return Err(err);
+    };
+    let key = parsed
+        .tbs_certificate
+        .subject_pki
+        .subject_public_key
+        .data
+        .as_ref();
+    let candidates = algs
+        .mapping
+        .iter()
+        .filter(|(scheme, _)| *scheme == dss.scheme)
+        .flat_map(|(_, list)| list.iter());
+    for alg in candidates {
+        if alg.verify_signature(key, message, dss.signature()).is_ok() {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+    }
+    Err(err)
 }
 
 /// Strings from a Lua value that is a string or a list of strings.
@@ -161,6 +208,7 @@ fn reason_text(e: &rustls::Error) -> String {
 #[derive(Debug)]
 struct ServerVerify {
     inner: Arc<WebPkiServerVerifier>,
+    algs: WebPkiSupportedAlgorithms,
     reject: bool,
     error: Shared,
 }
@@ -198,7 +246,9 @@ impl ServerCertVerifier for ServerVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner
+            .verify_tls12_signature(message, cert, dss)
+            .or_else(|e| verify_with_cert_key(message, cert, dss, &self.algs, e))
     }
 
     fn verify_tls13_signature(
@@ -207,7 +257,9 @@ impl ServerCertVerifier for ServerVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner
+            .verify_tls13_signature(message, cert, dss)
+            .or_else(|e| verify_with_cert_key(message, cert, dss, &self.algs, e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -219,6 +271,7 @@ impl ServerCertVerifier for ServerVerify {
 #[derive(Debug)]
 struct ClientVerify {
     inner: Arc<dyn ClientCertVerifier>,
+    algs: WebPkiSupportedAlgorithms,
     reject: bool,
     error: Shared,
 }
@@ -266,7 +319,9 @@ impl ClientCertVerifier for ClientVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.inner
+            .verify_tls12_signature(message, cert, dss)
+            .or_else(|e| verify_with_cert_key(message, cert, dss, &self.algs, e))
     }
 
     fn verify_tls13_signature(
@@ -275,7 +330,9 @@ impl ClientCertVerifier for ClientVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.inner
+            .verify_tls13_signature(message, cert, dss)
+            .or_else(|e| verify_with_cert_key(message, cert, dss, &self.algs, e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -416,6 +473,7 @@ impl Context {
                     .map_err(|e| rt(format!("tls: client verifier: {e}")))?;
                     builder.with_client_cert_verifier(Arc::new(ClientVerify {
                         inner,
+                        algs: self.provider.signature_verification_algorithms,
                         reject: self.reject,
                         error: error.clone(),
                     }))
@@ -446,6 +504,7 @@ impl Context {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(ServerVerify {
                     inner,
+                    algs: self.provider.signature_verification_algorithms,
                     reject: self.reject,
                     error: error.clone(),
                 }));

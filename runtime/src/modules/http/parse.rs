@@ -96,6 +96,8 @@ pub struct Parser {
     /// Client side: the methods of requests sent and not yet answered (HEAD and CONNECT change
     /// how the response is framed).
     methods: VecDeque<Vec<u8>>,
+    /// luvit's codec framing (see `set_luvit_codec`).
+    luvit_codec: bool,
 }
 
 fn offset(base: &[u8], part: &[u8]) -> Range<usize> {
@@ -120,7 +122,16 @@ impl Parser {
             max_head: 16 * 1024,
             trailer_bytes: 0,
             methods: VecDeque::new(),
+            luvit_codec: false,
         }
+    }
+
+    /// Frames messages as luvit's `http-codec` decoder does: a request with neither
+    /// Content-Length nor chunked encoding that closes the connection (and is not a GET or
+    /// HEAD) has a body read until close (RFC 9112 says it has none), and chunked bodies come
+    /// one whole chunk per event.
+    pub fn set_luvit_codec(&mut self, on: bool) {
+        self.luvit_codec = on;
     }
 
     /// The largest head accepted (node's default, 16 KiB, unless changed).
@@ -263,7 +274,7 @@ impl Parser {
                 Ok(None)
             }
             Chunk::Data(n) => {
-                if avail == 0 {
+                if avail == 0 || (self.luvit_codec && (avail as u64) < n) {
                     return Ok(Some(Event::NeedMore));
                 }
                 let take = (avail as u64).min(n) as usize;
@@ -400,7 +411,7 @@ impl Parser {
                     Kind::Request => "request",
                     Kind::Response => "response",
                 };
-                return Err(bad(format!("invalid HTTP {what}: {e}")));
+                return Err(bad(format!("expected HTTP data (invalid {what}: {e})")));
             }
         };
         let framed = self.frame(&mut head);
@@ -482,6 +493,17 @@ impl Parser {
                     State::Length(length.unwrap_or(0))
                 };
                 head.bodyless = !chunked && length.unwrap_or(0) == 0;
+                if self.luvit_codec
+                    && !head.upgrade
+                    && !head.keep_alive
+                    && !chunked
+                    && length.is_none()
+                    && method != b"GET"
+                    && method != b"HEAD"
+                {
+                    head.bodyless = false;
+                    self.state = State::UntilClose;
+                }
                 if head.upgrade && head.bodyless {
                     // The bytes after the head belong to the new protocol.
                     self.state = State::Upgraded;
@@ -538,6 +560,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn luvit_codec_framing() {
+        let mut p = Parser::new(Kind::Request);
+        p.set_luvit_codec(true);
+        p.push(b"POST / HTTP/1.0\r\nUser-Agent: t\r\n\r\nabc");
+        assert_eq!(events(&mut p), ["head", "body:abc"]);
+        assert_eq!(p.finish(), Ok(Event::End));
+        // GET, keep-alive and framed requests are unchanged.
+        let mut p = Parser::new(Kind::Request);
+        p.set_luvit_codec(true);
+        p.push(b"GET / HTTP/1.0\r\n\r\nDELETE / HTTP/1.1\r\n\r\n");
+        assert_eq!(events(&mut p), ["head", "end", "head", "end"]);
+        // Chunks come whole.
+        let mut p = Parser::new(Kind::Request);
+        p.set_luvit_codec(true);
+        p.push(b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+        assert_eq!(events(&mut p), ["head"]);
+        p.push(b"cde\r\n0\r\n\r\n");
+        assert_eq!(events(&mut p), ["body:abcde", "end"]);
     }
 
     #[test]

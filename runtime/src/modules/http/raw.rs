@@ -66,6 +66,8 @@ unsafe fn parser_at<'a>(l: L) -> &'a mut Parser {
     &mut **ud
 }
 
+/// `newParser([kind[, luvitCodec]])`: kind 'request' (default) or 'response'; luvitCodec
+/// frames messages as luvit's codec does (see `Parser::set_luvit_codec`).
 unsafe extern "C-unwind" fn parser_new(l: L) -> c_int {
     let kind = match bytes_at(l, 1) {
         None if ffi::lua_isnoneornil(l, 1) != 0 => Kind::Request,
@@ -77,7 +79,9 @@ unsafe extern "C-unwind" fn parser_new(l: L) -> c_int {
     *ud = ptr::null_mut();
     ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PARSER_META.as_ptr());
     ffi::lua_setmetatable(l, -2);
-    *ud = Box::into_raw(Box::new(Parser::new(kind)));
+    let mut parser = Parser::new(kind);
+    parser.set_luvit_codec(ffi::lua_toboolean(l, 2) != 0);
+    *ud = Box::into_raw(Box::new(parser));
     1
 }
 
