@@ -880,3 +880,142 @@ fn loaded_sources_list_the_program_and_modules_and_new_ones_are_announced() {
     assert_eq!(ev["body"]["reason"], "new");
     assert_eq!(d.exit_code(), 0);
 }
+
+/// A small deterministic generator (xorshift), so a failure reproduces.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() % xs.len() as u64) as usize]
+    }
+}
+
+#[test]
+fn every_request_of_any_shape_gets_an_answer_and_the_program_survives() {
+    let script = example("server.lua");
+    let port = free_port();
+    let mut d = Dap::start_env(
+        "--inspect-wait=127.0.0.1:0",
+        &script,
+        &[("PORT", &port.to_string())],
+    );
+    d.set_breakpoints(&script, &[6]);
+    d.ok("configurationDone", json!({}));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = std::thread::spawn(move || http_get(port, Duration::from_secs(30)));
+    d.stopped();
+    let commands = [
+        "stackTrace",
+        "scopes",
+        "variables",
+        "evaluate",
+        "setVariable",
+        "completions",
+        "source",
+        "setBreakpoints",
+        "setFunctionBreakpoints",
+        "setExceptionBreakpoints",
+        "exceptionInfo",
+        "threads",
+        "loadedSources",
+        "next",
+        "stepIn",
+        "stepOut",
+        "continue",
+        "pause",
+        "launch",
+        "attach",
+        "initialize",
+        "configurationDone",
+        "nonsense",
+        "",
+    ];
+    let keys = [
+        "frameId",
+        "variablesReference",
+        "expression",
+        "name",
+        "value",
+        "text",
+        "column",
+        "sourceReference",
+        "source",
+        "breakpoints",
+        "filters",
+        "threadId",
+        "start",
+        "count",
+        "filter",
+        "levels",
+        "startFrame",
+        "context",
+    ];
+    let values = [
+        json!(null),
+        json!(0),
+        json!(1),
+        json!(-1),
+        json!(1e308),
+        json!(i64::MAX),
+        json!(""),
+        json!("1+"),
+        json!("{"),
+        json!("nil"),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!([1, "a"]),
+        json!({ "path": "/nonexistent/file.lua" }),
+        json!([{ "line": "seven" }]),
+        json!([{ "line": 7, "condition": "(" }]),
+        json!({ "sourceReference": 99 }),
+        json!("\u{0}\u{ffff}"),
+        json!(true),
+    ];
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    for i in 0..400 {
+        let command = *rng.pick(&commands);
+        let mut args = serde_json::Map::new();
+        for _ in 0..(rng.next() % 4) {
+            args.insert(rng.pick(&keys).to_string(), rng.pick(&values).clone());
+        }
+        let seq = 1000 + i;
+        let msg = match rng.next() % 10 {
+            // sometimes the envelope itself is wrong
+            0 => json!({ "seq": seq, "type": "request", "command": command, "arguments": 5 }),
+            1 => json!({ "seq": seq, "type": "request", "arguments": args }),
+            _ => json!({ "seq": seq, "type": "request", "command": command, "arguments": args }),
+        };
+        d.send_raw(&msg.to_string());
+        let r = d.response(seq);
+        assert!(r["success"].is_boolean(), "request {msg} answered with {r}");
+    }
+    // the program still serves, with its state intact
+    d.set_breakpoints(&script, &[]);
+    d.ok("setFunctionBreakpoints", json!({ "breakpoints": [] }));
+    d.ok("setExceptionBreakpoints", json!({ "filters": [] }));
+    d.request("continue", json!({ "threadId": 1 }));
+    assert!(first.join().unwrap().is_some_and(|r| r.contains("hello 1")));
+    // a random pause may still be pending: it stops the next request once, then we go on
+    let second = std::thread::spawn(move || http_get(port, Duration::from_secs(10)));
+    while !second.is_finished() {
+        if d.try_event("stopped", Duration::from_millis(200)).is_some() {
+            d.request("continue", json!({ "threadId": 1 }));
+        }
+    }
+    let again = second.join().unwrap().expect("still serving");
+    assert!(again.contains("hello 2"), "{again}");
+    d.ok("disconnect", json!({ "terminateDebuggee": true }));
+}
