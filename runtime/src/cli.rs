@@ -28,6 +28,8 @@ pub struct Options {
     pub command: Command,
     /// `--inspect*`: the debugger's address and start mode.
     pub inspect: Option<luvit_devtools::debug::Options>,
+    /// `--mobdebug[=[host:]port]`: the MobDebug IDE to dial.
+    pub mobdebug: Option<(String, u16)>,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
     pub exe: String,
     pub raw: Vec<String>,
@@ -54,6 +56,9 @@ Options:
                                 127.0.0.1:9229, port 0 picks a free one)
   --inspect-brk[=[host:]port]   the same, and stop on the script's first line
   --inspect-wait[=[host:]port]  the same, and run only once a debugger has attached
+  --mobdebug[=[host:]port]      dial a MobDebug IDE (ZeroBrane Studio; default
+                                localhost:8172 or $MOBDEBUG_PORT) and stop on the
+                                first line
   --inspect-dap-tcp[=[host:]port]
                                 serve DAP with Content-Length framing over TCP instead
                                 (default 127.0.0.1:4711); combine with -brk/-wait
@@ -109,9 +114,20 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let exe = it.next().unwrap_or_else(|| "luvit".to_string());
     let mut rest: Vec<String> = it.collect();
     let mut inspect: Option<luvit_devtools::debug::Options> = None;
-    while let Some(r) = rest.first().and_then(|a| inspect_flag(a)) {
+    let mut mobdebug = None;
+    while let Some(r) = rest
+        .first()
+        .and_then(|a| mobdebug_flag(a).or_else(|| inspect_flag(a).map(|r| r.map(Flag::Inspect))))
+    {
+        let new = match r? {
+            Flag::Mobdebug(host, port) => {
+                mobdebug = Some((host, port));
+                rest.remove(0);
+                continue;
+            }
+            Flag::Inspect(o) => o,
+        };
         let given = rest[0].contains('=');
-        let new = r?;
         // Several flags combine: `--inspect-dap-tcp=0 --inspect-brk` is DAP over TCP on a free
         // port, stopped on the first line.
         inspect = Some(match inspect {
@@ -128,7 +144,46 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     }
     let mut o = parse_rest(exe, rest)?;
     o.inspect = inspect;
+    o.mobdebug = mobdebug;
     Ok(o)
+}
+
+enum Flag {
+    Inspect(luvit_devtools::debug::Options),
+    Mobdebug(String, u16),
+}
+
+/// `--mobdebug[=[host:]port]`; the port defaults to $MOBDEBUG_PORT, then 8172.
+fn mobdebug_flag(arg: &str) -> Option<Result<Flag, CliError>> {
+    let value = match arg.split_once('=') {
+        Some(("--mobdebug", v)) => Some(v),
+        None if arg == "--mobdebug" => None,
+        _ => return None,
+    };
+    let default_port = std::env::var("MOBDEBUG_PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(8172);
+    let bad = |v: &str| {
+        CliError(format!(
+            "luvit: --mobdebug: expected [host:]port, got '{v}'"
+        ))
+    };
+    Some(match value {
+        None => Ok(Flag::Mobdebug("localhost".into(), default_port)),
+        Some(v) => match v.rsplit_once(':') {
+            Some((h, p)) if !h.is_empty() => p
+                .parse::<u16>()
+                .map(|p| Flag::Mobdebug(h.trim_matches(['[', ']']).to_string(), p))
+                .map_err(|_| bad(v)),
+            Some(_) => Err(bad(v)),
+            None if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() => v
+                .parse::<u16>()
+                .map(|p| Flag::Mobdebug("localhost".into(), p))
+                .map_err(|_| bad(v)),
+            None => Ok(Flag::Mobdebug(v.to_string(), default_port)),
+        },
+    })
 }
 
 fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
@@ -137,6 +192,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         return Ok(Options {
             command: Command::Stdin { args: vec![] },
             inspect: None,
+            mobdebug: None,
             exe,
             raw: rest,
         });
@@ -178,6 +234,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
     Ok(Options {
         command,
         inspect: None,
+        mobdebug: None,
         exe,
         raw: rest,
     })
@@ -250,6 +307,9 @@ mod tests {
             .inspect
             .unwrap();
         assert_eq!((i.port, i.tcp, i.brk, i.wait), (0, true, true, true));
+        let o = p(&["--mobdebug=127.0.0.1:9000", "a.lua"]).unwrap();
+        assert_eq!(o.mobdebug, Some(("127.0.0.1".into(), 9000)));
+        assert!(p(&["--mobdebug=x:y", "a.lua"]).is_err());
         // after the script, it is the script's argument
         let o = p(&["a.lua", "--inspect"]).unwrap();
         assert!(o.inspect.is_none());

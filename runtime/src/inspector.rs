@@ -15,27 +15,61 @@ use crate::runtime::Runtime;
 /// The debugger, kept in the Lua state's app data.
 pub struct Attached(pub Rc<Debugger>);
 
-/// Opens the inspector port and prints where it listens; with `wait`, blocks until a client
-/// has attached and configured.
-pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
+/// Makes the loop call the debugger soon (a transport got a message).
+fn waker(rt: &Runtime) -> Box<dyn Fn() + Send + Sync> {
     let tx = rt.el.sender();
-    let wake = Box::new(move || {
+    Box::new(move || {
         let _ = tx.send(Event {
             target: Target::Internal(Box::new(|lua: &Lua, _| debug::service(lua))),
             args: Box::new(|_| Ok(MultiValue::new())),
         });
-    });
-    let sources = Box::new(|chunk: &str| {
+    })
+}
+
+/// The text of the built-in modules, by chunk name.
+fn sources() -> debug::SourceText {
+    Box::new(|chunk: &str| {
         let name = chunk.strip_prefix("@builtin:")?.strip_suffix(".lua")?;
         builtins::source(name).map(|s| s.to_string())
-    });
+    })
+}
+
+/// `--mobdebug`: dials the IDE; the program then waits, stopped before its first line, for
+/// the IDE's RUN or STEP. With no IDE listening, one line on stderr and the program runs.
+pub fn start_mobdebug(
+    rt: &Runtime,
+    host: &str,
+    port: u16,
+    script: Option<String>,
+) -> Result<(), String> {
+    let d = debug::start_mobdebug(
+        &rt.lua,
+        rt.el.main_state.0,
+        host,
+        port,
+        script,
+        waker(rt),
+        sources(),
+    )?;
+    let Some(d) = d else {
+        eprintln!("luvit: no MobDebug IDE at {host}:{port}; running without the debugger");
+        return Ok(());
+    };
+    wire(rt, &d)?;
+    d.wait_for_client(false);
+    Ok(())
+}
+
+/// Opens the inspector port and prints where it listens; with `wait`, blocks until a client
+/// has attached and configured.
+pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
     let started = debug::start(
         &rt.lua,
         rt.el.main_state.0,
         opts,
         title.to_string(),
-        wake,
-        sources,
+        waker(rt),
+        sources(),
     )?;
     if !is_loopback(&opts.host) {
         eprintln!(
@@ -46,6 +80,15 @@ pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
     }
     eprintln!("Debugger listening on {}", started.url);
     let d = started.debugger;
+    wire(rt, &d)?;
+    if opts.wait {
+        d.wait_for_client(opts.brk);
+    }
+    Ok(())
+}
+
+/// Connects a started debugger to the loop, stdio, the error handler and `require`.
+fn wire(rt: &Runtime, d: &Rc<Debugger>) -> Result<(), String> {
     rt.el.attach_observer(d.clone());
     rt.lua.set_app_data(Attached(d.clone()));
     // `luvit dap` relays its program's stdout and stderr pipes itself.
@@ -64,11 +107,7 @@ pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
             })
             .map_err(|e| e.to_string())?
     };
-    crate::r#loop::dispatch::set_error_hook(&rt.lua, hook).map_err(|e| e.to_string())?;
-    if opts.wait {
-        d.wait_for_client(opts.brk);
-    }
-    Ok(())
+    crate::r#loop::dispatch::set_error_hook(&rt.lua, hook).map_err(|e| e.to_string())
 }
 
 fn describe(v: &Value) -> String {

@@ -49,6 +49,18 @@ fn main() {
         }
         return;
     }
+    if let Some((host, port)) = &opts.mobdebug {
+        let chunk = match &opts.command {
+            Command::Script { path, .. } => std::env::current_dir()
+                .ok()
+                .map(|cwd| format!("@{}", lexical_join(&cwd.to_string_lossy(), path))),
+            _ => None,
+        };
+        if let Err(e) = luvit::inspector::start_mobdebug(&rt, host, *port, chunk) {
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    }
     if let Some(inspect) = &opts.inspect {
         let title = match &opts.command {
             Command::Script { path, .. } => std::fs::canonicalize(path)
@@ -63,4 +75,24 @@ fn main() {
     }
     let code = rt.run_main(&opts.exe, &opts.command);
     std::process::exit(code);
+}
+
+/// `base/path` with `.` and `..` resolved lexically, as `require` names the main chunk.
+fn lexical_join(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in joined.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }

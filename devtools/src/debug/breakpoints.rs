@@ -122,6 +122,31 @@ impl Breakpoints {
         }
     }
 
+    /// Adds one plain breakpoint (MobDebug's SETB).
+    pub fn add(&mut self, chunk: Vec<u8>, id: i64, line: i32) {
+        self.by_source.entry(chunk).or_default().insert(
+            line,
+            Breakpoint {
+                id,
+                line,
+                condition: None,
+                hit_condition: None,
+                log_message: None,
+                hits: 0,
+            },
+        );
+    }
+
+    /// Removes one breakpoint (MobDebug's DELB).
+    pub fn remove(&mut self, chunk: &[u8], line: i32) {
+        if let Some(m) = self.by_source.get_mut(chunk) {
+            m.remove(&line);
+            if m.is_empty() {
+                self.by_source.remove(chunk);
+            }
+        }
+    }
+
     pub fn clear(&mut self) {
         self.by_source.clear();
     }

@@ -457,4 +457,129 @@ function M.completions(co, level, text)
   return out
 end
 
+-- MobDebug's side: values as Lua literals that a controller reads with loadstring, the way
+-- it reads serpent's output (one line; `%q` strings; functions skipped; cycles, userdata and
+-- threads as nil with a comment), the stack in MobDebug's shape, and EXEC in a frame.
+
+local function numliteral(v)
+  if v ~= v then return '0/0' end
+  if v == math.huge then return 'math.huge' end
+  if v == -math.huge then return '-math.huge' end
+  return ('%.16g'):format(v)
+end
+
+local function strliteral(v)
+  return (('%q'):format(v):gsub('\010', 'n'):gsub('\026', '\\026'))
+end
+
+local literal
+local function tableliteral(t, seen, depth, maxdepth)
+  if seen[t] then return 'nil --[[ref]]' end
+  if depth > maxdepth then return '{} --[[...]]' end
+  seen[t] = true
+  local parts, n = {}, arraylen(t)
+  for i = 1, n do parts[#parts + 1] = literal(rawget(t, i), seen, depth + 1, maxdepth) end
+  local keys = {}
+  for k in next, t do
+    if not (type(k) == 'number' and k >= 1 and k <= n and k % 1 == 0) then keys[#keys + 1] = k end
+  end
+  pcall(sort, keys, keyorder)
+  for _, k in ipairs(keys) do
+    local key
+    if isident(k) then key = k
+    else key = '[' .. literal(k, seen, depth + 1, maxdepth) .. ']' end
+    parts[#parts + 1] = key .. ' = ' .. literal(rawget(t, k), seen, depth + 1, maxdepth)
+  end
+  seen[t] = nil
+  return '{' .. concat(parts, ', ') .. '}'
+end
+
+function literal(v, seen, depth, maxdepth)
+  local t = type(v)
+  if t == 'string' then return strliteral(v)
+  elseif t == 'number' then return numliteral(v)
+  elseif t == 'boolean' or t == 'nil' then return tostring(v)
+  elseif t == 'table' then return tableliteral(v, seen, depth, maxdepth)
+  elseif t == 'function' then return 'function() --[[..skipped..]] end'
+  end
+  return 'nil --[[' .. rawtostring(v):gsub('%]%]', '] ]') .. ']]'
+end
+
+--- md_line(v) -> one line, with the table's address as a comment (MobDebug's `line`).
+function M.md_line(v, maxdepth)
+  local s = literal(v, {}, 1, maxdepth or 1000)
+  if type(v) == 'table' then s = s .. ' --[[' .. rawtostring(v) .. ']]' end
+  return s
+end
+
+--- md_dump(v) -> `do local _=<literal>;return _;end` (MobDebug's `dump`).
+function M.md_dump(v, maxdepth)
+  return 'do local _=' .. literal(v, {}, 1, maxdepth or 1000) .. ';return _;end'
+end
+
+local function withtostring(v)
+  local ok, s = pcall(rawtostring, v)
+  return { v, ok and s or '?' }
+end
+
+--- md_stack(co, level, basedir) -> MobDebug's STACK payload.
+function M.md_stack(co, level, basedir, maxdepth)
+  local out = {}
+  for i = level, level + 200 do
+    local info = debug.getinfo(co, i, 'nSl')
+    if not info then break end
+    if info.source ~= '=luvit-debugger' and info.source ~= '=dispatch' then
+      local src = info.source
+      if src:sub(1, 1) == '@' then
+        src = src:sub(2)
+        if basedir ~= '' and src:sub(1, #basedir) == basedir then src = src:sub(#basedir + 1) end
+      end
+      local locals, ups = {}, {}
+      if info.what ~= 'C' then
+        for _, l in ipairs(M.locals(co, i)) do locals[l[1]] = withtostring(l[2]) end
+        for j, v in ipairs(M.varargs(co, i)) do locals['(vararg ' .. j .. ')'] = withtostring(v[2]) end
+        for _, u in ipairs(M.upvalues(co, i)) do ups[u[1]] = withtostring(u[2]) end
+      end
+      out[#out + 1] = {
+        { info.name, src, info.linedefined, info.currentline, info.what, info.namewhat,
+          info.short_src },
+        locals, ups,
+      }
+    elseif info.source == '=dispatch' then
+      break
+    end
+  end
+  return M.md_dump(out, maxdepth)
+end
+
+--- md_exec(co, level, chunk, params) -> ok, payload: EXEC in a frame; each result as a
+-- line, all of them dumped as one table (what MobDebug's controller loads).
+function M.md_exec(co, level, chunk, paramtext)
+  local params = {}
+  if paramtext then
+    local pf = loadstring('return ' .. paramtext)
+    if pf then
+      setfenv(pf, {})
+      local ok, p = pcall(pf)
+      if ok and type(p) == 'table' then params = p end
+    end
+  end
+  if co and tonumber(params.stack) then level = level + tonumber(params.stack) - 1 end
+  chunk = chunk:gsub('\r?\012', '\n')
+  local fn, err = loadstring(chunk, '=(exec)')
+  if not fn then return false, err end
+  setfenv(fn, frameenv(co, level))
+  local res = (function(...) return { n = select('#', ...), ... } end)(pcall(fn))
+  if not res[1] then return false, tostring(res[2]) end
+  local lines = {}
+  for i = 2, res.n do lines[i - 1] = M.md_line(res[i], tonumber(params.maxlevel)) end
+  return true, M.md_dump(lines)
+end
+
+--- The first line of a chunk that holds code (LOAD's `201 Started <file> <line>`).
+function M.firstline(text, chunkname)
+  local lines = M.codelines(text, chunkname)
+  return lines and lines[1] or 1
+end
+
 return M

@@ -15,6 +15,7 @@ mod breakpoints;
 pub mod framing;
 mod hook;
 mod inspect;
+mod mobdebug;
 pub mod protocol;
 pub mod server;
 mod session;
@@ -89,6 +90,8 @@ struct Paused {
 struct Client {
     id: u64,
     out: UnboundedSender<String>,
+    /// The client speaks MobDebug, not DAP.
+    mobdebug: bool,
 }
 
 struct State {
@@ -121,6 +124,8 @@ struct State {
     source_refs: Vec<String>,
     /// Chunks `require` has loaded, in order (for loadedSources).
     loaded: Vec<String>,
+    /// The MobDebug session's state (when the client speaks MobDebug).
+    md: mobdebug::MobState,
     /// Which coroutine resumed which (raw states), told by the coroutine wrappers.
     resumers: HashMap<usize, usize>,
 }
@@ -186,6 +191,52 @@ pub fn start(
     } else {
         door.ws_url()
     };
+    let (d, link) = init(lua, main, wake, sources)?;
+    if opts.tcp {
+        tcp::spawn(door.listener, link)
+    } else {
+        server::spawn(door, link)
+    }
+    .map_err(|e| format!("luvit: inspector thread: {e}"))?;
+    Ok(Started { debugger: d, url })
+}
+
+/// `--mobdebug`: dials the IDE at `host:port`. `Ok(None)` when no IDE answers (the caller
+/// says so in one line and runs the program undebugged). `script` is the main chunk's name,
+/// for LOAD's `201 Started`.
+pub fn start_mobdebug(
+    lua: &Lua,
+    main: *mut lua_State,
+    host: &str,
+    port: u16,
+    script: Option<String>,
+    wake: Box<dyn Fn() + Send + Sync>,
+    sources: SourceText,
+) -> Result<Option<Rc<Debugger>>, String> {
+    let stream = match mobdebug::dial(host, port) {
+        Ok(s) => s,
+        Err(_) => return Ok(None),
+    };
+    let (d, link) = init(lua, main, wake, sources)?;
+    if let Some(chunk) = script {
+        let text = std::fs::read_to_string(chunk.trim_start_matches('@')).unwrap_or_default();
+        let first: i32 = d
+            .helper
+            .call(lua, "firstline", (text, chunk.as_str()))
+            .unwrap_or(1);
+        d.st.borrow_mut().md.script = Some((chunk, first));
+    }
+    mobdebug::spawn(stream, link).map_err(|e| format!("luvit: mobdebug thread: {e}"))?;
+    Ok(Some(d))
+}
+
+/// The debugger and the link its transports use.
+fn init(
+    lua: &Lua,
+    main: *mut lua_State,
+    wake: Box<dyn Fn() + Send + Sync>,
+    sources: SourceText,
+) -> Result<(Rc<Debugger>, Arc<Link>), String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let link = Arc::new(Link::new(
         tx,
@@ -216,6 +267,7 @@ pub fn start(
             source_refs: Vec::new(),
             resumers: HashMap::new(),
             loaded: Vec::new(),
+            md: mobdebug::MobState::default(),
         }),
         helper,
         sources,
@@ -230,13 +282,7 @@ pub fn start(
     HOOK_TARGET.store(Rc::into_raw(d.clone()) as *mut Debugger, Ordering::SeqCst);
     let switch = install_coroutine_wrappers(lua).map_err(|e| format!("luvit: debugger: {e}"))?;
     *d.break_all_switch.borrow_mut() = Some(switch);
-    if opts.tcp {
-        tcp::spawn(door.listener, link)
-    } else {
-        server::spawn(door, link)
-    }
-    .map_err(|e| format!("luvit: inspector thread: {e}"))?;
-    Ok(Started { debugger: d, url })
+    Ok((d, link))
 }
 
 /// `coroutine.resume` and `coroutine.wrap` tell the debugger which coroutine is about to run
@@ -628,6 +674,12 @@ impl Debugger {
 
     /// What the program wrote to its stdout or stderr, for the client's debug console.
     pub fn program_output(&self, category: &str, bytes: &[u8]) {
+        if self.is_mobdebug() {
+            if category == "stdout" {
+                self.md_output(bytes);
+            }
+            return;
+        }
         if self.has_client() && self.st.try_borrow_mut().is_ok() {
             self.output(category, &String::from_utf8_lossy(bytes), None);
         }
@@ -645,9 +697,10 @@ impl Debugger {
         self.event("output", body);
     }
 
+    /// Sends a DAP message (nothing for a MobDebug client: it speaks its own replies).
     fn send(&self, msg: Json) {
         let st = self.st.borrow();
-        if let Some(c) = &st.client {
+        if let Some(c) = st.client.as_ref().filter(|c| !c.mobdebug) {
             let _ = c.out.send(msg.to_string());
         }
     }
@@ -659,6 +712,10 @@ impl Debugger {
 
     fn has_client(&self) -> bool {
         self.st.borrow().client.is_some()
+    }
+
+    fn is_mobdebug(&self) -> bool {
+        self.st.borrow().client.as_ref().is_some_and(|c| c.mobdebug)
     }
 
     /// Stops the program: answers requests until the client resumes it or goes away.
@@ -695,6 +752,17 @@ impl Debugger {
             });
         }
         self.stopped.set(true);
+        if self.is_mobdebug() {
+            let mut ar: lua_Debug = std::mem::zeroed();
+            let at = if ffi::lua_getstack(l, level, &mut ar) != 0 {
+                hook::frame_info(l, &mut ar)
+                    .map(|fi| (String::from_utf8_lossy(fi.source).into_owned(), fi.line))
+            } else {
+                None
+            };
+            let (chunk, line) = at.unwrap_or_default();
+            self.md_paused(&chunk, line);
+        }
         let mut body = json!({
             "reason": reason, "threadId": 1, "allThreadsStopped": true,
         });
@@ -705,7 +773,9 @@ impl Debugger {
         if !hit.is_empty() {
             body["hitBreakpointIds"] = json!(hit);
         }
-        self.event("stopped", body);
+        if !self.is_mobdebug() {
+            self.event("stopped", body);
+        }
         loop {
             let msg = match self.rx.recv() {
                 Ok(m) => m,
@@ -720,7 +790,7 @@ impl Debugger {
         st.paused = None;
         st.line_on = true;
         drop(st);
-        if self.has_client() {
+        if self.has_client() && !self.is_mobdebug() {
             self.event(
                 "continued",
                 json!({ "threadId": 1, "allThreadsContinued": true }),
@@ -738,10 +808,10 @@ impl Debugger {
     /// Handles one message from a transport.
     fn take(&self, msg: Incoming) -> session::Flow {
         match msg {
-            Incoming::Connected { id, out } => {
+            Incoming::Connected { id, out, mobdebug } => {
                 // A new client takes over; the old one's socket closes.
                 let mut st = self.st.borrow_mut();
-                st.client = Some(Client { id, out });
+                st.client = Some(Client { id, out, mobdebug });
                 st.seq = Sequencer::default();
                 st.configured = false;
                 session::Flow::Stay
@@ -759,6 +829,9 @@ impl Debugger {
                 let current = self.st.borrow().client.as_ref().is_some_and(|c| c.id == id);
                 if !current {
                     return session::Flow::Stay;
+                }
+                if self.is_mobdebug() {
+                    return self.mobdebug_command(&text);
                 }
                 self.request(&text)
             }
@@ -802,6 +875,12 @@ impl Debugger {
     /// The program is exiting with `code`: tell the client, give the transport a moment.
     pub fn exited(&self, code: i32) {
         if !self.has_client() {
+            return;
+        }
+        if self.is_mobdebug() {
+            // MobDebug's controller learns of the end when the socket closes.
+            self.st.borrow_mut().client = None;
+            std::thread::sleep(Duration::from_millis(20));
             return;
         }
         self.event("exited", json!({ "exitCode": code }));

@@ -26,6 +26,8 @@ pub enum Incoming {
     Connected {
         id: u64,
         out: UnboundedSender<String>,
+        /// It speaks MobDebug's line protocol, not DAP.
+        mobdebug: bool,
     },
     Message {
         id: u64,
@@ -277,7 +279,11 @@ async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Re
 async fn session(mut ws: WebSocketStream<TcpStream>, link: &Link) -> std::io::Result<()> {
     let id = link.new_id();
     let (out_tx, mut out_rx) = unbounded_channel::<String>();
-    link.send(Incoming::Connected { id, out: out_tx });
+    link.send(Incoming::Connected {
+        id,
+        out: out_tx,
+        mobdebug: false,
+    });
     loop {
         tokio::select! {
             msg = ws.next() => match msg {

@@ -849,7 +849,7 @@ fn terminate_program() {
 
 /// An absolute, lexically normalized path (`.` and `..` resolved, no symlinks followed), the
 /// way the runtime's `require` names the chunks it loads.
-fn normalize_path(path: &str) -> String {
+pub(super) fn normalize_path(path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
     } else {

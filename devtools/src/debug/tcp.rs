@@ -35,7 +35,11 @@ fn serve(stream: std::net::TcpStream, link: &Link) {
     };
     let id = link.new_id();
     let (out_tx, mut out_rx) = unbounded_channel::<String>();
-    link.send(Incoming::Connected { id, out: out_tx });
+    link.send(Incoming::Connected {
+        id,
+        out: out_tx,
+        mobdebug: false,
+    });
     let w = std::thread::spawn(move || {
         while let Some(text) = out_rx.blocking_recv() {
             if write_message(&mut writer, &text).is_err() {

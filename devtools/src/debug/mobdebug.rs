@@ -1,0 +1,411 @@
+//! `--mobdebug`: MobDebug's wire protocol in front of the same debugger core, for ZeroBrane
+//! Studio and any MobDebug controller.
+//!
+//! The program dials the IDE (which listens, default localhost:8172) and answers its
+//! `\n`-terminated commands with MobDebug's replies, byte for byte (`200 OK`, `202 Paused <file>
+//! <line>`, `401 Error in Expression <n>` ...). Values cross as Lua literals (`inspect.lua`'s
+//! `md_*` functions). While the program runs, `SETB`/`DELB` take effect with no reply and any
+//! other command pauses at the next line; the pending `RUN` then gets its `202`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mlua::Value;
+use tokio::sync::mpsc::unbounded_channel;
+
+use super::server::{Incoming, Link};
+use super::session::Flow;
+use super::{Debugger, Step, StepFrom};
+
+/// Dials the IDE (2 s to connect).
+pub fn dial(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    for addr in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+            Ok(s) => {
+                let _ = s.set_nodelay(true);
+                return Ok(s);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+/// Relays the IDE's command lines (with `LOAD`'s payload) to the Lua side and its replies back.
+pub fn spawn(stream: TcpStream, link: Arc<Link>) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let id = link.new_id();
+    let (out_tx, mut out_rx) = unbounded_channel::<String>();
+    link.send(Incoming::Connected {
+        id,
+        out: out_tx,
+        mobdebug: true,
+    });
+    std::thread::Builder::new()
+        .name("luvit-mobdebug-out".into())
+        .spawn(move || {
+            while let Some(text) = out_rx.blocking_recv() {
+                if writer.write_all(text.as_bytes()).is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown(Shutdown::Both);
+        })?;
+    std::thread::Builder::new()
+        .name("luvit-mobdebug-in".into())
+        .spawn(move || {
+            let mut reader = BufReader::new(&stream);
+            loop {
+                let mut line = Vec::new();
+                match reader.by_ref().take(1 << 20).read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                let mut text = String::from_utf8_lossy(&line).into_owned();
+                while text.ends_with('\n') || text.ends_with('\r') {
+                    text.pop();
+                }
+                // LOAD <size> <name> is followed by <size> bytes of source.
+                if let Some(size) = load_size(&text) {
+                    let mut payload = vec![0u8; size];
+                    if reader.read_exact(&mut payload).is_err() {
+                        break;
+                    }
+                }
+                link.send(Incoming::Message { id, text });
+            }
+            let _ = stream.shutdown(Shutdown::Both);
+            link.send(Incoming::Disconnected { id });
+        })?;
+    Ok(())
+}
+
+fn load_size(line: &str) -> Option<usize> {
+    let rest = line.strip_prefix("LOAD ")?;
+    let size: usize = rest.split_whitespace().next()?.parse().ok()?;
+    (size <= 64 << 20).then_some(size)
+}
+
+/// `SETB <file> <line>` / `DELB <file> <line>`: (file, line).
+fn file_line(rest: &str) -> Option<(&str, i32)> {
+    let rest = rest.trim_end();
+    let (file, line) = rest.rsplit_once(char::is_whitespace)?;
+    let file = file.trim();
+    if file.is_empty() {
+        return None;
+    }
+    Some((file, line.parse().ok()?))
+}
+
+/// The state of a MobDebug session.
+#[derive(Default)]
+pub struct MobState {
+    pub basedir: String,
+    /// RUN/STEP/OVER/OUT was answered `200 OK` and waits for its `202 Paused`.
+    pub pending_run: bool,
+    /// A command that arrived while the program ran (it paused the program): handled at the
+    /// stop, after the `202`.
+    pub deferred: Option<String>,
+    /// `OUTPUT stdout c|r`: the program's stdout goes to the IDE too.
+    pub output: bool,
+    /// The script, for `LOAD`'s `201 Started`.
+    pub script: Option<(String, i32)>,
+}
+
+impl Debugger {
+    fn md_send(&self, text: &str) {
+        let st = self.st.borrow();
+        if let Some(c) = &st.client {
+            let _ = c.out.send(text.to_string());
+        }
+    }
+
+    /// A chunk name as MobDebug names files: `@` dropped, relative to BASEDIR when under it.
+    pub(super) fn md_file(&self, chunk: &str) -> String {
+        let path = chunk.strip_prefix('@').unwrap_or(chunk);
+        let basedir = self.st.borrow().md.basedir.clone();
+        match path.strip_prefix(basedir.as_str()) {
+            Some(rel) if !basedir.is_empty() => rel.to_string(),
+            _ => path.to_string(),
+        }
+    }
+
+    /// A file as the IDE names it, to the chunk name the runtime gives it.
+    fn md_chunk(&self, file: &str) -> String {
+        let basedir = self.st.borrow().md.basedir.clone();
+        let path = if file.starts_with('/') {
+            file.to_string()
+        } else {
+            format!("{basedir}{file}")
+        };
+        format!("@{}", super::session::normalize_path(&path))
+    }
+
+    /// The program stopped: the pending run command hears where.
+    pub(super) fn md_paused(&self, chunk: &str, line: i32) {
+        let pending = std::mem::take(&mut self.st.borrow_mut().md.pending_run);
+        if pending {
+            let file = self.md_file(chunk);
+            self.md_send(&format!("202 Paused {file} {line}\n"));
+        }
+        let deferred = self.st.borrow_mut().md.deferred.take();
+        if let Some(cmd) = deferred {
+            if !cmd.starts_with("SUSPEND") {
+                let _ = self.mobdebug_command(&cmd);
+            }
+        }
+    }
+
+    /// What the program writes to stdout, for `OUTPUT stdout c|r`.
+    pub(super) fn md_output(&self, bytes: &[u8]) {
+        if self.st.borrow().md.output {
+            let text = String::from_utf8_lossy(bytes);
+            self.md_send(&format!("204 Output stdout {}\n{text}", text.len()));
+        }
+    }
+
+    /// Handles one command line from the IDE.
+    pub(super) fn mobdebug_command(&self, line: &str) -> Flow {
+        let (cmd, rest) = match line.split_once(' ') {
+            Some((c, r)) => (c, r),
+            None => (line, ""),
+        };
+        let stopped = self.stopped.get() || !self.st.borrow().configured;
+        if !stopped {
+            // Running: breakpoints change silently; anything else pauses first.
+            match cmd {
+                "SETB" | "DELB" => {
+                    self.md_breakpoint(cmd, rest, false);
+                }
+                _ => {
+                    let mut st = self.st.borrow_mut();
+                    st.pause = Some("pause");
+                    st.md.deferred = Some(line.to_string());
+                }
+            }
+            return Flow::Stay;
+        }
+        match cmd {
+            "SETB" | "DELB" => {
+                self.md_breakpoint(cmd, rest, true);
+                Flow::Stay
+            }
+            "RUN" | "STEP" | "OVER" | "OUT" => self.md_run(cmd),
+            "EXEC" => {
+                self.md_exec(rest);
+                Flow::Stay
+            }
+            "STACK" => {
+                self.md_stack();
+                Flow::Stay
+            }
+            "LOAD" => {
+                let script = self.st.borrow().md.script.clone();
+                match script {
+                    Some((chunk, first)) => {
+                        let file = self.md_file(&chunk);
+                        self.md_send(&format!("201 Started {file} {first}\n"));
+                    }
+                    None => self.md_send("200 OK 0\n"),
+                }
+                Flow::Stay
+            }
+            "BASEDIR" => {
+                // `local\tremote` form: the remote half is where our files are.
+                let dir = rest.split('\t').next_back().unwrap_or("").trim();
+                if dir.is_empty() {
+                    self.md_send("400 Bad Request\n");
+                } else {
+                    let mut d = dir.to_string();
+                    if !d.ends_with('/') {
+                        d.push('/');
+                    }
+                    self.st.borrow_mut().md.basedir = d;
+                    self.md_send("200 OK\n");
+                }
+                Flow::Stay
+            }
+            "SETW" | "DELW" => {
+                // Watch expressions would need a line hook everywhere; refused plainly.
+                self.md_send("400 Bad Request\n");
+                Flow::Stay
+            }
+            "OUTPUT" => {
+                let mut parts = rest.split_whitespace();
+                match (parts.next(), parts.next()) {
+                    (Some("stdout"), Some(mode @ ("d" | "c" | "r"))) => {
+                        self.st.borrow_mut().md.output = mode != "d";
+                        self.md_send("200 OK\n");
+                    }
+                    _ => self.md_send("400 Bad Request\n"),
+                }
+                Flow::Stay
+            }
+            "SUSPEND" => Flow::Stay,
+            "DONE" => {
+                // The IDE is done: the program runs on undebugged.
+                self.detach();
+                Flow::Resume
+            }
+            "EXIT" => {
+                self.md_send("200 OK\n");
+                std::thread::sleep(Duration::from_millis(20));
+                std::process::exit(0)
+            }
+            _ => {
+                self.md_send("400 Bad Request\n");
+                Flow::Stay
+            }
+        }
+    }
+
+    fn md_breakpoint(&self, cmd: &str, rest: &str, reply: bool) {
+        let Some((file, line)) = file_line(rest) else {
+            if reply {
+                self.md_send("400 Bad Request\n");
+            }
+            return;
+        };
+        if cmd == "DELB" && file == "*" && line == 0 {
+            self.st.borrow_mut().bps.clear();
+        } else {
+            let chunk = self.md_chunk(file);
+            let mut st = self.st.borrow_mut();
+            if cmd == "SETB" {
+                let id = st.bps.new_id();
+                st.bps.add(chunk.into_bytes(), id, line);
+            } else {
+                st.bps.remove(chunk.as_bytes(), line);
+            }
+            st.line_on = true;
+            st.ret_watch = true;
+        }
+        super::hook::flush_traces();
+        if reply {
+            self.md_send("200 OK\n");
+        }
+    }
+
+    fn md_run(&self, cmd: &str) -> Flow {
+        self.md_send("200 OK\n");
+        let first = !self.st.borrow().configured;
+        {
+            let mut st = self.st.borrow_mut();
+            st.configured = true;
+            st.md.pending_run = true;
+        }
+        if first {
+            // Before the first line: STEP stops on it, the others just run.
+            if cmd != "RUN" {
+                self.st.borrow_mut().pause = Some("entry");
+            }
+            return Flow::Resume;
+        }
+        let from = {
+            let st = self.st.borrow();
+            st.paused.as_ref().map(|p| (p.thread.clone(), p.level))
+        };
+        let step = match (cmd, from) {
+            ("STEP", _) => Step::In,
+            ("OVER" | "OUT", Some((thread, level))) => {
+                let state = thread.to_pointer() as usize;
+                // SAFETY: the stopped coroutine is alive (the paused state holds it).
+                let depth =
+                    unsafe { super::hook::depth(state as *mut mlua::ffi::lua_State) } - level;
+                let from = StepFrom {
+                    thread,
+                    state,
+                    depth,
+                };
+                if cmd == "OVER" {
+                    Step::Over(from)
+                } else {
+                    Step::Out(from)
+                }
+            }
+            _ => Step::None,
+        };
+        self.st.borrow_mut().step = step;
+        Flow::Resume
+    }
+
+    /// The frame EXEC and STACK read: the stopped coroutine and level (None before the start).
+    fn md_frame(&self) -> (Option<mlua::Thread>, i32) {
+        let st = self.st.borrow();
+        match st.paused.as_ref() {
+            Some(p) => (Some(p.thread.clone()), p.level),
+            None => (None, 0),
+        }
+    }
+
+    fn md_exec(&self, rest: &str) {
+        if rest.trim().is_empty() {
+            self.md_send("400 Bad Request\n");
+            return;
+        }
+        // The optional trailing `-- {params}`.
+        let (chunk, params) = match rest.rfind("--") {
+            Some(i)
+                if rest[i + 2..].trim_start().starts_with('{')
+                    && rest.trim_end().ends_with('}') =>
+            {
+                (&rest[..i], Some(rest[i + 2..].trim()))
+            }
+            _ => (rest, None),
+        };
+        let (thread, level) = self.md_frame();
+        let r: mlua::Result<(bool, String)> =
+            self.helper
+                .call(&self.lua, "md_exec", (thread, level, chunk, params));
+        match r {
+            Ok((true, payload)) => self.md_send(&format!("200 OK {}\n{payload}", payload.len())),
+            Ok((false, err)) => {
+                self.md_send(&format!("401 Error in Expression {}\n{err}", err.len()))
+            }
+            Err(e) => {
+                let err = e.to_string();
+                self.md_send(&format!("401 Error in Execution {}\n{err}", err.len()))
+            }
+        }
+    }
+
+    fn md_stack(&self) {
+        let (thread, level) = self.md_frame();
+        let Some(thread) = thread else {
+            // Nothing has run yet: MobDebug answers an empty stack.
+            self.md_send("200 OK do local _={};return _;end\n");
+            return;
+        };
+        let basedir = self.st.borrow().md.basedir.clone();
+        let r: mlua::Result<String> =
+            self.helper
+                .call(&self.lua, "md_stack", (thread, level, basedir, Value::Nil));
+        match r {
+            Ok(payload) => self.md_send(&format!("200 OK {payload}\n")),
+            Err(e) => {
+                let err = e.to_string();
+                self.md_send(&format!("401 Error in Execution {}\n{err}", err.len()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_arguments_parse_like_mobdebugs() {
+        assert_eq!(file_line("app.lua 12"), Some(("app.lua", 12)));
+        assert_eq!(file_line("my dir/app.lua 3 "), Some(("my dir/app.lua", 3)));
+        assert_eq!(file_line("* 0"), Some(("*", 0)));
+        assert_eq!(file_line("app.lua"), None);
+        assert_eq!(file_line(" 12"), None);
+        assert_eq!(load_size("LOAD 42 app.lua"), Some(42));
+        assert_eq!(load_size("LOAD x app.lua"), None);
+        assert_eq!(load_size("LOAD 999999999999 a"), None);
+    }
+}

@@ -1,0 +1,223 @@
+//! `--mobdebug`: a MobDebug controller written for the tests (it listens, as ZeroBrane does)
+//! drives the real binary through the session an IDE runs; payloads are loaded by a real
+//! LuaJIT (our binary's `-e`) and checked.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Ide {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    child: Child,
+}
+
+fn example_dir() -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/debug");
+    format!(
+        "{}/",
+        std::fs::canonicalize(root).unwrap().to_string_lossy()
+    )
+}
+
+impl Ide {
+    /// Listens, starts `luvit --mobdebug=127.0.0.1:PORT <script>`, accepts its call.
+    fn start(script: &str) -> Ide {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+            .arg(format!("--mobdebug=127.0.0.1:{port}"))
+            .arg(format!("{}{script}", example_dir()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        listener.set_nonblocking(false).unwrap();
+        let (sock, _) = listener.accept().unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Ide {
+            reader: BufReader::new(sock.try_clone().unwrap()),
+            writer: sock,
+            child,
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.reader.read_line(&mut l).expect("a reply line");
+        l.trim_end_matches(['\n', '\r']).to_string()
+    }
+
+    fn ask(&mut self, line: &str) -> String {
+        self.send(line);
+        self.line()
+    }
+
+    /// A reply `200 OK <n>` / `401 ... <n>` followed by n bytes.
+    fn ask_sized(&mut self, line: &str) -> (String, String) {
+        let head = self.ask(line);
+        let n: usize = head.rsplit(' ').next().unwrap().parse().unwrap();
+        let mut body = vec![0u8; n];
+        self.reader.read_exact(&mut body).unwrap();
+        (head, String::from_utf8(body).unwrap())
+    }
+}
+
+impl Drop for Ide {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Loads `payload` with LuaJIT's loadstring and runs `check` with the result in `v`; returns
+/// what `check` prints.
+fn lua_check(payload: &str, check: &str) -> String {
+    let code = format!("local v = assert(loadstring(io.read('*a')))() {check}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["-e", &code])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{payload}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
+    let mut ide = Ide::start("basics.lua");
+    let dir = example_dir();
+    assert_eq!(ide.ask(&format!("BASEDIR {dir}")), "200 OK");
+    assert_eq!(ide.ask("DELB * 0"), "200 OK");
+    assert_eq!(ide.ask("SETB basics.lua 7"), "200 OK");
+    assert_eq!(ide.ask("OUTPUT stdout c"), "200 OK");
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started basics.lua 3");
+    assert_eq!(ide.ask("STACK"), "200 OK do local _={};return _;end");
+    assert_eq!(ide.ask("FROBNICATE"), "400 Bad Request");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused basics.lua 7");
+    let stack = ide.ask("STACK");
+    let payload = stack.strip_prefix("200 OK ").expect("a stack");
+    let shown = lua_check(
+        payload,
+        "print(v[1][1][1], v[1][1][2], v[1][1][4], v[1][2].sum[1], v[1][2].sum[2], v[2][1][4])",
+    );
+    assert_eq!(shown, "add\tbasics.lua\t7\t3\t3\t10");
+    let (head, body) = ide.ask_sized("EXEC return sum * 2, 'x\\ny', {1, {2}} -- {stack = 1}");
+    assert!(head.starts_with("200 OK "), "{head}");
+    let shown = lua_check(&body, "print(#v, v[1], v[2], (v[3]:gsub(' %-%-.*', '')))");
+    assert_eq!(shown, "3\t6\t\"x\\ny\"\t{1, {2}}");
+    // the caller's frame: stack = 2 is the main chunk, where total is not yet set
+    let (_, body) = ide.ask_sized("EXEC return a -- {stack = 2}");
+    assert_eq!(lua_check(&body, "print(v[1])"), "nil");
+    let (head, body) = ide.ask_sized("EXEC error('boom')");
+    assert!(head.starts_with("401 Error in Expression "), "{head}");
+    assert!(body.contains("boom"), "{body}");
+    let (head, _) = ide.ask_sized("EXEC return (");
+    assert!(head.starts_with("401 Error in Expression "), "{head}");
+    assert_eq!(ide.ask("DELB basics.lua 7"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    // the program's output comes as 204 messages, then the socket closes at the end
+    let mut out = String::new();
+    loop {
+        let l = ide.line();
+        if l.is_empty() {
+            break;
+        }
+        let n: usize = l
+            .strip_prefix("204 Output stdout ")
+            .expect("output")
+            .parse()
+            .unwrap();
+        let mut b = vec![0u8; n];
+        ide.reader.read_exact(&mut b).unwrap();
+        out.push_str(&String::from_utf8_lossy(&b));
+    }
+    assert!(
+        out.contains("total\t3") && out.contains("late\t13"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn over_a_yielding_line_continues_in_the_same_coroutine() {
+    let mut ide = Ide::start("stepping.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB stepping.lua 12"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused stepping.lua 12");
+    assert_eq!(ide.ask("DELB stepping.lua 12"), "200 OK");
+    assert_eq!(ide.ask("OVER"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused stepping.lua 13");
+    assert_eq!(ide.ask("STEP"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused stepping.lua 14");
+    assert_eq!(ide.ask("OUT"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused stepping.lua 19");
+    assert_eq!(ide.ask("EXIT"), "200 OK");
+}
+
+#[test]
+fn suspend_and_setb_while_running_reach_a_hot_loop() {
+    let mut ide = Ide::start("busy.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("STEP"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused busy.lua 2");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    std::thread::sleep(Duration::from_millis(300));
+    ide.send("SUSPEND");
+    let paused = ide.line();
+    let line: i32 = paused
+        .strip_prefix("202 Paused busy.lua ")
+        .expect("paused in the loop")
+        .parse()
+        .unwrap();
+    assert!((4..=7).contains(&line), "{paused}");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    std::thread::sleep(Duration::from_millis(100));
+    // SETB while running: no reply, and the breakpoint takes effect
+    ide.send("SETB busy.lua 6");
+    assert_eq!(ide.line(), "202 Paused busy.lua 6");
+    // an IDE that goes away lets the program run on
+    drop(ide.writer.try_clone());
+}
+
+#[test]
+fn no_ide_listening_is_one_line_and_the_program_runs() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg(format!("--mobdebug=127.0.0.1:{port}"))
+        .arg(format!("{}basics.lua", example_dir()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no MobDebug IDE"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("total\t3"));
+}
