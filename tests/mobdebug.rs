@@ -221,3 +221,81 @@ fn no_ide_listening_is_one_line_and_the_program_runs() {
     assert!(err.contains("no MobDebug IDE"), "{err}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("total\t3"));
 }
+
+#[test]
+fn a_watch_expression_stops_the_program_when_it_turns_true() {
+    let mut ide = Ide::start("values.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETW total > 5"), "200 OK 1");
+    let head = ide.ask("SETW total >");
+    assert!(head.starts_with("401 Error in Expression "), "{head}");
+    let n: usize = head.rsplit(' ').next().unwrap().parse().unwrap();
+    let mut msg = vec![0u8; n];
+    ide.reader.read_exact(&mut msg).unwrap();
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "203 Paused values.lua 15 1");
+    let (_, body) = ide.ask_sized("EXEC return total, i");
+    assert_eq!(lua_check(&body, "print(v[1], v[2])"), "6\t3");
+    assert_eq!(ide.ask("DELW 1"), "200 OK");
+    assert_eq!(ide.ask("DELW 7"), "400 Bad Request");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ran to its end");
+}
+
+#[test]
+fn a_program_that_calls_mobdebug_start_is_debugged_coroutines_and_all() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg(format!("{}zerobrane.lua", example_dir()))
+        .env("IDE_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (sock, _) = listener.accept().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut ide = Ide {
+        reader: BufReader::new(sock.try_clone().unwrap()),
+        writer: sock,
+        child,
+    };
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    // the coroutine was created (and ran once) before the IDE attached
+    assert_eq!(ide.ask("SETB zerobrane.lua 6"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused zerobrane.lua 6");
+    let (_, body) = ide.ask_sized("EXEC return i");
+    assert_eq!(lua_check(&body, "print(v[1])"), "2");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").unwrap(),
+        "print(#v >= 1, v[1][1][2])",
+    );
+    assert_eq!(shown, "true\tzerobrane.lua");
+    assert_eq!(ide.ask("DELB zerobrane.lua 6"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ran to its end");
+    let out = ide.child.wait_with_output_ref();
+    assert!(
+        out.contains("first\ttrue\t10") && out.contains("timer\ttrue\t20"),
+        "{out}"
+    );
+}
+
+trait OutputRef {
+    fn wait_with_output_ref(&mut self) -> String;
+}
+
+impl OutputRef for Child {
+    fn wait_with_output_ref(&mut self) -> String {
+        let mut s = String::new();
+        if let Some(mut o) = self.stdout.take() {
+            let _ = o.read_to_string(&mut s);
+        }
+        let _ = self.wait();
+        s
+    }
+}

@@ -60,6 +60,45 @@ pub fn start_mobdebug(
     Ok(())
 }
 
+/// `require('mobdebug').start(host, port)` from a program: dial the IDE now (unless a debugger
+/// is already attached) and wait for its RUN or STEP. Returns whether an IDE answered.
+pub fn mobdebug_start_from_lua(lua: &Lua, host: &str, port: u16) -> mlua::Result<bool> {
+    if lua.app_data_ref::<Attached>().is_some() {
+        return Ok(true);
+    }
+    let el = crate::r#loop::EventLoop::of(lua);
+    let tx = el.sender();
+    let wake: Box<dyn Fn() + Send + Sync> = Box::new(move || {
+        let _ = tx.send(Event {
+            target: Target::Internal(Box::new(|lua: &Lua, _| debug::service(lua))),
+            args: Box::new(|_| Ok(MultiValue::new())),
+        });
+    });
+    let d = debug::start_mobdebug(lua, el.main_state.0, host, port, None, wake, sources())
+        .map_err(mlua::Error::runtime)?;
+    let Some(d) = d else {
+        eprintln!("luvit: no MobDebug IDE at {host}:{port}; running without the debugger");
+        return Ok(false);
+    };
+    wire_parts(lua, &el, &d).map_err(mlua::Error::runtime)?;
+    d.wait_for_client(false);
+    Ok(true)
+}
+
+/// `require('mobdebug').done()`: the IDE lets go, the program runs on.
+pub fn mobdebug_done(lua: &Lua) {
+    if let Some(d) = lua.app_data_ref::<Attached>().map(|a| a.0.clone()) {
+        d.let_go();
+    }
+}
+
+/// `require('mobdebug').pause()`: stop at the next line.
+pub fn mobdebug_pause(lua: &Lua) {
+    if let Some(d) = lua.app_data_ref::<Attached>().map(|a| a.0.clone()) {
+        d.pause_soon();
+    }
+}
+
 /// Opens the inspector port and prints where it listens; with `wait`, blocks until a client
 /// has attached and configured.
 pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
@@ -89,8 +128,16 @@ pub fn start(rt: &Runtime, opts: &Options, title: &str) -> Result<(), String> {
 
 /// Connects a started debugger to the loop, stdio, the error handler and `require`.
 fn wire(rt: &Runtime, d: &Rc<Debugger>) -> Result<(), String> {
-    rt.el.attach_observer(d.clone());
-    rt.lua.set_app_data(Attached(d.clone()));
+    wire_parts(&rt.lua, &rt.el, d)
+}
+
+fn wire_parts(
+    lua: &Lua,
+    el: &Rc<crate::r#loop::EventLoop>,
+    d: &Rc<Debugger>,
+) -> Result<(), String> {
+    el.attach_observer(d.clone());
+    lua.set_app_data(Attached(d.clone()));
     // `luvit dap` relays its program's stdout and stderr pipes itself.
     if std::env::var_os("LUVIT_DAP_ADAPTER").is_none() {
         let d = d.clone();
@@ -100,14 +147,13 @@ fn wire(rt: &Runtime, d: &Rc<Debugger>) -> Result<(), String> {
     }
     let hook = {
         let d = d.clone();
-        rt.lua
-            .create_function(move |lua, msg: Value| {
-                d.uncaught_error(lua, None, &describe(&msg));
-                Ok(())
-            })
-            .map_err(|e| e.to_string())?
+        lua.create_function(move |lua, msg: Value| {
+            d.uncaught_error(lua, None, &describe(&msg));
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?
     };
-    crate::r#loop::dispatch::set_error_hook(&rt.lua, hook).map_err(|e| e.to_string())
+    crate::r#loop::dispatch::set_error_hook(lua, hook).map_err(|e| e.to_string())
 }
 
 fn describe(v: &Value) -> String {

@@ -191,6 +191,26 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     t.set(
+        "mobdebugStart",
+        lua.create_function(|lua, (host, port): (String, u16)| {
+            crate::inspector::mobdebug_start_from_lua(lua, &host, port)
+        })?,
+    )?;
+    t.set(
+        "mobdebugDone",
+        lua.create_function(|lua, ()| {
+            crate::inspector::mobdebug_done(lua);
+            Ok(())
+        })?,
+    )?;
+    t.set(
+        "mobdebugPause",
+        lua.create_function(|lua, ()| {
+            crate::inspector::mobdebug_pause(lua);
+            Ok(())
+        })?,
+    )?;
+    t.set(
         "chunkLoaded",
         lua.create_function(|lua, chunk: String| {
             crate::inspector::chunk_loaded(lua, &chunk);

@@ -576,6 +576,13 @@ function M.md_exec(co, level, chunk, paramtext)
   return true, M.md_dump(lines)
 end
 
+--- md_check(exp) -> nil, or the message if `return(exp)` does not compile (SETW).
+function M.md_check(exp)
+  local fn, err = loadstring('return(' .. exp .. ')', '=(watch)')
+  if fn then return nil end
+  return err
+end
+
 --- The first line of a chunk that holds code (LOAD's `201 Started <file> <line>`).
 function M.firstline(text, chunkname)
   local lines = M.codelines(text, chunkname)

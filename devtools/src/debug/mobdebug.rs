@@ -113,9 +113,58 @@ pub struct MobState {
     pub output: bool,
     /// The script, for `LOAD`'s `201 Started`.
     pub script: Option<(String, i32)>,
+    /// SETW expressions (a deleted one leaves its slot, so indexes stay): checked on every
+    /// line while any is set; the program stops when one is true.
+    pub watches: Vec<Option<String>>,
+    /// The watch that stopped the program, for `203 Paused <file> <line> <watch>`.
+    pub fired: Option<usize>,
+}
+
+impl MobState {
+    pub fn watching(&self) -> bool {
+        self.watches.iter().any(Option::is_some)
+    }
 }
 
 impl Debugger {
+    /// On a line event while watches are set: the first true watch stops the program.
+    ///
+    /// # Safety
+    /// `l` is the state the hook runs for.
+    pub(super) unsafe fn md_check_watches(&self, l: *mut mlua::ffi::lua_State) -> bool {
+        let watches: Vec<(usize, String)> = self
+            .st
+            .borrow()
+            .md
+            .watches
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.clone().map(|w| (i + 1, w)))
+            .collect();
+        if watches.is_empty() {
+            return false;
+        }
+        let Ok(thread) = super::inspect::thread_of(&self.lua, l) else {
+            return false;
+        };
+        for (idx, exp) in watches {
+            let r: mlua::Result<(bool, Value)> = self.helper.call(
+                &self.lua,
+                "evaluate",
+                (thread.clone(), 0, format!("return({exp})"), Value::Nil),
+            );
+            if let Ok((true, Value::Table(vals))) = r {
+                let v: Value = vals.raw_get(1).unwrap_or(Value::Nil);
+                if !matches!(v, Value::Nil | Value::Boolean(false)) {
+                    self.st.borrow_mut().md.fired = Some(idx);
+                    self.stop(l, 0, "watch", None, vec![]);
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     fn md_send(&self, text: &str) {
         let st = self.st.borrow();
         if let Some(c) = &st.client {
@@ -147,9 +196,13 @@ impl Debugger {
     /// The program stopped: the pending run command hears where.
     pub(super) fn md_paused(&self, chunk: &str, line: i32) {
         let pending = std::mem::take(&mut self.st.borrow_mut().md.pending_run);
+        let fired = self.st.borrow_mut().md.fired.take();
         if pending {
             let file = self.md_file(chunk);
-            self.md_send(&format!("202 Paused {file} {line}\n"));
+            match fired {
+                Some(w) => self.md_send(&format!("203 Paused {file} {line} {w}\n")),
+                None => self.md_send(&format!("202 Paused {file} {line}\n")),
+            }
         }
         let deferred = self.st.borrow_mut().md.deferred.take();
         if let Some(cmd) = deferred {
@@ -228,9 +281,40 @@ impl Debugger {
                 }
                 Flow::Stay
             }
-            "SETW" | "DELW" => {
-                // Watch expressions would need a line hook everywhere; refused plainly.
-                self.md_send("400 Bad Request\n");
+            "SETW" => {
+                let exp = rest.trim();
+                let check: mlua::Result<Option<String>> =
+                    self.helper.call(&self.lua, "md_check", exp);
+                match check {
+                    _ if exp.is_empty() => self.md_send("400 Bad Request\n"),
+                    Ok(None) => {
+                        let mut st = self.st.borrow_mut();
+                        st.md.watches.push(Some(exp.to_string()));
+                        let idx = st.md.watches.len();
+                        drop(st);
+                        self.md_send(&format!("200 OK {idx}\n"));
+                    }
+                    Ok(Some(err)) => {
+                        self.md_send(&format!("401 Error in Expression {}\n{err}", err.len()))
+                    }
+                    Err(e) => {
+                        let err = e.to_string();
+                        self.md_send(&format!("401 Error in Expression {}\n{err}", err.len()))
+                    }
+                }
+                Flow::Stay
+            }
+            "DELW" => {
+                let idx: usize = rest.trim().parse().unwrap_or(0);
+                let mut st = self.st.borrow_mut();
+                if idx >= 1 && idx <= st.md.watches.len() {
+                    st.md.watches[idx - 1] = None;
+                    drop(st);
+                    self.md_send("200 OK\n");
+                } else {
+                    drop(st);
+                    self.md_send("400 Bad Request\n");
+                }
                 Flow::Stay
             }
             "OUTPUT" => {

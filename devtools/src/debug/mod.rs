@@ -408,7 +408,8 @@ impl Debugger {
         if (st.ret_watch && !st.bps.is_empty()) || stepping {
             mask |= ffi::LUA_MASKRET;
         }
-        if stepping || st.pause.is_some() || (st.line_on && !st.bps.is_empty()) {
+        if stepping || st.pause.is_some() || (st.line_on && !st.bps.is_empty()) || st.md.watching()
+        {
             mask |= ffi::LUA_MASKLINE;
         }
         if hook::PENDING.load(Ordering::SeqCst) {
@@ -600,6 +601,9 @@ impl Debugger {
         };
         if step_stop {
             self.stop(l, 0, "step", None, vec![]);
+            return;
+        }
+        if !internal && self.st.borrow().md.watching() && self.md_check_watches(l) {
             return;
         }
         let bp = self.st.borrow_mut().bps.at(&source, line).map(|bp| {
@@ -849,6 +853,20 @@ impl Debugger {
         st.configured = false;
         st.line_on = false;
         st.ret_watch = false;
+    }
+
+    /// The program lets the client go (MobDebug's `done()`): it runs on undebugged.
+    pub fn let_go(&self) {
+        self.detach();
+        self.apply_mask();
+    }
+
+    /// Stop at the next line of the program's own code (MobDebug's `pause()`).
+    pub fn pause_soon(&self) {
+        if self.has_client() {
+            self.st.borrow_mut().pause = Some("pause");
+            self.apply_mask();
+        }
     }
 
     /// `--inspect-wait`/`--inspect-brk`: blocks until a client has attached and sent
