@@ -218,6 +218,11 @@ pub fn start_mobdebug(
         Err(_) => return Ok(None),
     };
     let (d, link) = init(lua, main, wake, sources)?;
+    // Until the IDE says BASEDIR, files are named relative to the working directory, as a
+    // program run with `lua file.lua` names them for MobDebug.
+    if let Ok(cwd) = std::env::current_dir() {
+        d.st.borrow_mut().md.basedir = format!("{}/", cwd.to_string_lossy().trim_end_matches('/'));
+    }
     if let Some(chunk) = script {
         let text = std::fs::read_to_string(chunk.trim_start_matches('@')).unwrap_or_default();
         let first: i32 = d
