@@ -299,3 +299,34 @@ impl OutputRef for Child {
         s
     }
 }
+
+#[test]
+fn the_zerobrane_plugin_parses_and_its_api_listing_loads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let plugin = std::fs::read_to_string(root.join("devtools/zerobrane/luvit.lua")).unwrap();
+    // the plugin is valid Lua (ZeroBrane loads it with its own Lua 5.1)
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["-e", "assert(loadstring(io.read('*a'))) print('ok')"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(plugin.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    // the API listing it runs through the binary yields luvit's modules
+    let start = plugin.find("local LIST_API = [[\n").unwrap() + "local LIST_API = [[\n".len();
+    let end = start + plugin[start..].find("]]").unwrap();
+    let listing = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["-e", &plugin[start..end]])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listing.stdout);
+    let shown = lua_check(
+        &text,
+        "print(v.fs.type, v.fs.childs.readFile.type, v.http.childs.createServer.type)",
+    );
+    assert_eq!(shown, "lib\tfunction\tfunction");
+}
