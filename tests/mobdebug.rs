@@ -330,3 +330,49 @@ fn the_zerobrane_plugin_parses_and_its_api_listing_loads() {
     );
     assert_eq!(shown, "lib\tfunction\tfunction");
 }
+
+#[test]
+fn output_stdout_r_redirects_the_programs_output_to_the_ide_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg(format!("--mobdebug=127.0.0.1:{port}"))
+        .arg(format!("{}basics.lua", example_dir()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (sock, _) = listener.accept().unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut ide = Ide {
+        reader: BufReader::new(sock.try_clone().unwrap()),
+        writer: sock,
+        child,
+    };
+    assert_eq!(ide.ask("OUTPUT stdout r"), "200 OK");
+    assert_eq!(ide.ask("OUTPUT stderr x"), "400 Bad Request");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    let mut got = String::new();
+    loop {
+        let l = ide.line();
+        if l.is_empty() {
+            break;
+        }
+        let n: usize = l
+            .strip_prefix("204 Output stdout ")
+            .expect("output")
+            .parse()
+            .unwrap();
+        let mut b = vec![0u8; n];
+        ide.reader.read_exact(&mut b).unwrap();
+        got.push_str(&String::from_utf8_lossy(&b));
+    }
+    assert!(got.contains("total\t3"), "{got:?}");
+    let local = ide.child.wait_with_output_ref();
+    assert!(
+        !local.contains("total"),
+        "redirected, not copied: {local:?}"
+    );
+}

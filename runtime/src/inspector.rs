@@ -142,7 +142,7 @@ fn wire_parts(
     if std::env::var_os("LUVIT_DAP_ADAPTER").is_none() {
         let d = d.clone();
         crate::modules::uv::stream::set_stdio_tap(Some(Box::new(move |fd, bytes| {
-            d.program_output(if fd == 2 { "stderr" } else { "stdout" }, bytes);
+            d.program_output(if fd == 2 { "stderr" } else { "stdout" }, bytes)
         })));
     }
     let hook = {

@@ -109,8 +109,8 @@ pub struct MobState {
     /// A command that arrived while the program ran (it paused the program): handled at the
     /// stop, after the `202`.
     pub deferred: Option<String>,
-    /// `OUTPUT stdout c|r`: the program's stdout goes to the IDE too.
-    pub output: bool,
+    /// `OUTPUT stdout c|r`: the program's stdout goes to the IDE too (`c`), or only (`r`).
+    pub output: Option<char>,
     /// The script, for `LOAD`'s `201 Started`.
     pub script: Option<(String, i32)>,
     /// SETW expressions (a deleted one leaves its slot, so indexes stay): checked on every
@@ -212,12 +212,14 @@ impl Debugger {
         }
     }
 
-    /// What the program writes to stdout, for `OUTPUT stdout c|r`.
-    pub(super) fn md_output(&self, bytes: &[u8]) {
-        if self.st.borrow().md.output {
+    /// What the program writes to stdout, for `OUTPUT stdout c|r`; true when redirected.
+    pub(super) fn md_output(&self, bytes: &[u8]) -> bool {
+        let mode = self.st.borrow().md.output;
+        if mode.is_some() {
             let text = String::from_utf8_lossy(bytes);
             self.md_send(&format!("204 Output stdout {}\n{text}", text.len()));
         }
+        mode == Some('r')
     }
 
     /// Handles one command line from the IDE.
@@ -321,7 +323,7 @@ impl Debugger {
                 let mut parts = rest.split_whitespace();
                 match (parts.next(), parts.next()) {
                     (Some("stdout"), Some(mode @ ("d" | "c" | "r"))) => {
-                        self.st.borrow_mut().md.output = mode != "d";
+                        self.st.borrow_mut().md.output = mode.chars().next().filter(|&m| m != 'd');
                         self.md_send("200 OK\n");
                     }
                     _ => self.md_send("400 Bad Request\n"),

@@ -682,16 +682,16 @@ impl Debugger {
     }
 
     /// What the program wrote to its stdout or stderr, for the client's debug console.
-    pub fn program_output(&self, category: &str, bytes: &[u8]) {
+    /// Returns true when the client took the bytes instead of the terminal (MobDebug's
+    /// `OUTPUT stdout r`).
+    pub fn program_output(&self, category: &str, bytes: &[u8]) -> bool {
         if self.is_mobdebug() {
-            if category == "stdout" {
-                self.md_output(bytes);
-            }
-            return;
+            return category == "stdout" && self.md_output(bytes);
         }
         if self.has_client() && self.st.try_borrow_mut().is_ok() {
             self.output(category, &String::from_utf8_lossy(bytes), None);
         }
+        false
     }
 
     /// Sends an output event (the debug console).

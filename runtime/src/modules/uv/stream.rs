@@ -84,7 +84,10 @@ impl Conn {
             Conn::Unix(s) => s.try_write(buf),
             Conn::Fd(f) => fd_write(f.get_ref().as_raw_fd(), buf),
             Conn::Stdio(fd) => {
-                tap_stdio(*fd, buf);
+                if tap_stdio(*fd, buf) {
+                    // redirected (MobDebug's `OUTPUT stdout r`): the IDE has it
+                    return Ok(buf.len());
+                }
                 write_all_blocking(*fd, buf).map(|_| buf.len())
             }
         }
@@ -123,8 +126,9 @@ thread_local! {
 }
 
 /// Something that sees what the program writes to its own stdout and stderr (the debugger
-/// sends it to its client as `output` events).
-pub type StdioTap = Box<dyn Fn(RawFd, &[u8])>;
+/// sends it to its client as `output` events); `true` means it took the bytes and they are
+/// not to be written.
+pub type StdioTap = Box<dyn Fn(RawFd, &[u8]) -> bool>;
 
 thread_local! {
     static STDIO_TAP: std::cell::RefCell<Option<StdioTap>> = const { std::cell::RefCell::new(None) };
@@ -135,14 +139,11 @@ pub fn set_stdio_tap(tap: Option<StdioTap>) {
     STDIO_TAP.with(|t| *t.borrow_mut() = tap);
 }
 
-fn tap_stdio(fd: RawFd, buf: &[u8]) {
-    STDIO_TAP.with(|t| {
-        if let Ok(t) = t.try_borrow() {
-            if let Some(f) = t.as_ref() {
-                f(fd, buf);
-            }
-        }
-    });
+fn tap_stdio(fd: RawFd, buf: &[u8]) -> bool {
+    STDIO_TAP.with(|t| match t.try_borrow() {
+        Ok(t) => t.as_ref().is_some_and(|f| f(fd, buf)),
+        Err(_) => false,
+    })
 }
 
 /// Runs one synchronous read into the thread's shared buffer; returns the bytes read.
