@@ -83,6 +83,24 @@ pub fn spawn(stream: TcpStream, link: Arc<Link>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// A Lua string literal for `s` on one line (what MobDebug sends for chunks that are not files).
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 32 => out.push_str(&format!("\\{}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 fn load_size(line: &str) -> Option<usize> {
     let rest = line.strip_prefix("LOAD ")?;
     let size: usize = rest.split_whitespace().next()?.parse().ok()?;
@@ -174,7 +192,11 @@ impl Debugger {
 
     /// A chunk name as MobDebug names files: `@` dropped, relative to BASEDIR when under it.
     pub(super) fn md_file(&self, chunk: &str) -> String {
-        let path = chunk.strip_prefix('@').unwrap_or(chunk);
+        let Some(path) = chunk.strip_prefix('@') else {
+            // Not a file (code given to loadstring, `=stdin`): MobDebug names it by its text,
+            // as a quoted Lua string.
+            return quote(chunk);
+        };
         let basedir = self.st.borrow().md.basedir.clone();
         match path.strip_prefix(basedir.as_str()) {
             Some(rel) if !basedir.is_empty() => rel.to_string(),
@@ -493,5 +515,11 @@ mod tests {
         assert_eq!(load_size("LOAD 42 app.lua"), Some(42));
         assert_eq!(load_size("LOAD x app.lua"), None);
         assert_eq!(load_size("LOAD 999999999999 a"), None);
+    }
+
+    #[test]
+    fn chunks_that_are_not_files_are_named_by_their_quoted_text() {
+        assert_eq!(quote("print(\"a\")\nx"), r#""print(\"a\")\nx""#);
+        assert_eq!(quote("a\\b\u{1}"), r#""a\\b\1""#);
     }
 }
