@@ -5,7 +5,7 @@ local timer = require('timer')
 
 local worker = coroutine.wrap(function()
   for i = 1, 60 do
-    timer.sleep(20)
+    timer.sleep(50)
     local v = i * 2
     if i == 40 then
       require('./lib/later').run(v)
