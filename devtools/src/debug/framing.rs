@@ -89,4 +89,31 @@ mod tests {
         let mut r = io::Cursor::new(b"Content-Length: 10\r\n\r\n{}".to_vec());
         assert!(read_message(&mut r).is_err());
     }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_never_allocate_past_the_limit() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let pieces: [&[u8]; 8] = [
+            b"Content-Length: ",
+            b"\r\n",
+            b"\r\n\r\n",
+            b"99999999999999999999",
+            b"12",
+            b"{}",
+            b"\xff\xfe",
+            b":",
+        ];
+        for _ in 0..5000 {
+            let mut input = Vec::new();
+            for _ in 0..(seed % 12) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                input.extend_from_slice(pieces[(seed % 8) as usize]);
+            }
+            let mut r = io::Cursor::new(input);
+            // Ok(Some), Ok(None) or Err: any, as long as it returns
+            while let Ok(Some(_)) = read_message(&mut r) {}
+        }
+    }
 }
