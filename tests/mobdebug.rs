@@ -118,7 +118,7 @@ fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
     assert_eq!(ide.ask("FROBNICATE"), "400 Bad Request");
     assert_eq!(ide.ask("RUN"), "200 OK");
     assert_eq!(ide.line(), "202 Paused basics.lua 7");
-    let stack = ide.ask("STACK");
+    let stack = ide.ask("STACK -- {maxlevel = 1}");
     let payload = stack.strip_prefix("200 OK ").expect("a stack");
     let shown = lua_check(
         payload,
@@ -129,6 +129,14 @@ fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
     assert!(head.starts_with("200 OK "), "{head}");
     let shown = lua_check(&body, "print(#v, v[1], v[2], (v[3]:gsub(' %-%-.*', '')))");
     assert_eq!(shown, "3\t6\t\"x\\ny\"\t{1, {2}}");
+    // EXEC's params shape the values: number format, entries per table, no comments
+    let (_, body) = ide.ask_sized(
+        "EXEC return 1/3, {1, 2, 3} -- {numformat = '%.3g', maxnum = 2, comment = false}",
+    );
+    assert_eq!(
+        lua_check(&body, "print(v[1], v[2])"),
+        "0.333\t{1, 2} --[[more]]"
+    );
     // the caller's frame: stack = 2 is the main chunk, where total is not yet set
     let (_, body) = ide.ask_sized("EXEC return a -- {stack = 2}");
     assert_eq!(lua_check(&body, "print(v[1])"), "nil");

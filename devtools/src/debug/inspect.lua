@@ -461,11 +461,27 @@ end
 -- it reads serpent's output (one line; `%q` strings; functions skipped; cycles, userdata and
 -- threads as nil with a comment), the stack in MobDebug's shape, and EXEC in a frame.
 
-local function numliteral(v)
+-- Options (MobDebug's EXEC/STACK params): maxlevel (table depth), numformat (default
+-- '%.16g'), maxnum (entries shown per table), comment (false: no address comments).
+local function options(params)
+  params = type(params) == 'table' and params or {}
+  local o = {
+    maxlevel = tonumber(params.maxlevel) or 1000,
+    numformat = type(params.numformat) == 'string' and params.numformat or '%.16g',
+    maxnum = tonumber(params.maxnum),
+    comment = params.comment ~= false,
+  }
+  if not pcall(string.format, o.numformat, 1.5) then o.numformat = '%.16g' end
+  return o
+end
+
+local function numliteral(v, o)
   if v ~= v then return '0/0' end
   if v == math.huge then return 'math.huge' end
   if v == -math.huge then return '-math.huge' end
-  return ('%.16g'):format(v)
+  local ok, s = pcall(string.format, o.numformat, v)
+  if not ok or tonumber(s) == nil then s = ('%.16g'):format(v) end
+  return s
 end
 
 local function strliteral(v)
@@ -473,48 +489,55 @@ local function strliteral(v)
 end
 
 local literal
-local function tableliteral(t, seen, depth, maxdepth)
+local function tableliteral(t, o, seen, depth)
   if seen[t] then return 'nil --[[ref]]' end
-  if depth > maxdepth then return '{} --[[...]]' end
+  if depth > o.maxlevel then return '{} --[[...]]' end
   seen[t] = true
   local parts, n = {}, arraylen(t)
-  for i = 1, n do parts[#parts + 1] = literal(rawget(t, i), seen, depth + 1, maxdepth) end
+  local budget = o.maxnum or math.huge
+  for i = 1, n do
+    if #parts >= budget then break end
+    parts[#parts + 1] = literal(rawget(t, i), o, seen, depth + 1)
+  end
   local keys = {}
   for k in next, t do
     if not (type(k) == 'number' and k >= 1 and k <= n and k % 1 == 0) then keys[#keys + 1] = k end
   end
   pcall(sort, keys, keyorder)
   for _, k in ipairs(keys) do
+    if #parts >= budget then break end
     local key
     if isident(k) then key = k
-    else key = '[' .. literal(k, seen, depth + 1, maxdepth) .. ']' end
-    parts[#parts + 1] = key .. ' = ' .. literal(rawget(t, k), seen, depth + 1, maxdepth)
+    else key = '[' .. literal(k, o, seen, depth + 1) .. ']' end
+    parts[#parts + 1] = key .. ' = ' .. literal(rawget(t, k), o, seen, depth + 1)
   end
   seen[t] = nil
-  return '{' .. concat(parts, ', ') .. '}'
+  local more = (n + #keys > budget) and ' --[[more]]' or ''
+  return '{' .. concat(parts, ', ') .. '}' .. more
 end
 
-function literal(v, seen, depth, maxdepth)
+function literal(v, o, seen, depth)
   local t = type(v)
   if t == 'string' then return strliteral(v)
-  elseif t == 'number' then return numliteral(v)
+  elseif t == 'number' then return numliteral(v, o)
   elseif t == 'boolean' or t == 'nil' then return tostring(v)
-  elseif t == 'table' then return tableliteral(v, seen, depth, maxdepth)
+  elseif t == 'table' then return tableliteral(v, o, seen, depth)
   elseif t == 'function' then return 'function() --[[..skipped..]] end'
   end
   return 'nil --[[' .. rawtostring(v):gsub('%]%]', '] ]') .. ']]'
 end
 
---- md_line(v) -> one line, with the table's address as a comment (MobDebug's `line`).
-function M.md_line(v, maxdepth)
-  local s = literal(v, {}, 1, maxdepth or 1000)
-  if type(v) == 'table' then s = s .. ' --[[' .. rawtostring(v) .. ']]' end
+--- md_line(v, params) -> one line, with the table's address as a comment (MobDebug's `line`).
+function M.md_line(v, params)
+  local o = options(params)
+  local s = literal(v, o, {}, 1)
+  if type(v) == 'table' and o.comment then s = s .. ' --[[' .. rawtostring(v) .. ']]' end
   return s
 end
 
---- md_dump(v) -> `do local _=<literal>;return _;end` (MobDebug's `dump`).
-function M.md_dump(v, maxdepth)
-  return 'do local _=' .. literal(v, {}, 1, maxdepth or 1000) .. ';return _;end'
+--- md_dump(v, params) -> `do local _=<literal>;return _;end` (MobDebug's `dump`).
+function M.md_dump(v, params)
+  return 'do local _=' .. literal(v, options(params), {}, 1) .. ';return _;end'
 end
 
 local function withtostring(v)
@@ -522,13 +545,26 @@ local function withtostring(v)
   return { v, ok and s or '?' }
 end
 
---- md_stack(co, level, basedir) -> MobDebug's STACK payload.
-function M.md_stack(co, level, basedir, maxdepth)
+local function parseparams(text)
+  if not text then return {} end
+  local pf = loadstring('return ' .. text)
+  if not pf then return {} end
+  setfenv(pf, {})
+  local ok, p = pcall(pf)
+  return ok and type(p) == 'table' and p or {}
+end
+
+--- md_stack(co, level, basedir, params) -> MobDebug's STACK payload.
+function M.md_stack(co, level, basedir, paramtext)
+  local params = parseparams(paramtext)
+  -- frames nest values three deep ({frame, locals, ups} -> name -> {value, tostring})
+  if tonumber(params.maxlevel) then params.maxlevel = tonumber(params.maxlevel) + 4 end
   local out = {}
   for i = level, level + 200 do
     local info = debug.getinfo(co, i, 'nSl')
     if not info then break end
-    if info.source ~= '=luvit-debugger' and info.source ~= '=dispatch' then
+    if info.source == '=dispatch' then break end
+    if info.source ~= '=luvit-debugger' then
       local src = info.source
       if src:sub(1, 1) == '@' then
         src = src:sub(2)
@@ -545,25 +581,15 @@ function M.md_stack(co, level, basedir, maxdepth)
           info.short_src },
         locals, ups,
       }
-    elseif info.source == '=dispatch' then
-      break
     end
   end
-  return M.md_dump(out, maxdepth)
+  return M.md_dump(out, params)
 end
 
 --- md_exec(co, level, chunk, params) -> ok, payload: EXEC in a frame; each result as a
 -- line, all of them dumped as one table (what MobDebug's controller loads).
 function M.md_exec(co, level, chunk, paramtext)
-  local params = {}
-  if paramtext then
-    local pf = loadstring('return ' .. paramtext)
-    if pf then
-      setfenv(pf, {})
-      local ok, p = pcall(pf)
-      if ok and type(p) == 'table' then params = p end
-    end
-  end
+  local params = parseparams(paramtext)
   if co and tonumber(params.stack) then level = level + tonumber(params.stack) - 1 end
   chunk = chunk:gsub('\r?\012', '\n')
   local fn, err = loadstring(chunk, '=(exec)')
@@ -572,7 +598,7 @@ function M.md_exec(co, level, chunk, paramtext)
   local res = (function(...) return { n = select('#', ...), ... } end)(pcall(fn))
   if not res[1] then return false, tostring(res[2]) end
   local lines = {}
-  for i = 2, res.n do lines[i - 1] = M.md_line(res[i], tonumber(params.maxlevel)) end
+  for i = 2, res.n do lines[i - 1] = M.md_line(res[i], params) end
   return true, M.md_dump(lines)
 end
 

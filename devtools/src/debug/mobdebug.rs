@@ -276,7 +276,7 @@ impl Debugger {
                 Flow::Stay
             }
             "STACK" => {
-                self.md_stack();
+                self.md_stack(rest);
                 Flow::Stay
             }
             "LOAD" => {
@@ -480,7 +480,13 @@ impl Debugger {
         }
     }
 
-    fn md_stack(&self) {
+    fn md_stack(&self, rest: &str) {
+        // The optional `-- {params}`.
+        let params = rest
+            .trim()
+            .strip_prefix("--")
+            .map(str::trim)
+            .filter(|p| p.starts_with('{'));
         let (thread, level) = self.md_frame();
         let Some(thread) = thread else {
             // Nothing has run yet: MobDebug answers an empty stack.
@@ -490,7 +496,7 @@ impl Debugger {
         let basedir = self.st.borrow().md.basedir.clone();
         let r: mlua::Result<String> =
             self.helper
-                .call(&self.lua, "md_stack", (thread, level, basedir, Value::Nil));
+                .call(&self.lua, "md_stack", (thread, level, basedir, params));
         match r {
             Ok(payload) => self.md_send(&format!("200 OK {payload}\n")),
             Err(e) => {
