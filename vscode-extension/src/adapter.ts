@@ -50,3 +50,7 @@ process.stdin.on('data', (chunk: Buffer) => {
 process.stdin.on('end', () => {
   bridge.dispose();
 });
+
+// An editor that kills the adapter must not leave a launched program behind.
+process.on('exit', () => bridge.killProgram());
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => process.exit(0));

@@ -196,6 +196,11 @@ export class Bridge {
     this.onEnd();
   }
 
+  /** Ends a launched program now (for an adapter process that is itself ending). */
+  killProgram(): void {
+    this.killChild();
+  }
+
   private killChild() {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGKILL');
