@@ -1019,3 +1019,30 @@ fn every_request_of_any_shape_gets_an_answer_and_the_program_survives() {
     assert!(again.contains("hello 2"), "{again}");
     d.ok("disconnect", json!({ "terminateDebuggee": true }));
 }
+
+#[test]
+fn the_vscode_extensions_adapter_suite_passes_against_this_binary() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../vscode-extension");
+    let npm = |args: &[&str]| {
+        let out = std::process::Command::new("npm")
+            .args(args)
+            .arg("--prefix")
+            .arg(&dir)
+            .env("LUVIT_BIN", env!("CARGO_BIN_EXE_luvit"))
+            .output()
+            .expect("npm runs");
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "npm {args:?} failed:\n{text}");
+        text
+    };
+    if !dir.join("node_modules/ws").exists() {
+        npm(&["ci", "--no-audit", "--no-fund"]);
+    }
+    npm(&["run", "build"]);
+    let text = npm(&["test"]);
+    assert!(!text.contains("not ok"), "{text}");
+}
