@@ -1046,3 +1046,53 @@ fn the_vscode_extensions_adapter_suite_passes_against_this_binary() {
     let text = npm(&["test"]);
     assert!(!text.contains("not ok"), "{text}");
 }
+
+#[test]
+fn garbage_at_the_front_door_never_hurts_the_program_or_the_next_client() {
+    use std::io::{Read, Write};
+    let script = example("server.lua");
+    let port = free_port();
+    let (mut child, url) = dap::spawn(
+        &["--inspect=127.0.0.1:0"],
+        &script,
+        &[("PORT", &port.to_string())],
+    );
+    let rest = url.strip_prefix("ws://").unwrap();
+    let (addr, uuid) = rest.split_once('/').unwrap();
+    let mut rng = Rng(0xfeed_beef_1234_5678);
+    let pieces: [&[u8]; 10] = [
+        b"GET ",
+        b"/json/list",
+        b" HTTP/1.1\r\n",
+        b"Host: 127.0.0.1\r\n",
+        b"Upgrade: websocket\r\n",
+        b"Sec-WebSocket-Key: x\r\n",
+        b"\r\n",
+        b"\x00\xff\x81\x7f",
+        b"Content-Length: 99999999\r\n",
+        uuid.as_bytes(),
+    ];
+    for _ in 0..200 {
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            panic!("the inspector stopped accepting");
+        };
+        let mut data = Vec::new();
+        for _ in 0..(rng.next() % 8) {
+            let piece = *rng.pick(&pieces);
+            data.extend_from_slice(piece);
+        }
+        let _ = s.write_all(&data);
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    // the program still serves, and a real client still gets in
+    assert!(http_get(port, Duration::from_secs(5)).is_some_and(|r| r.contains("hello")));
+    let mut d = Dap::connect(&url);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.ok("attach", json!({}));
+    let _ = child.kill();
+    let _ = child.wait();
+}
