@@ -1045,6 +1045,34 @@ fn the_vscode_extensions_adapter_suite_passes_against_this_binary() {
     npm(&["run", "build"]);
     let text = npm(&["test"]);
     assert!(!text.contains("not ok"), "{text}");
+    // the package: one .vsix under 2 MB whose manifest declares the debugger
+    let packaged = npm(&["run", "package"]);
+    assert!(!packaged.contains("WARNING"), "vsce warned:\n{packaged}");
+    let vsix = dir.join("luvit-rs-0.1.0.vsix");
+    let size = std::fs::metadata(&vsix)
+        .expect("the .vsix was written")
+        .len();
+    assert!(size < 2 << 20, "{size} bytes");
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import json, sys, zipfile\n\
+             z = zipfile.ZipFile(sys.argv[1])\n\
+             m = json.loads(z.read('extension/package.json'))\n\
+             assert m['contributes']['debuggers'][0]['type'] == 'luvit', m\n\
+             assert 'extension/out/adapter.js' in z.namelist()\n\
+             assert not any(n.startswith('extension/node_modules') for n in z.namelist())\n\
+             print('ok')",
+        )
+        .arg(&vsix)
+        .output()
+        .expect("python3 runs");
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 #[test]
