@@ -28,6 +28,8 @@ pub struct Options {
     pub command: Command,
     /// `--inspect*`: the debugger's address and start mode.
     pub inspect: Option<luvit_devtools::debug::Options>,
+    /// `-i`/`--interactive`: open the REPL (after the script, if one is given).
+    pub interactive: bool,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
     pub exe: String,
     pub raw: Vec<String>,
@@ -50,6 +52,7 @@ Options:
   -h, --help          print this help and exit
   -v, --version       print the versions of luvit-rs and its parts and exit
   -e, --eval CODE     run CODE (arguments that follow are in `args`)
+  -i, --interactive   open the REPL, after running the script if one is given
   --inspect[=[host:]port]       serve the debugger (DAP over websocket; default
                                 127.0.0.1:9229, port 0 picks a free one)
   --inspect-brk[=[host:]port]   the same, and stop on the script's first line
@@ -59,8 +62,8 @@ Options:
                                 (default 127.0.0.1:4711); combine with -brk/-wait
   --                  stop reading options; the next argument is the script
 
-With no script, luvit runs a program read from standard input (on a terminal it will
-start the REPL; that is not built yet).
+With no script, luvit starts the REPL on a terminal and otherwise runs the program read
+from standard input.
 ";
 
 /// `--inspect[=[host:]port]` and its -brk/-wait forms; `None` for other arguments.
@@ -109,7 +112,19 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let exe = it.next().unwrap_or_else(|| "luvit".to_string());
     let mut rest: Vec<String> = it.collect();
     let mut inspect: Option<luvit_devtools::debug::Options> = None;
-    while let Some(r) = rest.first().and_then(|a| inspect_flag(a)) {
+    let mut interactive = false;
+    loop {
+        if matches!(
+            rest.first().map(String::as_str),
+            Some("-i" | "--interactive")
+        ) {
+            interactive = true;
+            rest.remove(0);
+            continue;
+        }
+        let Some(r) = rest.first().and_then(|a| inspect_flag(a)) else {
+            break;
+        };
         let given = rest[0].contains('=');
         let new = r?;
         // Several flags combine: `--inspect-dap-tcp=0 --inspect-brk` is DAP over TCP on a free
@@ -128,6 +143,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     }
     let mut o = parse_rest(exe, rest)?;
     o.inspect = inspect;
+    o.interactive = interactive;
     Ok(o)
 }
 
@@ -137,6 +153,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         return Ok(Options {
             command: Command::Stdin { args: vec![] },
             inspect: None,
+            interactive: false,
             exe,
             raw: rest,
         });
@@ -178,6 +195,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
     Ok(Options {
         command,
         inspect: None,
+        interactive: false,
         exe,
         raw: rest,
     })
@@ -253,6 +271,23 @@ mod tests {
         // after the script, it is the script's argument
         let o = p(&["a.lua", "--inspect"]).unwrap();
         assert!(o.inspect.is_none());
+    }
+
+    #[test]
+    fn interactive_flag_comes_before_the_script() {
+        let o = p(&["-i", "app.lua", "x"]).unwrap();
+        assert!(o.interactive);
+        assert_eq!(
+            o.command,
+            Command::Script {
+                path: "app.lua".into(),
+                args: vec!["x".into()]
+            }
+        );
+        let o = p(&["--inspect", "--interactive"]).unwrap();
+        assert!(o.interactive && o.inspect.is_some());
+        assert_eq!(o.command, Command::Stdin { args: vec![] });
+        assert!(!p(&["app.lua", "-i"]).unwrap().interactive);
     }
 
     #[test]
