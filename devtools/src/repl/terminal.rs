@@ -42,9 +42,16 @@ extern "C" fn at_exit() {
         // SAFETY: restoring the mode read at start on the same descriptor; the escape turns
         // bracketed paste off in case the prompt was up.
         unsafe {
+            // Raw mode now means the prompt was up: end its line.
+            let mut now: libc::termios = std::mem::zeroed();
+            let raw = libc::tcgetattr(0, &mut now) == 0 && now.c_lflag & libc::ICANON == 0;
             libc::tcsetattr(0, libc::TCSADRAIN, t);
             if let Some(c) = CAPTURE.get() {
-                c.write_real(b"\x1b[?2004l");
+                c.write_real(if raw {
+                    b"\x1b[?2004l\r\n"
+                } else {
+                    b"\x1b[?2004l"
+                });
             }
         }
     }
