@@ -113,9 +113,14 @@ impl Repl {
 
     fn exit(mut self) {
         self.send(".exit\r");
+        self.ended();
+    }
+
+    /// Waits for the process to end.
+    fn ended(&mut self) {
         let deadline = Instant::now() + WAIT;
         while self.s.get_process().is_alive().unwrap_or(false) {
-            assert!(Instant::now() < deadline, "luvit did not exit after .exit");
+            assert!(Instant::now() < deadline, "luvit did not exit");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -275,6 +280,27 @@ fn interactive_flag_runs_the_script_then_opens_the_repl() {
     let mut s = spawn_in(&home, &["-i", "app.lua"]);
     s.run("greeting", "'hi from app.lua'");
     s.exit();
+}
+
+#[test]
+fn ctrl_c_twice_on_an_empty_line_or_ctrl_d_exits() {
+    let (mut s, _home) = spawn(&[]);
+    s.send("12");
+    s.must("> 12");
+    s.send("\x03"); // only cancels the line
+    std::thread::sleep(Duration::from_millis(200));
+    s.run("7 * 3", "21");
+    assert!(
+        !strip_ansi(&s.raw).contains("To exit"),
+        "Ctrl-C on a typed line only cancels it"
+    );
+    s.send("\x03");
+    s.must("To exit, press Ctrl+C again");
+    s.send("\x03");
+    s.ended();
+    let (mut s, _home) = spawn(&[]);
+    s.send("\x04");
+    s.ended();
 }
 
 #[test]

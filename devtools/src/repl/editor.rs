@@ -10,7 +10,12 @@ use rustyline::config::{Behavior, ColorMode, Config};
 use rustyline::error::ReadlineError;
 use rustyline::hint::HistoryHinter;
 use rustyline::history::FileHistory;
-use rustyline::{Editor, ExternalPrinter as _};
+use rustyline::{
+    Cmd, ConditionalEventHandler, Editor, Event, EventContext, EventHandler, ExternalPrinter as _,
+    KeyEvent, RepeatCount,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use super::helper::ReplHelper;
 use super::Post;
@@ -30,8 +35,10 @@ pub enum Request {
 /// What the prompt thread hands the session.
 pub enum Reply {
     Line(String),
-    /// Ctrl-C at the prompt.
-    Interrupted,
+    /// Ctrl-C at the prompt; `typed`: the line had text (Ctrl-C only cancels it then).
+    Interrupted {
+        typed: bool,
+    },
     /// Ctrl-D on an empty line, or the end of input.
     Eof,
     /// The terminal failed.
@@ -105,6 +112,11 @@ fn run(setup: Setup, requests: Receiver<Request>, ready: Sender<Ready>) {
         color,
         hinter: HistoryHinter::new(),
     }));
+    let typed = Arc::new(AtomicBool::new(false));
+    editor.bind_sequence(
+        KeyEvent::ctrl('C'),
+        EventHandler::Conditional(Box::new(CtrlC(typed.clone()))),
+    );
     if let Some(path) = &setup.history {
         // A missing file is the first run.
         let _ = editor.load_history(path);
@@ -141,10 +153,22 @@ fn run(setup: Setup, requests: Receiver<Request>, ready: Sender<Ready>) {
         }
         let reply = match editor.readline(prompt) {
             Ok(line) => Reply::Line(line),
-            Err(ReadlineError::Interrupted) => Reply::Interrupted,
+            Err(ReadlineError::Interrupted) => Reply::Interrupted {
+                typed: typed.swap(false, Ordering::SeqCst),
+            },
             Err(ReadlineError::Eof) => Reply::Eof,
             Err(e) => Reply::Failed(e.to_string()),
         };
         send(reply);
+    }
+}
+
+/// Ctrl-C still interrupts `readline`, and notes whether the line had text.
+struct CtrlC(Arc<AtomicBool>);
+
+impl ConditionalEventHandler for CtrlC {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
+        self.0.store(!ctx.line().is_empty(), Ordering::SeqCst);
+        None
     }
 }

@@ -189,8 +189,8 @@ impl Session {
                     self.line(lua, line);
                 }
             }
-            Reply::Interrupted => {
-                let pending = !self.buffer.borrow().is_empty() || self.editor_mode.get();
+            Reply::Interrupted { typed } => {
+                let pending = typed || !self.buffer.borrow().is_empty() || self.editor_mode.get();
                 self.buffer.borrow_mut().clear();
                 self.editor_mode.set(false);
                 if pending {

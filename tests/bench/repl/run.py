@@ -90,13 +90,19 @@ def completion(luvit, env):
     p.wait_for(b"> ")
     times = []
     for _ in range(RUNS):
+        p.drain()
         p.send(b"uniqueNa")
         p.wait_for(b"uniqueNa")
+        time.sleep(0.05)  # let the echo settle
+        while select.select([p.fd], [], [], 0)[0]:
+            os.read(p.fd, 65536)
         p.drain()
         t0 = time.perf_counter()
         p.send(b"\t")
         t1 = p.wait_for(b"meXYZ")
         times.append((t1 - t0) * 1000)
+        if os.environ.get("BENCH_DEBUG"):
+            print(repr(p.buf))
         p.send(b"\x15")  # Ctrl-U: clear the line
         time.sleep(0.05)
     p.close()
