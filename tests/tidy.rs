@@ -76,8 +76,9 @@ fn no_test_is_ignored() {
     assert!(ignored.is_empty(), "ignored tests in {ignored:?}");
 }
 
-/// Modules of luvit's API that later issues build (networking: issue 5; repl: issue 7).
-const NOT_YET: &[&str] = &["repl"];
+/// Modules of luvit's API that later issues build (none today). luvit's `repl` module is a
+/// function, which this check does not look into; the REPL itself is `luvit` on a terminal.
+const NOT_YET: &[&str] = &[];
 
 /// `module -> names` from the dump: functions, values, tables and class names.
 fn dump_exports(text: &str) -> Vec<(String, Vec<String>)> {

@@ -85,9 +85,26 @@ local function main()
   if boot.mode == 'eval' then
     code, name = boot.target, '=(command line)'
   else
-    if uv.guess_handle(0) == 'tty' then
-      io.stderr:write("luvit: the interactive REPL is not part of this build yet; run a script: luvit app.lua\n")
-      return
+    -- On a terminal (or with -i): the REPL, after the -i script if there is one.
+    local host = package.preload['repl-host'] and realRequire('repl-host')
+    if host and (host.interactive or uv.guess_handle(0) == 'tty') then
+      local scope
+      if host.script then
+        -- -i app.lua: the script runs as the main module does, and the prompt then reads and
+        -- writes its globals.
+        local path = requireLib.pathJoin(cwd, host.script)
+        local file = assert(io.open(path, 'rb'))
+        local fn, err = loadstring(file:read('*a'), '@' .. path)
+        file:close()
+        if not fn then error(err, 0) end
+        local scriptRequire, module = requireLib.generator(path)
+        scope = setmetatable({
+          module = module, exports = module.exports, require = scriptRequire,
+        }, { __index = _G })
+        setfenv(fn, scope)
+        fn(unpack(boot.args, 2, boot.nargs))
+      end
+      return host.start(scope)
     end
     code, name = readStdin(), '=stdin'
   end

@@ -30,6 +30,8 @@ pub struct Options {
     pub inspect: Option<luvit_devtools::debug::Options>,
     /// `--mobdebug[=[host:]port]`: the MobDebug IDE to dial.
     pub mobdebug: Option<(String, u16)>,
+    /// `-i`/`--interactive`: open the REPL (after the script, if one is given).
+    pub interactive: bool,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
     pub exe: String,
     pub raw: Vec<String>,
@@ -52,6 +54,7 @@ Options:
   -h, --help          print this help and exit
   -v, --version       print the versions of luvit-rs and its parts and exit
   -e, --eval CODE     run CODE (arguments that follow are in `args`)
+  -i, --interactive   open the REPL, after running the script if one is given
   --inspect[=[host:]port]       serve the debugger (DAP over websocket; default
                                 127.0.0.1:9229, port 0 picks a free one)
   --inspect-brk[=[host:]port]   the same, and stop on the script's first line
@@ -64,8 +67,8 @@ Options:
                                 (default 127.0.0.1:4711); combine with -brk/-wait
   --                  stop reading options; the next argument is the script
 
-With no script, luvit runs a program read from standard input (on a terminal it will
-start the REPL; that is not built yet).
+With no script, luvit starts the REPL on a terminal and otherwise runs the program read
+from standard input.
 ";
 
 /// `--inspect[=[host:]port]` and its -brk/-wait forms; `None` for other arguments.
@@ -115,10 +118,21 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut rest: Vec<String> = it.collect();
     let mut inspect: Option<luvit_devtools::debug::Options> = None;
     let mut mobdebug = None;
-    while let Some(r) = rest
-        .first()
-        .and_then(|a| mobdebug_flag(a).or_else(|| inspect_flag(a).map(|r| r.map(Flag::Inspect))))
-    {
+    let mut interactive = false;
+    loop {
+        if matches!(
+            rest.first().map(String::as_str),
+            Some("-i" | "--interactive")
+        ) {
+            interactive = true;
+            rest.remove(0);
+            continue;
+        }
+        let Some(r) = rest.first().and_then(|a| {
+            mobdebug_flag(a).or_else(|| inspect_flag(a).map(|r| r.map(Flag::Inspect)))
+        }) else {
+            break;
+        };
         let new = match r? {
             Flag::Mobdebug(host, port) => {
                 mobdebug = Some((host, port));
@@ -145,6 +159,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut o = parse_rest(exe, rest)?;
     o.inspect = inspect;
     o.mobdebug = mobdebug;
+    o.interactive = interactive;
     Ok(o)
 }
 
@@ -193,6 +208,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
             command: Command::Stdin { args: vec![] },
             inspect: None,
             mobdebug: None,
+            interactive: false,
             exe,
             raw: rest,
         });
@@ -235,6 +251,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         command,
         inspect: None,
         mobdebug: None,
+        interactive: false,
         exe,
         raw: rest,
     })
@@ -313,6 +330,23 @@ mod tests {
         // after the script, it is the script's argument
         let o = p(&["a.lua", "--inspect"]).unwrap();
         assert!(o.inspect.is_none());
+    }
+
+    #[test]
+    fn interactive_flag_comes_before_the_script() {
+        let o = p(&["-i", "app.lua", "x"]).unwrap();
+        assert!(o.interactive);
+        assert_eq!(
+            o.command,
+            Command::Script {
+                path: "app.lua".into(),
+                args: vec!["x".into()]
+            }
+        );
+        let o = p(&["--inspect", "--interactive"]).unwrap();
+        assert!(o.interactive && o.inspect.is_some());
+        assert_eq!(o.command, Command::Stdin { args: vec![] });
+        assert!(!p(&["app.lua", "-i"]).unwrap().interactive);
     }
 
     #[test]

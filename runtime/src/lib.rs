@@ -9,4 +9,5 @@ pub mod cli;
 pub mod inspector;
 pub mod r#loop;
 pub mod modules;
+pub mod repl_host;
 pub mod runtime;

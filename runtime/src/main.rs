@@ -73,7 +73,15 @@ fn main() {
             std::process::exit(1);
         }
     }
-    let code = rt.run_main(&opts.exe, &opts.command);
+    // No script, or -i: the bootstrap may open the REPL.
+    if matches!(opts.command, Command::Stdin { .. }) || opts.interactive {
+        if let Err(e) = luvit::repl_host::install(&rt, &opts) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
+    }
+    let command = luvit::repl_host::command(&opts);
+    let code = rt.run_main(&opts.exe, command.as_ref().unwrap_or(&opts.command));
     std::process::exit(code);
 }
 
