@@ -252,6 +252,15 @@ fn ctrl_c_interrupts_a_busy_loop_and_the_repl_goes_on() {
     s.send("\x03");
     s.must("Interrupted");
     s.run("2 + 2", "4");
+    // A callback started from the prompt that never returns: Ctrl-C at the prompt stops it.
+    s.run(
+        "require('timer').setTimeout(10, function() while true do end end)",
+        "> ",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    s.send("\x03");
+    s.must("interrupted");
+    s.run("3 + 3", "6");
     s.exit();
 }
 

@@ -139,6 +139,7 @@ fn start(
         modules,
         // Under --inspect the debugger owns LuaJIT's hook.
         interrupt_hook: lua.app_data_ref::<crate::inspector::Attached>().is_none(),
+        in_callback: crate::r#loop::dispatch::in_callback,
         history: repl::default_history(),
     };
     repl::start(lua, host)

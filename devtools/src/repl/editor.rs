@@ -153,9 +153,13 @@ fn run(setup: Setup, requests: Receiver<Request>, ready: Sender<Ready>) {
         }
         let reply = match editor.readline(prompt) {
             Ok(line) => Reply::Line(line),
-            Err(ReadlineError::Interrupted) => Reply::Interrupted {
-                typed: typed.swap(false, Ordering::SeqCst),
-            },
+            Err(ReadlineError::Interrupted) => {
+                // A callback that never returns would never see this reply: interrupt it.
+                super::interrupt::poke();
+                Reply::Interrupted {
+                    typed: typed.swap(false, Ordering::SeqCst),
+                }
+            }
             Err(ReadlineError::Eof) => Reply::Eof,
             Err(e) => Reply::Failed(e.to_string()),
         };

@@ -16,6 +16,37 @@ static ENTRY: AtomicPtr<lua_State> = AtomicPtr::new(std::ptr::null_mut());
 static LUA_THREAD: AtomicUsize = AtomicUsize::new(0);
 static USE_HOOK: AtomicBool = AtomicBool::new(false);
 static PIPE: AtomicI32 = AtomicI32::new(-1);
+/// `fn() -> bool`: the loop is inside a callback (set by the host).
+static BUSY_PROBE: AtomicUsize = AtomicUsize::new(0);
+/// The hook was armed for a busy loop callback, not for an entry.
+static CALLBACK_MODE: AtomicBool = AtomicBool::new(false);
+
+/// Tells the handler how to know that a loop callback is running.
+pub fn set_busy_probe(probe: fn() -> bool) {
+    BUSY_PROBE.store(probe as usize, Ordering::SeqCst);
+}
+
+fn callback_running() -> bool {
+    let p = BUSY_PROBE.load(Ordering::SeqCst);
+    if p == 0 {
+        return false;
+    }
+    // SAFETY: the value was stored from a `fn() -> bool` by set_busy_probe.
+    let probe: fn() -> bool = unsafe { std::mem::transmute::<usize, fn() -> bool>(p) };
+    probe()
+}
+
+/// From the prompt thread (Ctrl-C at the prompt): a callback that is running now, perhaps
+/// forever, is interrupted; an idle loop is left alone.
+pub fn poke() {
+    let t = LUA_THREAD.load(Ordering::SeqCst);
+    if t != 0 && USE_HOOK.load(Ordering::SeqCst) {
+        // SAFETY: the Lua thread lives as long as the process.
+        unsafe {
+            libc::pthread_kill(t as libc::pthread_t, libc::SIGINT);
+        }
+    }
+}
 
 /// Installs the `SIGINT` handler; `notify` runs on a helper thread after each Ctrl-C.
 /// Call on the Lua thread.
@@ -79,10 +110,10 @@ extern "C" fn on_sigint(_sig: libc::c_int) {
             return;
         }
         let main = MAIN.load(Ordering::SeqCst);
-        if USE_HOOK.load(Ordering::SeqCst)
-            && !main.is_null()
-            && !ENTRY.load(Ordering::SeqCst).is_null()
-        {
+        let entry = !ENTRY.load(Ordering::SeqCst).is_null();
+        let callback = !entry && callback_running();
+        if USE_HOOK.load(Ordering::SeqCst) && !main.is_null() && (entry || callback) {
+            CALLBACK_MODE.store(callback, Ordering::SeqCst);
             ffi::lua_sethook(
                 main,
                 Some(on_hook),
@@ -112,6 +143,10 @@ unsafe fn entry_active(l: *mut lua_State, co: *mut lua_State) -> bool {
 
 unsafe extern "C-unwind" fn on_hook(l: *mut lua_State, _ar: *mut lua_Debug) {
     ffi::lua_sethook(l, None, 0, 0);
+    if CALLBACK_MODE.swap(false, Ordering::SeqCst) {
+        // A loop callback that would not return: it fails as if it raised the error.
+        ffi::luaL_error(l, c"interrupted".as_ptr());
+    }
     let co = ENTRY.load(Ordering::SeqCst);
     if co.is_null() || !entry_active(l, co) {
         return;

@@ -52,6 +52,9 @@ pub struct Host {
     pub modules: Vec<String>,
     /// Ctrl-C may interrupt running code with a hook (false when the debugger owns the hook).
     pub interrupt_hook: bool,
+    /// Whether the loop is inside a callback right now (a busy callback is interrupted by
+    /// Ctrl-C at the prompt). Called from a signal handler: it must only read an atomic.
+    pub in_callback: fn() -> bool,
     /// The history file (`None`: keep no history).
     pub history: Option<PathBuf>,
 }

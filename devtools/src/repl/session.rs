@@ -80,6 +80,7 @@ pub fn start(lua: &Lua, host: Host) -> mlua::Result<()> {
     let color = capture.is_some();
     terminal::guard(capture);
     let post = host.post.clone();
+    interrupt::set_busy_probe(host.in_callback);
     interrupt::install(
         host.main_state,
         host.interrupt_hook,

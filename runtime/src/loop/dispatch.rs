@@ -138,7 +138,22 @@ pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
     run_next_ticks(lua, el);
 }
 
+/// How many callbacks are running (nested through next ticks and `uv.run`): the REPL's Ctrl-C
+/// reads it from a signal handler to know whether the loop is busy in Lua.
+static IN_CALLBACK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Whether a loop callback is running now (async-signal-safe: one atomic load).
+pub fn in_callback() -> bool {
+    IN_CALLBACK.load(std::sync::atomic::Ordering::Relaxed) > 0
+}
+
 fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
+    IN_CALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    invoke_inner(lua, el, f, args);
+    IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
     let invoker = match el.invoker.borrow().as_ref() {
         Some(i) => i.clone(),
         None => unreachable!("the runtime installs the invoker before any Lua runs"),
