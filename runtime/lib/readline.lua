@@ -68,10 +68,14 @@ function Editor.new(options)
 end
 
 local function write(self, text)
-  if type(self.stdout) == 'number' then
-    uv.fs_write(self.stdout, text, -1)
+  local out = self.stdout
+  if type(out) == 'number' then
+    uv.fs_write(out, text, -1)
+  elseif type(out) == 'table' then
+    -- a stream object (net.Socket, a Writable) or anything with a write method
+    out:write(text)
   else
-    uv.write(self.stdout, text)
+    uv.write(out, text)
   end
 end
 
