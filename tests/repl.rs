@@ -329,3 +329,15 @@ fn piped_stdin_runs_as_a_program() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1,4,9\n");
 }
+
+#[test]
+fn dot_clear_resets_locals_and_the_globals_defined_at_the_prompt() {
+    let (mut s, _home) = spawn(&[]);
+    s.run("x_defined_here = 5", "> ");
+    s.run("local y_local = 2", "> ");
+    s.run("x_defined_here + y_local", "7");
+    s.run(".clear", "> ");
+    s.run("x_defined_here == nil and y_local == nil", "true");
+    s.run("type(print)", "'function'");
+    s.exit();
+}

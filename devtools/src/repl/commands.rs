@@ -14,7 +14,7 @@ pub enum Command {
 }
 
 pub const HELP: &str = "\
-.clear    Forget the locals defined at the prompt and `_`
+.clear    Reset the session: prompt locals, `_` and globals back as they started
 .editor   Enter editor mode: several lines run together (Ctrl+D to run, Ctrl+C to cancel)
 .exit     Exit the REPL
 .help     Print this help message

@@ -42,8 +42,22 @@ M.env = setmetatable({}, {
   end,
 })
 
+-- The globals as the session found them, for `.clear`.
+local snapshot = {}
+for k, v in next, G do snapshot[k] = v end
+
+-- `.clear`: forget the prompt's locals and `_`, and put the globals back as they were when the
+-- session started (those added at the prompt go, changed ones come back).
 function M.clear()
   declared, locals = {}, {}
+  local added = {}
+  for k in next, G do
+    if snapshot[k] == nil then added[#added + 1] = k end
+  end
+  for _, k in ipairs(added) do rawset(G, k, nil) end
+  for k, v in next, snapshot do
+    if rawget(G, k) ~= v then rawset(G, k, v) end
+  end
 end
 
 function M.setLast(v)
