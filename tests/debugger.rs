@@ -131,12 +131,7 @@ fn inspect_brk_stops_on_the_first_line_and_steps() {
 #[test]
 fn step_over_a_yielding_line_stays_in_the_coroutine() {
     let script = example("stepping.lua");
-    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
-    d.set_breakpoints(&script, &[12]);
-    d.ok("configurationDone", json!({}));
-    let (_, top) = d.stopped();
-    assert_eq!(top["line"], 12);
-    d.set_breakpoints(&script, &[]);
+    let mut d = Dap::run_to(&script, 12);
     d.ok("next", json!({ "threadId": 1 }));
     // timer.sleep yields; the interval ticks meanwhile; the step ends on line 13 of work()
     let (reason, top) = d.stopped();
@@ -252,8 +247,9 @@ fn http_get(port: u16, within: Duration) -> Option<String> {
     (!out.is_empty()).then(|| String::from_utf8_lossy(&out).into_owned())
 }
 
-#[test]
-fn breakpoint_in_an_http_handler_stops_the_whole_loop() {
+/// `server.lua` under `--inspect-wait` on a free port, with `bps` set: returns the client and
+/// the port once the server listens (after configurationDone).
+fn server_with_breakpoints(bps: &[i64]) -> (Dap, String, u16) {
     let script = example("server.lua");
     let port = free_port();
     let mut d = Dap::start_env(
@@ -261,9 +257,8 @@ fn breakpoint_in_an_http_handler_stops_the_whole_loop() {
         &script,
         &[("PORT", &port.to_string())],
     );
-    d.set_breakpoints(&script, &[6]);
+    d.set_breakpoints(&script, bps);
     d.ok("configurationDone", json!({}));
-    // wait until the server listens
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
@@ -272,6 +267,12 @@ fn breakpoint_in_an_http_handler_stops_the_whole_loop() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    (d, script, port)
+}
+
+#[test]
+fn breakpoint_in_an_http_handler_stops_the_whole_loop() {
+    let (mut d, script, port) = server_with_breakpoints(&[6]);
     let first = std::thread::spawn(move || http_get(port, Duration::from_secs(20)));
     let (reason, top) = d.stopped();
     assert_eq!(
@@ -372,12 +373,7 @@ fn a_client_that_vanishes_while_stopped_leaves_the_program_running_and_another_a
 fn step_into_a_function_in_another_file_opens_that_file() {
     let script = example("steps-across-files.lua");
     let later = example("lib/later.lua");
-    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
-    d.set_breakpoints(&script, &[4]);
-    d.ok("configurationDone", json!({}));
-    let (_, top) = d.stopped();
-    assert_eq!(top["line"], 4);
-    d.set_breakpoints(&script, &[]);
+    let mut d = Dap::run_to(&script, 4);
     d.ok("stepIn", json!({ "threadId": 1 }));
     let (reason, top) = d.stopped();
     assert_eq!(reason, "step");
@@ -640,12 +636,7 @@ fn function_breakpoints_stop_at_the_named_functions_first_line() {
 #[test]
 fn step_out_of_a_coroutine_body_lands_in_its_resumer() {
     let script = example("basics.lua");
-    let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
-    d.set_breakpoints(&script, &[19]);
-    d.ok("configurationDone", json!({}));
-    let (_, top) = d.stopped();
-    assert_eq!(top["line"], 19);
-    d.set_breakpoints(&script, &[]);
+    let mut d = Dap::run_to(&script, 19);
     d.ok("stepOut", json!({ "threadId": 1 }));
     let (reason, top) = d.stopped();
     assert_eq!(reason, "step");
@@ -661,22 +652,7 @@ fn step_out_of_a_coroutine_body_lands_in_its_resumer() {
 
 #[test]
 fn pause_on_an_idle_program_stops_at_the_next_line_that_runs() {
-    let script = example("server.lua");
-    let port = free_port();
-    let mut d = Dap::start_env(
-        "--inspect-wait=127.0.0.1:0",
-        &script,
-        &[("PORT", &port.to_string())],
-    );
-    d.ok("configurationDone", json!({}));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut d, script, port) = server_with_breakpoints(&[]);
     d.ok("pause", json!({ "threadId": 1 }));
     // idle: nothing runs, so no stop yet
     assert!(d.try_event("stopped", Duration::from_millis(300)).is_none());
@@ -897,23 +873,7 @@ impl Rng {
 
 #[test]
 fn every_request_of_any_shape_gets_an_answer_and_the_program_survives() {
-    let script = example("server.lua");
-    let port = free_port();
-    let mut d = Dap::start_env(
-        "--inspect-wait=127.0.0.1:0",
-        &script,
-        &[("PORT", &port.to_string())],
-    );
-    d.set_breakpoints(&script, &[6]);
-    d.ok("configurationDone", json!({}));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (mut d, script, port) = server_with_breakpoints(&[6]);
     let first = std::thread::spawn(move || http_get(port, Duration::from_secs(30)));
     d.stopped();
     let commands = [

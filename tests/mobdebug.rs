@@ -24,17 +24,29 @@ fn example_dir() -> String {
 impl Ide {
     /// Listens, starts `luvit --mobdebug=127.0.0.1:PORT <script>`, accepts its call.
     fn start(script: &str) -> Ide {
+        Ide::launch(script, true, &[], false)
+    }
+
+    /// Listens on a free port and starts the binary on `script` (with `--mobdebug` pointing
+    /// at the port when `flag`, else with `IDE_PORT` in its environment), then accepts.
+    fn launch(script: &str, flag: bool, env: &[(&str, &str)], capture_stdout: bool) -> Ide {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_luvit"))
-            .arg(format!("--mobdebug=127.0.0.1:{port}"))
-            .arg(format!("{}{script}", example_dir()))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_luvit"));
+        if flag {
+            cmd.arg(format!("--mobdebug=127.0.0.1:{port}"));
+        }
+        cmd.arg(format!("{}{script}", example_dir()))
+            .env("IDE_PORT", port.to_string())
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        listener.set_nonblocking(false).unwrap();
+            .stdout(if capture_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().unwrap();
         let (sock, _) = listener.accept().unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
@@ -252,24 +264,7 @@ fn a_watch_expression_stops_the_program_when_it_turns_true() {
 
 #[test]
 fn a_program_that_calls_mobdebug_start_is_debugged_coroutines_and_all() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_luvit"))
-        .arg(format!("{}zerobrane.lua", example_dir()))
-        .env("IDE_PORT", port.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let (sock, _) = listener.accept().unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut ide = Ide {
-        reader: BufReader::new(sock.try_clone().unwrap()),
-        writer: sock,
-        child,
-    };
+    let mut ide = Ide::launch("zerobrane.lua", false, &[], true);
     ide.ask(&format!("BASEDIR {}", example_dir()));
     // the coroutine was created (and ran once) before the IDE attached
     assert_eq!(ide.ask("SETB zerobrane.lua 6"), "200 OK");
@@ -341,24 +336,7 @@ fn the_zerobrane_plugin_parses_and_its_api_listing_loads() {
 
 #[test]
 fn output_stdout_r_redirects_the_programs_output_to_the_ide_only() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let child = Command::new(env!("CARGO_BIN_EXE_luvit"))
-        .arg(format!("--mobdebug=127.0.0.1:{port}"))
-        .arg(format!("{}basics.lua", example_dir()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let (sock, _) = listener.accept().unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    let mut ide = Ide {
-        reader: BufReader::new(sock.try_clone().unwrap()),
-        writer: sock,
-        child,
-    };
+    let mut ide = Ide::launch("basics.lua", true, &[], true);
     assert_eq!(ide.ask("OUTPUT stdout r"), "200 OK");
     assert_eq!(ide.ask("OUTPUT stderr x"), "400 Bad Request");
     assert_eq!(ide.ask("RUN"), "200 OK");

@@ -100,6 +100,18 @@ impl Dap {
         d
     }
 
+    /// Starts `script` under `--inspect-wait`, runs it to a breakpoint on `line` (asserting
+    /// it stops there), then clears the breakpoint: the program is stopped at `line`.
+    pub fn run_to(script: &str, line: i64) -> Dap {
+        let mut d = Dap::start("--inspect-wait=127.0.0.1:0", script);
+        d.set_breakpoints(script, &[line]);
+        d.ok("configurationDone", json!({}));
+        let (_, top) = d.stopped();
+        assert_eq!(top["line"], line, "stopped at the breakpoint: {top}");
+        d.set_breakpoints(script, &[]);
+        d
+    }
+
     fn read(&mut self, deadline: Instant) -> Option<Value> {
         while Instant::now() < deadline {
             match self.ws.read() {
