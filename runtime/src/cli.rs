@@ -32,6 +32,8 @@ pub struct Options {
     pub mobdebug: Option<(String, u16)>,
     /// `-i`/`--interactive`: open the REPL (after the script, if one is given).
     pub interactive: bool,
+    /// `--cpu-prof` and its `-dir`/`-name`/`-interval` settings.
+    pub cpu_prof: Option<luvit_devtools::profile::CpuOptions>,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
     pub exe: String,
     pub raw: Vec<String>,
@@ -62,6 +64,10 @@ Options:
   --mobdebug[=[host:]port]      dial a MobDebug IDE (ZeroBrane Studio; default
                                 localhost:8172 or $MOBDEBUG_PORT) and stop on the
                                 first line
+  --cpu-prof                    write a CPU profile at exit (.cpuprofile, .folded, .svg)
+  --cpu-prof-dir=DIR            where (default: the working directory)
+  --cpu-prof-name=NAME          the files' base name (default CPU.<date>.<time>.<pid>.0.001)
+  --cpu-prof-interval=MICROS    sampling interval (default 1000; LuaJIT samples per ms)
   --inspect-dap-tcp[=[host:]port]
                                 serve DAP with Content-Length framing over TCP instead
                                 (default 127.0.0.1:4711); combine with -brk/-wait
@@ -119,6 +125,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut inspect: Option<luvit_devtools::debug::Options> = None;
     let mut mobdebug = None;
     let mut interactive = false;
+    let mut cpu = CpuFlags::default();
     loop {
         if matches!(
             rest.first().map(String::as_str),
@@ -126,6 +133,9 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
         ) {
             interactive = true;
             rest.remove(0);
+            continue;
+        }
+        if cpu.take(&mut rest)? {
             continue;
         }
         let Some(r) = rest.first().and_then(|a| {
@@ -160,7 +170,81 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     o.inspect = inspect;
     o.mobdebug = mobdebug;
     o.interactive = interactive;
+    o.cpu_prof = cpu.options()?;
     Ok(o)
+}
+
+/// `--cpu-prof`, `--cpu-prof-dir=DIR`, `--cpu-prof-name=NAME`, `--cpu-prof-interval=MICROS`
+/// (node's flags; the value may also be the next argument).
+#[derive(Default)]
+struct CpuFlags {
+    on: bool,
+    dir: Option<String>,
+    name: Option<String>,
+    interval: Option<String>,
+}
+
+impl CpuFlags {
+    /// Consumes one cpu-prof flag at the front of `rest`, if there is one.
+    fn take(&mut self, rest: &mut Vec<String>) -> Result<bool, CliError> {
+        let Some(arg) = rest.first().cloned() else {
+            return Ok(false);
+        };
+        if arg == "--cpu-prof" {
+            self.on = true;
+            rest.remove(0);
+            return Ok(true);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let slot = match flag.as_str() {
+            "--cpu-prof-dir" => &mut self.dir,
+            "--cpu-prof-name" => &mut self.name,
+            "--cpu-prof-interval" => &mut self.interval,
+            _ => return Ok(false),
+        };
+        rest.remove(0);
+        let value = match inline {
+            Some(v) => v,
+            None if !rest.is_empty() => rest.remove(0),
+            None => return Err(CliError(format!("luvit: {flag} needs a value"))),
+        };
+        *slot = Some(value);
+        Ok(true)
+    }
+
+    fn options(self) -> Result<Option<luvit_devtools::profile::CpuOptions>, CliError> {
+        if !self.on {
+            if self.dir.is_some() || self.name.is_some() || self.interval.is_some() {
+                return Err(CliError(
+                    "luvit: --cpu-prof-dir/-name/-interval need --cpu-prof".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let interval_us = match self.interval {
+            None => 1000,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(CliError(format!(
+                        "luvit: --cpu-prof-interval: expected microseconds, got '{v}'"
+                    )))
+                }
+            },
+        };
+        let dir = match self.dir {
+            Some(d) => std::path::PathBuf::from(d),
+            None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
+        };
+        Ok(Some(luvit_devtools::profile::CpuOptions {
+            dir,
+            name: self.name,
+            interval_us,
+        }))
+    }
 }
 
 enum Flag {
@@ -209,6 +293,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
             inspect: None,
             mobdebug: None,
             interactive: false,
+            cpu_prof: None,
             exe,
             raw: rest,
         });
@@ -252,6 +337,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         inspect: None,
         mobdebug: None,
         interactive: false,
+        cpu_prof: None,
         exe,
         raw: rest,
     })

@@ -9,5 +9,6 @@ pub mod cli;
 pub mod inspector;
 pub mod r#loop;
 pub mod modules;
+pub mod profiling;
 pub mod repl_host;
 pub mod runtime;

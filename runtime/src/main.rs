@@ -49,6 +49,9 @@ fn main() {
         }
         return;
     }
+    if let Some(cpu) = &opts.cpu_prof {
+        luvit::profiling::start_cpu(&rt, cpu.clone());
+    }
     if let Some((host, port)) = &opts.mobdebug {
         let chunk = match &opts.command {
             Command::Script { path, .. } => std::env::current_dir()

@@ -315,6 +315,7 @@ pub fn exit_process(lua: &Lua, code: i32) -> ! {
         }
     }
     crate::inspector::exiting(lua, code);
+    crate::profiling::finish();
     crate::modules::uv::net::tty_reset_mode();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
