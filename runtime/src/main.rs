@@ -51,6 +51,8 @@ fn main() {
     }
     if let Some(cpu) = &opts.cpu_prof {
         luvit::profiling::start_cpu(&rt, cpu.clone());
+        let _enter = rt.el.enter();
+        luvit::profiling::watch_signals(&rt);
     }
     if let Some((host, port)) = &opts.mobdebug {
         let chunk = match &opts.command {

@@ -12,14 +12,40 @@ use crate::r#loop::{Callback, EventLoop, Slot};
 #[derive(Default)]
 pub struct SignalData {
     task: Option<JoinHandle<()>>,
+    signum: i32,
+}
+
+impl SignalData {
+    fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+            watching(self.signum, -1);
+        }
+    }
 }
 
 impl Drop for SignalData {
     fn drop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
+        self.stop();
     }
+}
+
+/// How many started signal handles watch each signal (the profiler's SIGINT/SIGTERM watcher
+/// ends the process only when the program does not handle the signal itself).
+static WATCHERS: [std::sync::atomic::AtomicI32; 65] =
+    [const { std::sync::atomic::AtomicI32::new(0) }; 65];
+
+fn watching(signum: i32, delta: i32) {
+    if let Some(w) = WATCHERS.get(signum as usize) {
+        w.fetch_add(delta, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Whether the program handles `signum` with a started signal handle.
+pub fn program_watches(signum: i32) -> bool {
+    WATCHERS
+        .get(signum as usize)
+        .is_some_and(|w| w.load(std::sync::atomic::Ordering::SeqCst) > 0)
 }
 
 const SIGNALS: &[(&str, i32)] = &[
@@ -125,9 +151,10 @@ fn start(lua: &Lua, h: &H, sig: Value, cb: Function, oneshot: bool) -> mlua::Res
         }
     });
     if let Data::Signal(d) = &mut *h.data.borrow_mut() {
-        if let Some(old) = d.task.replace(task) {
-            old.abort();
-        }
+        d.stop();
+        d.task = Some(task);
+        d.signum = n;
+        watching(n, 1);
     }
     ret(lua, Ok::<_, UvError>(0))
 }
@@ -153,9 +180,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
     r.add(lua, "signal_stop", Some((SIG, "stop")), |lua, h: H| {
         h.expect_kind(Kind::Signal, "signal_stop")?;
         if let Data::Signal(d) = &mut *h.data.borrow_mut() {
-            if let Some(t) = d.task.take() {
-                t.abort();
-            }
+            d.stop();
         }
         EventLoop::of(lua).set_active(h.id, false);
         ret(lua, Ok::<_, UvError>(0))
