@@ -69,6 +69,25 @@ impl Ide {
         l.trim_end_matches(['\n', '\r']).to_string()
     }
 
+    /// `204 Output stdout <n>` messages until the program ends (the socket closes): their text.
+    fn output_until_closed(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let l = self.line();
+            if l.is_empty() {
+                return out;
+            }
+            let n: usize = l
+                .strip_prefix("204 Output stdout ")
+                .expect("output")
+                .parse()
+                .unwrap();
+            let mut b = vec![0u8; n];
+            self.reader.read_exact(&mut b).unwrap();
+            out.push_str(&String::from_utf8_lossy(&b));
+        }
+    }
+
     fn ask(&mut self, line: &str) -> String {
         self.send(line);
         self.line()
@@ -160,21 +179,7 @@ fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
     assert_eq!(ide.ask("DELB basics.lua 7"), "200 OK");
     assert_eq!(ide.ask("RUN"), "200 OK");
     // the program's output comes as 204 messages, then the socket closes at the end
-    let mut out = String::new();
-    loop {
-        let l = ide.line();
-        if l.is_empty() {
-            break;
-        }
-        let n: usize = l
-            .strip_prefix("204 Output stdout ")
-            .expect("output")
-            .parse()
-            .unwrap();
-        let mut b = vec![0u8; n];
-        ide.reader.read_exact(&mut b).unwrap();
-        out.push_str(&String::from_utf8_lossy(&b));
-    }
+    let out = ide.output_until_closed();
     assert!(
         out.contains("total\t3") && out.contains("late\t13"),
         "{out:?}"
@@ -340,21 +345,7 @@ fn output_stdout_r_redirects_the_programs_output_to_the_ide_only() {
     assert_eq!(ide.ask("OUTPUT stdout r"), "200 OK");
     assert_eq!(ide.ask("OUTPUT stderr x"), "400 Bad Request");
     assert_eq!(ide.ask("RUN"), "200 OK");
-    let mut got = String::new();
-    loop {
-        let l = ide.line();
-        if l.is_empty() {
-            break;
-        }
-        let n: usize = l
-            .strip_prefix("204 Output stdout ")
-            .expect("output")
-            .parse()
-            .unwrap();
-        let mut b = vec![0u8; n];
-        ide.reader.read_exact(&mut b).unwrap();
-        got.push_str(&String::from_utf8_lossy(&b));
-    }
+    let got = ide.output_until_closed();
     assert!(got.contains("total\t3"), "{got:?}");
     let local = ide.child.wait_with_output_ref();
     assert!(

@@ -56,9 +56,10 @@ fn main() {
     }
     if let Some((host, port)) = &opts.mobdebug {
         let chunk = match &opts.command {
-            Command::Script { path, .. } => std::env::current_dir()
-                .ok()
-                .map(|cwd| format!("@{}", lexical_join(&cwd.to_string_lossy(), path))),
+            // named as `require` names the main chunk: absolute, `.`/`..` resolved lexically
+            Command::Script { path, .. } => {
+                Some(format!("@{}", luvit_devtools::debug::normalize_path(path)))
+            }
             _ => None,
         };
         if let Err(e) = luvit::inspector::start_mobdebug(&rt, host, *port, chunk) {
@@ -88,24 +89,4 @@ fn main() {
     let command = luvit::repl_host::command(&opts);
     let code = rt.run_main(&opts.exe, command.as_ref().unwrap_or(&opts.command));
     std::process::exit(code);
-}
-
-/// `base/path` with `.` and `..` resolved lexically, as `require` names the main chunk.
-fn lexical_join(base: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') {
-        path.to_string()
-    } else {
-        format!("{base}/{path}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in joined.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
 }

@@ -41,6 +41,7 @@ use protocol::Sequencer;
 use server::{Incoming, Link};
 
 pub use server::host_allowed;
+pub use session::normalize_path;
 
 /// How the program was started under the debugger.
 #[derive(Clone, Debug, PartialEq)]

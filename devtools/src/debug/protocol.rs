@@ -81,6 +81,14 @@ impl Request {
     pub fn bool(&self, key: &str) -> Option<bool> {
         self.args.get(key).and_then(Value::as_bool)
     }
+    /// An array argument's items (none when absent or not an array).
+    pub fn array(&self, key: &str) -> Vec<Value> {
+        self.args
+            .get(key)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
     /// A required integer argument, or an error message naming it.
     pub fn need_i64(&self, key: &str) -> Result<i64, String> {
         self.i64(key).ok_or_else(|| {

@@ -98,12 +98,7 @@ impl Debugger {
             }
             "setBreakpoints" => stay(self.set_breakpoints(req)?),
             "setFunctionBreakpoints" => {
-                let wanted = req
-                    .args
-                    .get("breakpoints")
-                    .and_then(Json::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let wanted = req.array("breakpoints");
                 let mut list = Vec::new();
                 let mut out = Vec::new();
                 for b in wanted {
@@ -250,12 +245,7 @@ impl Debugger {
                 .ok()
                 .flatten()
         });
-        let wanted = req
-            .args
-            .get("breakpoints")
-            .and_then(Json::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let wanted = req.array("breakpoints");
         let mut list = Vec::new();
         let mut out = Vec::new();
         for b in wanted {
@@ -849,7 +839,7 @@ fn terminate_program() {
 
 /// An absolute, lexically normalized path (`.` and `..` resolved, no symlinks followed), the
 /// way the runtime's `require` names the chunks it loads.
-pub(super) fn normalize_path(path: &str) -> String {
+pub fn normalize_path(path: &str) -> String {
     let joined = if path.starts_with('/') {
         path.to_string()
     } else {
