@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod dns;
 pub mod http;
 pub mod json;
+pub mod profiler;
 pub mod tls;
 pub mod uv;
 pub mod zlib;
@@ -33,6 +34,11 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     )?;
     let json = json::register(lua)?;
     preload.set("json", lua.create_function(move |_, ()| Ok(json.clone()))?)?;
+    let profiler = profiler::register(lua)?;
+    preload.set(
+        "profiler",
+        lua.create_function(move |_, ()| Ok(profiler.clone()))?,
+    )?;
     let zlib = zlib::register(lua)?;
     preload.set(
         "zlib-native",
