@@ -1,12 +1,13 @@
 //! The seam between the runtime's event loop and the devtools.
 //!
 //! The runtime's dispatch point (the one door from the loop into Lua) reports every callback it
-//! runs to a [`LoopObserver`], when one is attached. With none attached the runtime pays a single
-//! branch per callback and records no origins.
+//! runs to the [`LoopObserver`]s attached (the debugger, the loop profiler, the CPU profiler's
+//! origin frames). With none attached the runtime pays a single branch per callback and records
+//! no origins.
 
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A place in Lua source: the chunk name as Lua reports it (`@path` for files) and a line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,12 +44,22 @@ impl fmt::Display for Origin {
     }
 }
 
+/// One run of a callback, as the dispatch point sees it.
+pub struct CallbackRun<'a> {
+    pub origin: &'a Rc<Origin>,
+    /// The Lua function about to run.
+    pub function: &'a mlua::Function,
+    /// When it became ready to run (a timer's due time, an I/O completion reaching the loop),
+    /// for the loop lag; `None` for phase handles, next ticks and close callbacks.
+    pub ready: Option<Instant>,
+}
+
 /// Told about every callback the event loop runs, and about the loop going idle.
 pub trait LoopObserver {
     /// A callback is about to run.
-    fn callback_started(&self, origin: &Rc<Origin>);
+    fn callback_started(&self, run: &CallbackRun);
     /// The callback returned (or raised) after `elapsed`.
-    fn callback_finished(&self, origin: &Rc<Origin>, elapsed: Duration);
+    fn callback_finished(&self, run: &CallbackRun, elapsed: Duration);
     /// The loop is about to wait for I/O or timers (`true`) or has woken up (`false`).
     fn loop_idle(&self, idle: bool) {
         let _ = idle;

@@ -34,6 +34,8 @@ pub struct Options {
     pub interactive: bool,
     /// `--cpu-prof` and its `-dir`/`-name`/`-interval` settings.
     pub cpu_prof: Option<luvit_devtools::profile::CpuOptions>,
+    /// `--loop-prof` and its `-dir`/`-threshold` settings.
+    pub loop_prof: Option<luvit_devtools::profile::LoopOptions>,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
     pub exe: String,
     pub raw: Vec<String>,
@@ -68,6 +70,10 @@ Options:
   --cpu-prof-dir=DIR            where (default: the working directory)
   --cpu-prof-name=NAME          the files' base name (default CPU.<date>.<time>.<pid>.0.001)
   --cpu-prof-interval=MICROS    sampling interval (default 1000; LuaJIT samples per ms)
+  --loop-prof                   measure the event loop: lag, utilization, each callback
+                                site; write LOOP.*.json and .trace.json and a summary
+  --loop-prof-dir=DIR           where (default: the working directory)
+  --loop-prof-threshold=MS      log callbacks longer than this with their stacks (50)
   --inspect-dap-tcp[=[host:]port]
                                 serve DAP with Content-Length framing over TCP instead
                                 (default 127.0.0.1:4711); combine with -brk/-wait
@@ -126,6 +132,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut mobdebug = None;
     let mut interactive = false;
     let mut cpu = CpuFlags::default();
+    let mut loop_flags = LoopFlags::default();
     loop {
         if matches!(
             rest.first().map(String::as_str),
@@ -135,7 +142,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
             rest.remove(0);
             continue;
         }
-        if cpu.take(&mut rest)? {
+        if cpu.take(&mut rest)? || loop_flags.take(&mut rest)? {
             continue;
         }
         let Some(r) = rest.first().and_then(|a| {
@@ -171,6 +178,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     o.mobdebug = mobdebug;
     o.interactive = interactive;
     o.cpu_prof = cpu.options()?;
+    o.loop_prof = loop_flags.options()?;
     Ok(o)
 }
 
@@ -247,6 +255,75 @@ impl CpuFlags {
     }
 }
 
+/// `--loop-prof`, `--loop-prof-dir=DIR`, `--loop-prof-threshold=MS` (the value may also be the
+/// next argument).
+#[derive(Default)]
+struct LoopFlags {
+    on: bool,
+    dir: Option<String>,
+    threshold: Option<String>,
+}
+
+impl LoopFlags {
+    /// Consumes one loop-prof flag at the front of `rest`, if there is one.
+    fn take(&mut self, rest: &mut Vec<String>) -> Result<bool, CliError> {
+        let Some(arg) = rest.first().cloned() else {
+            return Ok(false);
+        };
+        if arg == "--loop-prof" {
+            self.on = true;
+            rest.remove(0);
+            return Ok(true);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let slot = match flag.as_str() {
+            "--loop-prof-dir" => &mut self.dir,
+            "--loop-prof-threshold" => &mut self.threshold,
+            _ => return Ok(false),
+        };
+        rest.remove(0);
+        let value = match inline {
+            Some(v) => v,
+            None if !rest.is_empty() => rest.remove(0),
+            None => return Err(CliError(format!("luvit: {flag} needs a value"))),
+        };
+        *slot = Some(value);
+        Ok(true)
+    }
+
+    fn options(self) -> Result<Option<luvit_devtools::profile::LoopOptions>, CliError> {
+        if !self.on {
+            if self.dir.is_some() || self.threshold.is_some() {
+                return Err(CliError(
+                    "luvit: --loop-prof-dir/-threshold need --loop-prof".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let mut o = luvit_devtools::profile::LoopOptions::default();
+        if let Some(v) = self.threshold {
+            match v.parse::<f64>() {
+                Ok(ms) if ms >= 0.0 && ms.is_finite() => {
+                    o.threshold = std::time::Duration::from_secs_f64(ms / 1000.0)
+                }
+                _ => {
+                    return Err(CliError(format!(
+                        "luvit: --loop-prof-threshold: expected milliseconds, got '{v}'"
+                    )))
+                }
+            }
+        }
+        o.dir = match self.dir {
+            Some(d) => std::path::PathBuf::from(d),
+            None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
+        };
+        Ok(Some(o))
+    }
+}
+
 enum Flag {
     Inspect(luvit_devtools::debug::Options),
     Mobdebug(String, u16),
@@ -294,6 +371,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
             mobdebug: None,
             interactive: false,
             cpu_prof: None,
+            loop_prof: None,
             exe,
             raw: rest,
         });
@@ -338,6 +416,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         mobdebug: None,
         interactive: false,
         cpu_prof: None,
+        loop_prof: None,
         exe,
         raw: rest,
     })

@@ -197,6 +197,11 @@ impl CpuProfiler {
 
 /// node's default name: `CPU.YYYYMMDD.HHMMSS.PID.0.001` (local time).
 pub fn default_name() -> String {
+    dated_name("CPU")
+}
+
+/// `PREFIX.YYYYMMDD.HHMMSS.PID.0.001` (local time), node's naming for profiles.
+pub fn dated_name(prefix: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)
@@ -208,7 +213,7 @@ pub fn default_name() -> String {
         tm
     };
     format!(
-        "CPU.{:04}{:02}{:02}.{:02}{:02}{:02}.{}.0.001",
+        "{prefix}.{:04}{:02}{:02}.{:02}{:02}{:02}.{}.0.001",
         tm.tm_year + 1900,
         tm.tm_mon + 1,
         tm.tm_mday,
