@@ -48,7 +48,7 @@ fn breakpoint_in_the_main_chunk_shows_locals_and_continues_to_exit() {
     assert!(
         names
             .iter()
-            .any(|n| n.starts_with("timer scheduled at") && n.contains("basics.lua:13")),
+            .any(|n| n.starts_with("setTimeout scheduled at") && n.contains("basics.lua:13")),
         "async origin of the timer callback in {names:?}"
     );
     d.set_breakpoints(&script, &[]);

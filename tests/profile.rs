@@ -222,7 +222,7 @@ fn loop_prof_names_the_callback_that_blocked_where_its_time_went_and_the_lag() {
     let site = format!("profile-loop.lua:{line}");
     let r = json_file(&dir, ".json");
     let slow = &r["slow"][0];
-    assert_eq!(slow["kind"], "timer", "{slow}");
+    assert_eq!(slow["kind"], "setTimeout", "{slow}");
     assert!(slow["site"].as_str().unwrap().ends_with(&site), "{slow}");
     assert!(slow["duration_ms"].as_f64().unwrap() >= 200.0, "{slow}");
     let frames: Vec<&str> = slow["stack"]
@@ -299,4 +299,61 @@ fn bad_loop_profiler_flags_and_directories_are_clear_errors_before_the_program_r
         assert!(stderr.contains(says), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "the program did not run: {args:?}");
     }
+}
+
+#[test]
+fn cpu_samples_keep_the_work_ratio_across_a_coroutine_and_a_timer_with_its_origin_frame() {
+    let dir = temp_dir("ratio");
+    let script = example("profile-ratio.lua");
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg("--cpu-prof")
+        .arg(format!("--cpu-prof-dir={}", dir.display()))
+        .args(["--cpu-prof-name=ratio", &script.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = std::fs::read_to_string(&script)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("-- the timer's origin"))
+        .unwrap()
+        + 1;
+    let origin = format!("[setTimeout] {}:{line}", script.display());
+    let folded = std::fs::read_to_string(dir.join("ratio.folded")).unwrap();
+    let (mut heavy, mut light, mut light_with_origin, mut heavy_in_coroutine) = (0u64, 0u64, 0, 0);
+    for l in folded.lines() {
+        let (stack, n) = l.rsplit_once(' ').unwrap();
+        let n: u64 = n.parse().unwrap();
+        let leaf = stack.rsplit(';').next().unwrap();
+        if leaf.starts_with("heavy_in_coroutine ") {
+            heavy += n;
+            if stack.contains(";[coroutine];") {
+                heavy_in_coroutine += n;
+            }
+        } else if leaf.starts_with("light_in_timer ") {
+            light += n;
+            if stack.starts_with(&origin) {
+                light_with_origin += n;
+            }
+        }
+    }
+    assert!(light > 0 && heavy > 0, "{folded}");
+    let ratio = heavy as f64 / light as f64;
+    assert!(
+        (2.25..=3.75).contains(&ratio),
+        "3:1 within 25%: {ratio}\n{folded}"
+    );
+    assert_eq!(
+        light_with_origin, light,
+        "every timer sample under {origin}\n{folded}"
+    );
+    assert_eq!(
+        heavy_in_coroutine, heavy,
+        "every coroutine sample under [coroutine]"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,16 +16,24 @@ pub struct Site {
     pub line: u32,
 }
 
-/// What scheduled a callback: its kind (`setTimeout`, `fs.readFile`, `tcp read`...), the Lua
-/// site that scheduled it, and the origin that was current at that moment (the async chain).
+/// What scheduled a callback: its kind (`timer`, `fs`, `tcp read`...), the API the user's code
+/// called to schedule it (`setTimeout`, `readFile`, `listen`: the built-in function the user's
+/// frame called), the Lua site that scheduled it, and the origin that was current at that moment
+/// (the async chain).
 #[derive(Debug)]
 pub struct Origin {
     pub kind: &'static str,
+    pub api: Option<String>,
     pub site: Option<Site>,
     pub parent: Option<Rc<Origin>>,
 }
 
 impl Origin {
+    /// The name to show: the API the user called, else the kind.
+    pub fn label(&self) -> &str {
+        self.api.as_deref().unwrap_or(self.kind)
+    }
+
     /// Walks the async chain from this origin back to the root.
     pub fn chain(&self) -> impl Iterator<Item = &Origin> {
         std::iter::successors(Some(self), |o| o.parent.as_deref())
@@ -37,9 +45,9 @@ impl fmt::Display for Origin {
         match &self.site {
             Some(site) => {
                 let path = site.source.strip_prefix('@').unwrap_or(&site.source);
-                write!(f, "{} at {}:{}", self.kind, path, site.line)
+                write!(f, "{} at {}:{}", self.label(), path, site.line)
             }
-            None => write!(f, "{}", self.kind),
+            None => write!(f, "{}", self.label()),
         }
     }
 }
@@ -74,11 +82,13 @@ mod tests {
     fn origin_chain_walks_to_the_root_and_displays_sites() {
         let root = Rc::new(Origin {
             kind: "main",
+            api: None,
             site: None,
             parent: None,
         });
         let child = Origin {
-            kind: "setTimeout",
+            kind: "timer",
+            api: Some("setTimeout".into()),
             site: Some(Site {
                 source: "@app.lua".into(),
                 line: 12,
@@ -86,7 +96,7 @@ mod tests {
             parent: Some(root),
         };
         let kinds: Vec<_> = child.chain().map(|o| o.kind).collect();
-        assert_eq!(kinds, ["setTimeout", "main"]);
+        assert_eq!(kinds, ["timer", "main"]);
         assert_eq!(child.to_string(), "setTimeout at app.lua:12");
     }
 }

@@ -88,6 +88,8 @@ pub fn start_cpu(rt: &Runtime, options: CpuOptions) {
     // SAFETY: the runtime's main state, on its thread; it lives until the process exits.
     let p = unsafe { CpuProfiler::start(rt.el.main_state.0, options) };
     CPU.with(|c| *c.borrow_mut() = Some(p));
+    // the origin frames: which loop callback each sample ran under
+    rt.el.attach_observer(Rc::new(cpu::CpuOrigins));
 }
 
 /// The process is ending: stop the profilers and write their files (errors on stderr); the

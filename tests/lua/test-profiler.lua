@@ -35,7 +35,7 @@ require('tap')(function(test)
       local r = assert(profiler.loop())
       assert(r.slow_count == 1, r.slow_count)
       local s = r.slow[1]
-      assert(s.kind == 'timer' and s.site:find('test%-profiler%.lua:33$'), s.site)
+      assert(s.kind == 'setTimeout' and s.site:find('test%-profiler%.lua:33$'), s.site)
       assert(s.duration_ms >= 70, s.duration_ms)
       assert(s.samples > 0 and s.stack[1].name == 'spin', s.stack[1] and s.stack[1].name)
       assert(r.lag.count >= 1 and r.utilization > 0 and r.utilization <= 1)

@@ -394,9 +394,9 @@ impl Debugger {
             let label = match &or.site {
                 Some(site) => {
                     let path = site.source.strip_prefix('@').unwrap_or(&site.source);
-                    format!("{} scheduled at {}:{}", or.kind, path, site.line)
+                    format!("{} scheduled at {}:{}", or.label(), path, site.line)
                 }
-                None => format!("{} callback", or.kind),
+                None => format!("{} callback", or.label()),
             };
             recs.push(FrameRec {
                 name: label,

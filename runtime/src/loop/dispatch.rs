@@ -39,32 +39,42 @@ impl Callback {
 /// The origin of a callback scheduled now, when observers want origins.
 pub fn origin_here(lua: &Lua, el: &EventLoop, kind: &'static str) -> Option<Rc<Origin>> {
     el.observed().then(|| {
+        let (site, api) = scheduling_site(lua);
         Rc::new(Origin {
             kind,
-            site: scheduling_site(lua),
+            api,
+            site,
             parent: el.current_origin(),
         })
     })
 }
 
-/// The innermost Lua frame that is the user's (not a built-in module).
-fn scheduling_site(lua: &Lua) -> Option<Site> {
+/// The innermost Lua frame that is the user's (not a built-in module), and the name of the
+/// built-in function it called (the API that scheduled the callback: `setTimeout`, `listen`).
+fn scheduling_site(lua: &Lua) -> (Option<Site>, Option<String>) {
+    let mut api = None;
     for level in 1..32 {
-        let found = lua.inspect_stack(level, |d| {
+        let Some((source, line, what, name)) = lua.inspect_stack(level, |d| {
             let src = d.source();
             let source = src.source.as_deref().unwrap_or("").to_string();
             let line = d.current_line().unwrap_or(0);
-            (source, line, src.what)
-        })?;
-        let (source, line, what) = found;
+            let name = d.names().name.map(|n| n.to_string());
+            (source, line, src.what, name)
+        }) else {
+            break;
+        };
         if what != "C" && source.starts_with('@') && !source.starts_with("@builtin:") {
-            return Some(Site {
+            let site = Site {
                 source,
                 line: line as u32,
-            });
+            };
+            return (Some(site), api);
+        }
+        if what != "C" {
+            api = name;
         }
     }
-    None
+    (None, None)
 }
 
 /// The Lua side of the door: `invoke(f, ...)` is `xpcall` with a handler that keeps the raised
@@ -143,6 +153,7 @@ fn run(
     let origin = origin.cloned().unwrap_or_else(|| {
         Rc::new(Origin {
             kind: "callback",
+            api: None,
             site: None,
             parent: None,
         })

@@ -40,7 +40,8 @@ impl Default for LoopOptions {
 
 /// Figures for one callback site.
 pub struct SiteStats {
-    pub kind: &'static str,
+    /// The API that scheduled it (`setTimeout`), else the kind of callback (`tcp read`).
+    pub kind: String,
     /// The Lua line that scheduled it (the nearest one in its origin chain), `path:line`.
     pub site: String,
     /// Where the callback function is defined, `path:line`.
@@ -151,7 +152,7 @@ impl LoopProfiler {
                 return *i;
             }
         }
-        let kind = run.origin.kind;
+        let kind = run.origin.label().to_string();
         let site = run
             .origin
             .chain()
