@@ -59,8 +59,12 @@ fn main() {
             std::process::exit(2);
         }
     }
+    luvit::profiling::install_control(&rt.lua);
     if let Some(cpu) = &opts.cpu_prof {
-        luvit::profiling::start_cpu(&rt, cpu.clone());
+        if let Err(e) = luvit::profiling::start_cpu(&rt.el, cpu.clone()) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
     }
     if let Some(o) = &opts.loop_prof {
         if let Err(e) = luvit::profiling::start_loop(&rt.el, o.clone()) {

@@ -169,7 +169,10 @@ impl Debugger {
                 self.terminate_after_reply.set(true);
                 Ok((Json::Null, Flow::Resume))
             }
-            other => Err(format!("unknown or unsupported request '{other}'")),
+            other => match crate::profile::control::dap_request(&self.lua, other, &req.args) {
+                Some(r) => stay(r?),
+                None => Err(format!("unknown or unsupported request '{other}'")),
+            },
         }
     }
 

@@ -4,6 +4,7 @@
 //! utilization, per-site durations, slow callbacks with their stacks). `safepoint.rs` and
 //! `stack.rs` are what the profilers share to read the Lua stack while it runs.
 
+pub mod control;
 pub mod cpu;
 pub mod event_loop;
 pub mod histogram;

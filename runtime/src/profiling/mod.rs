@@ -12,11 +12,17 @@ use luvit_devtools::profile::{cpu, write, CpuOptions, CpuProfiler, LoopOptions, 
 use luvit_devtools::LoopObserver;
 
 use crate::r#loop::EventLoop;
-use crate::runtime::Runtime;
+
+mod control;
+mod signals;
+
+pub use control::install_control;
+pub use signals::watch_signals;
 
 thread_local! {
     static CPU: RefCell<Option<CpuProfiler>> = const { RefCell::new(None) };
     static LOOP: RefCell<Option<Rc<LoopProfiler>>> = const { RefCell::new(None) };
+    static CPU_ORIGINS: RefCell<Option<Rc<dyn LoopObserver>>> = const { RefCell::new(None) };
 }
 
 /// A profile directory must exist and be writable, checked before the program runs.
@@ -83,31 +89,28 @@ fn write_loop(p: &LoopProfiler, dir: Option<&Path>) -> Result<Vec<PathBuf>, Stri
     })
 }
 
-/// Starts sampling now.
-pub fn start_cpu(rt: &Runtime, options: CpuOptions) {
-    // SAFETY: the runtime's main state, on its thread; it lives until the process exits.
-    let p = unsafe { CpuProfiler::start(rt.el.main_state.0, options) };
-    CPU.with(|c| *c.borrow_mut() = Some(p));
-    // the origin frames: which loop callback each sample ran under
-    rt.el.attach_observer(Rc::new(cpu::CpuOrigins));
-}
-
-/// The process is ending: stop the profilers and write their files (errors on stderr); the
-/// loop profiler prints its summary.
-pub fn finish() {
-    finish_cpu();
-    if let Some(p) = LOOP.with(|l| l.borrow_mut().take()) {
-        match write_loop(&p, None) {
-            Ok(files) => eprint!("{}", report::summary(&p, &files)),
-            Err(e) => eprintln!("{e}"),
-        }
+/// Starts the CPU profiler, with the origin frames of the loop callbacks. An error when it runs.
+pub fn start_cpu(el: &EventLoop, options: CpuOptions) -> Result<(), String> {
+    if CPU.with(|c| c.borrow().is_some()) {
+        return Err("the CPU profiler is already running".into());
     }
+    // SAFETY: the runtime's main state, on its thread; it lives until the process exits.
+    let p = unsafe { CpuProfiler::start(el.main_state.0, options) };
+    CPU.with(|c| *c.borrow_mut() = Some(p));
+    let origins: Rc<dyn LoopObserver> = Rc::new(cpu::CpuOrigins);
+    el.attach_observer(origins.clone());
+    CPU_ORIGINS.with(|o| *o.borrow_mut() = Some(origins));
+    Ok(())
 }
 
-fn finish_cpu() {
+/// Stops the CPU profiler and writes its files; their paths.
+pub fn stop_cpu(el: Option<&EventLoop>) -> Result<Vec<PathBuf>, String> {
     let Some(p) = CPU.with(|c| c.borrow_mut().take()) else {
-        return;
+        return Err("the CPU profiler is not running".into());
     };
+    if let (Some(el), Some(o)) = (el, CPU_ORIGINS.with(|o| o.borrow_mut().take())) {
+        el.detach_observer(&o);
+    }
     let options = p.options.clone();
     let samples = p.stop();
     let name = options.name.clone().unwrap_or_else(cpu::default_name);
@@ -115,62 +118,26 @@ fn finish_cpu() {
         .strip_suffix(".cpuprofile")
         .unwrap_or(&name)
         .to_string();
-    if let Err(e) = write::write_all(&samples, &options.dir, &name) {
-        eprintln!(
+    write::write_all(&samples, &options.dir, &name).map_err(|e| {
+        format!(
             "luvit: cannot write the CPU profile to {}: {e}",
             options.dir.display()
-        );
-    }
+        )
+    })
 }
 
-/// The profilers keep their files when SIGINT or SIGTERM ends the program (node loses them):
-/// the files are written, then the process ends as the signal would have ended it, unless the
-/// program handles that signal itself. Two paths, since the Lua thread is either parked in the
-/// loop (a task on the loop hears the signal) or running Lua (a safe point, armed through a
-/// signal to the Lua thread, stops it at the next instruction, even in a compiled loop).
-pub fn watch_signals(rt: &Runtime) {
-    use tokio::signal::unix::{signal, SignalKind};
-    // SAFETY: the runtime's main state, on its thread, living until the process exits.
-    let Some(slot) = (unsafe { safepoint::register(rt.el.main_state.0, on_safepoint) }) else {
-        return;
-    };
-    for signum in [libc::SIGINT, libc::SIGTERM] {
-        let Ok(mut stream) = signal(SignalKind::from_raw(signum)) else {
-            continue;
-        };
-        rt.el.spawn_local(async move {
-            while stream.recv().await.is_some() {
-                on_signal(signum);
-            }
-        });
-        // SAFETY: the action stores an atomic and sends a signal (pthread_kill is
-        // async-signal-safe), from whichever thread the kernel picked.
-        let _ = unsafe {
-            signal_hook_registry::register(signum, move || {
-                SIGNALLED.store(signum, Ordering::SeqCst);
-                safepoint::poke(slot);
-            })
-        };
+/// The process is ending: stop the profilers and write their files (errors on stderr); the
+/// loop profiler prints its summary.
+pub fn finish() {
+    if CPU.with(|c| c.borrow().is_some()) {
+        if let Err(e) = stop_cpu(None) {
+            eprintln!("{e}");
+        }
     }
-}
-
-use std::sync::atomic::{AtomicI32, Ordering};
-
-use luvit_devtools::profile::safepoint;
-
-static SIGNALLED: AtomicI32 = AtomicI32::new(0);
-
-unsafe fn on_safepoint(_l: *mut mlua::ffi::lua_State) {
-    let signum = SIGNALLED.swap(0, Ordering::SeqCst);
-    if signum != 0 {
-        on_signal(signum);
-    }
-}
-
-fn on_signal(signum: i32) {
-    // A program that handles the signal decides when to end; its exit writes the files.
-    if !crate::modules::uv::signal::program_watches(signum) {
-        finish();
-        std::process::exit(128 + signum);
+    if let Some(p) = LOOP.with(|l| l.borrow_mut().take()) {
+        match write_loop(&p, None) {
+            Ok(files) => eprint!("{}", report::summary(&p, &files)),
+            Err(e) => eprintln!("{e}"),
+        }
     }
 }
