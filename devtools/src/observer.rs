@@ -60,6 +60,8 @@ pub struct CallbackRun<'a> {
     /// When it became ready to run (a timer's due time, an I/O completion reaching the loop),
     /// for the loop lag; `None` for phase handles, next ticks and close callbacks.
     pub ready: Option<Instant>,
+    /// When it started (read once by the dispatch point for every observer).
+    pub started: Instant,
 }
 
 /// Told about every callback the event loop runs, and about the loop going idle.
@@ -68,9 +70,9 @@ pub trait LoopObserver {
     fn callback_started(&self, run: &CallbackRun);
     /// The callback returned (or raised) after `elapsed`.
     fn callback_finished(&self, run: &CallbackRun, elapsed: Duration);
-    /// The loop is about to wait for I/O or timers (`true`) or has woken up (`false`).
-    fn loop_idle(&self, idle: bool) {
-        let _ = idle;
+    /// The loop has woken up after waiting `parked` for I/O or timers.
+    fn loop_parked(&self, parked: Duration) {
+        let _ = parked;
     }
 }
 

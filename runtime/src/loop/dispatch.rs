@@ -163,13 +163,13 @@ fn run(
         origin: &origin,
         function: f,
         ready,
+        started: Instant::now(),
     };
     for o in observers.iter() {
         o.callback_started(&run);
     }
-    let t0 = Instant::now();
     invoke(lua, el, f, args);
-    let elapsed = t0.elapsed();
+    let elapsed = run.started.elapsed();
     for o in observers.iter().rev() {
         o.callback_finished(&run, elapsed);
     }

@@ -149,6 +149,8 @@ pub struct EventLoop {
     observers: RefCell<Rc<[Rc<dyn LoopObserver>]>>,
     /// When the callback about to be dispatched became ready (for the observers' lag figure).
     ready_at: Cell<Option<Instant>>,
+    /// The loop is inside poll's await: tokio runs the I/O tasks now.
+    awaiting: Cell<bool>,
     /// When `run` was first entered, and the time parked waiting for I/O since (node's
     /// `eventLoopUtilization` figures; kept always, two clock reads per park).
     loop_started: Cell<Option<Instant>>,
@@ -189,6 +191,7 @@ impl EventLoop {
             local_notify: tokio::sync::Notify::new(),
             observers: RefCell::new(Rc::from(Vec::new())),
             ready_at: Cell::new(None),
+            awaiting: Cell::new(false),
             loop_started: Cell::new(None),
             idle_total: Cell::new(Duration::ZERO),
             immediates_pending: Cell::new(false),
@@ -288,7 +291,10 @@ impl EventLoop {
 
     /// Queues work for the next poll phase, from the loop thread.
     pub fn post_local(&self, ev: LocalEvent) {
-        self.local_q.borrow_mut().push_back((stamp(), ev));
+        // Completions made while the loop awaits I/O take the wake-up time (one clock read a
+        // batch); one posted from a callback is stamped now.
+        let at = if self.awaiting.get() { None } else { stamp() };
+        self.local_q.borrow_mut().push_back((at, ev));
         self.local_notify.notify_one();
     }
 
@@ -521,16 +527,15 @@ impl EventLoop {
                 let n = self.polls_since_yield.get() + 1;
                 if n >= 32 {
                     self.polls_since_yield.set(0);
+                    self.awaiting.set(true);
                     tokio::task::yield_now().await;
+                    self.awaiting.set(false);
                 } else {
                     self.polls_since_yield.set(n);
                 }
             } else {
-                let observers = self.observers();
-                for o in observers.iter() {
-                    o.loop_idle(true);
-                }
                 let parked = Instant::now();
+                self.awaiting.set(true);
                 let mut rx = self.rx.borrow_mut();
                 let sleep = async {
                     match timeout {
@@ -544,10 +549,12 @@ impl EventLoop {
                     _ = sleep => {}
                 }
                 drop(rx);
-                self.idle_total
-                    .set(self.idle_total.get() + parked.elapsed());
-                for o in observers.iter() {
-                    o.loop_idle(false);
+                self.awaiting.set(false);
+                let woke = Instant::now();
+                let idle = woke - parked;
+                self.idle_total.set(self.idle_total.get() + idle);
+                for o in self.observers().iter() {
+                    o.loop_parked(idle);
                 }
                 self.update_time();
             }
@@ -558,11 +565,12 @@ impl EventLoop {
         // Deliver what is ready now, bounded so a callback that keeps posting cannot starve
         // timers and the other phases.
         let n = self.local_q.borrow().len();
+        let batch = if n > 0 { stamp() } else { None };
         for _ in 0..n {
             let ev = self.local_q.borrow_mut().pop_front();
             match ev {
                 Some((at, ev)) => {
-                    self.ready_at.set(at);
+                    self.ready_at.set(at.or(batch));
                     ev(lua, self);
                     self.ready_at.set(None);
                 }

@@ -84,7 +84,6 @@ pub struct LoopProfiler {
     started: Instant,
     /// Wall time spent parked waiting for I/O or timers.
     idle: Cell<Duration>,
-    parked_at: Cell<Option<Instant>>,
     depth: Cell<u32>,
     pub(crate) sites: RefCell<Vec<SiteStats>>,
     by_key: RefCell<HashMap<String, usize>>,
@@ -111,7 +110,6 @@ impl LoopProfiler {
             main,
             started: Instant::now(),
             idle: Cell::new(Duration::ZERO),
-            parked_at: Cell::new(None),
             depth: Cell::new(0),
             sites: RefCell::new(Vec::new()),
             by_key: RefCell::new(HashMap::new()),
@@ -134,10 +132,7 @@ impl LoopProfiler {
     /// Fraction of the time not parked waiting (node's event loop utilization).
     pub fn utilization(&self) -> f64 {
         let total = self.elapsed().as_secs_f64();
-        let mut idle = self.idle.get();
-        if let Some(t) = self.parked_at.get() {
-            idle += t.elapsed();
-        }
+        let idle = self.idle.get();
         if total <= 0.0 {
             0.0
         } else {
@@ -251,9 +246,9 @@ impl LoopObserver for LoopProfiler {
         let d = self.depth.get();
         self.depth.set(d + 1);
         if d == 0 {
-            self.watchdog.begin();
+            self.watchdog.begin(run.started);
             if let Some(ready) = run.ready {
-                let lag = Instant::now().saturating_duration_since(ready);
+                let lag = run.started.saturating_duration_since(ready);
                 self.lag.borrow_mut().record(lag.as_nanos() as u64);
             }
         }
@@ -270,8 +265,8 @@ impl LoopObserver for LoopProfiler {
             s.total += elapsed;
             s.durations.record(elapsed.as_nanos() as u64);
         }
-        let now = self.elapsed();
-        let start = now.saturating_sub(elapsed);
+        let start = run.started.saturating_duration_since(self.started);
+        let now = start + elapsed;
         let ev = TraceEvent {
             start_us: start.as_micros() as u64,
             dur_us: elapsed.as_micros() as u64,
@@ -307,12 +302,8 @@ impl LoopObserver for LoopProfiler {
         }
     }
 
-    fn loop_idle(&self, idle: bool) {
-        if idle {
-            self.parked_at.set(Some(Instant::now()));
-        } else if let Some(t) = self.parked_at.take() {
-            self.idle.set(self.idle.get() + t.elapsed());
-        }
+    fn loop_parked(&self, parked: Duration) {
+        self.idle.set(self.idle.get() + parked);
     }
 }
 

@@ -34,7 +34,14 @@ thread_local! {
 }
 
 fn now_us() -> u64 {
-    BASE.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
+    us_at(Instant::now())
+}
+
+/// An instant as microseconds since `BASE` (never 0, which means "none").
+fn us_at(t: Instant) -> u64 {
+    t.saturating_duration_since(*BASE.get_or_init(Instant::now))
+        .as_micros() as u64
+        + 1
 }
 
 struct Shared {
@@ -55,6 +62,7 @@ impl Watchdog {
     /// Call on the Lua thread; `main` is its live main state, living until the process exits.
     pub unsafe fn start(main: *mut lua_State, threshold: Duration) -> Watchdog {
         MAIN.store(main, Ordering::SeqCst);
+        BASE.get_or_init(Instant::now);
         let slot = *SLOT.get_or_init(|| safepoint::register(main, sample));
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -70,16 +78,28 @@ impl Watchdog {
         Watchdog { shared, thread }
     }
 
-    /// The loop thread entered a callback (the outermost one).
-    pub fn begin(&self) {
-        SAMPLES.with(|s| s.borrow_mut().clear());
-        RUNNING_SINCE.store(now_us(), Ordering::SeqCst);
+    /// The loop thread entered a callback (the outermost one) at `started`.
+    pub fn begin(&self, started: Instant) {
+        SAMPLES.with(|s| {
+            let mut s = s.borrow_mut();
+            if !s.is_empty() {
+                s.clear();
+            }
+        });
+        RUNNING_SINCE.store(us_at(started), Ordering::Relaxed);
     }
 
     /// The callback returned: the stacks sampled while it ran past the threshold.
     pub fn end(&self) -> Vec<Vec<Frame>> {
-        RUNNING_SINCE.store(0, Ordering::SeqCst);
-        SAMPLES.with(|s| std::mem::take(&mut *s.borrow_mut()))
+        RUNNING_SINCE.store(0, Ordering::Relaxed);
+        SAMPLES.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.is_empty() {
+                Vec::new()
+            } else {
+                std::mem::take(&mut *s)
+            }
+        })
     }
 }
 
