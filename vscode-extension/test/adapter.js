@@ -42,7 +42,13 @@ async function withClient(fn) {
   try {
     await fn(dc);
   } finally {
-    await Promise.race([dc.stop(), new Promise((r) => setTimeout(r, 3000))]);
+    // After a case's own disconnect the adapter exits and would never answer stop()'s.
+    const proc = dc._adapterProcess;
+    const exited = !proc || proc.exitCode !== null || proc.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((r) => proc.once('exit', r));
+    await Promise.race([dc.stop(), exited, new Promise((r) => setTimeout(r, 3000))]);
+    dc.stopAdapter();
   }
 }
 
@@ -465,6 +471,32 @@ const cases = {
       await Promise.race([term.exited, new Promise((r) => setTimeout(r, 3000))]);
       assert.match(term.text, /total\t3\nco\ttrue\t10\n/);
       assert.deepStrictEqual(outputs.filter((o) => o.category === 'stdout'), [], 'program output also went to the console');
+    } finally {
+      if (term) term.child.kill('SIGKILL');
+    }
+  },
+
+  async 'console integratedTerminal: disconnect ends the program in the terminal'(dc) {
+    let term;
+    answerReverseRequests(dc, (req) => {
+      term = runLikeATerminal(req.arguments);
+      return { success: true, body: { processId: term.child.pid } };
+    });
+    try {
+      await dc.initializeRequest(TERMINAL_CLIENT);
+      await Promise.all([
+        dc.waitForEvent('initialized').then(() => dc.configurationDoneRequest()),
+        dc.launchRequest({ program: server, console: 'integratedTerminal', env: { PORT: '0' }, runtimeExecutable: luvit }),
+      ]);
+      const started = Date.now();
+      while (!/listening on (\d+)/.test(term.text)) {
+        if (Date.now() - started > 5000) throw new Error(`server.lua did not listen: ${term.text}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.match(await get(Number(/listening on (\d+)/.exec(term.text)[1])), /^hello 1\n$/);
+      await dc.disconnectRequest({});
+      const code = await Promise.race([term.exited.then(() => 'exited'), new Promise((r) => setTimeout(() => r('running'), 3000))]);
+      assert.strictEqual(code, 'exited', 'the program outlived the session');
     } finally {
       if (term) term.child.kill('SIGKILL');
     }

@@ -545,9 +545,10 @@ export class Bridge {
     this.launched = true;
     const url = await waitForProgram('127.0.0.1', port, TIMEOUTS.listening, () =>
       pid !== undefined && terminalPidGone(pid)
-        ? `'${t.rest[0]}' exited before its debugger listened on 127.0.0.1:${port} (its output is in the terminal)`
+        ? `'${t.rest[0]}' exited before its debugger listened on 127.0.0.1:${port}`
         : undefined,
     ).catch((e) => {
+      this.killChild();
       throw new Error(`${(e as Error).message}; the terminal shows what the program printed`);
     });
     try {
