@@ -60,6 +60,7 @@ class ReportViews {
       cspSource: panel.webview.cspSource,
       title,
       openCommand: OPEN_SITE,
+      displayPath: (f) => vscode.workspace.asRelativePath(f, false),
     });
   }
 }

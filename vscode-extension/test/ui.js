@@ -66,6 +66,10 @@ const cases = {
     assert.ok(html.includes(report.lag.p99_ms.toFixed(1)), 'lag p99 shown');
     assert.ok(html.includes(ui.escapeHtml(report.slow[0].summary)), 'the slow callback summary shown');
     for (const c of report.callbacks) assert.ok(html.includes(`>${ui.escapeHtml(c.site)}</a>`), `site ${c.site} linked`);
+    // shown relative (as the extension does with the workspace), linked by the real path
+    const rel = ui.renderLoopReport(report, { ...OPTS, displayPath: (f) => path.relative(root, f) });
+    assert.ok(rel.includes(`>examples/profile-loop.lua:${report.callbacks[0].site.split(':').pop()}</a>`), 'the relative site');
+    assert.deepStrictEqual(links(rel), links(html));
     const targets = links(html);
     assert.ok(targets.some(([f, l]) => f === prog && l === Number(report.callbacks[0].site.split(':').pop())), JSON.stringify(targets));
     // the stack's chunk names ([C], =json, builtin:) are text, its files links

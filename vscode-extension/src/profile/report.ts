@@ -14,6 +14,8 @@ export interface RenderOptions {
   title: string;
   /** The command a site link runs with [file, line] (a `command:` URI). */
   openCommand: string;
+  /** How a file is shown (e.g. relative to the workspace); the link keeps the real path. */
+  displayPath?: (file: string) => string;
 }
 
 /** HTML-escapes any value's text (also for attributes: quotes included). */
@@ -60,15 +62,20 @@ function link(o: RenderOptions, text: string, file: string, line: number): strin
   return `<a href="${escapeHtml(`command:${o.openCommand}?${args}`)}" title="${escapeHtml(`open ${file}:${line}`)}">${escapeHtml(text)}</a>`;
 }
 
+function shown(o: RenderOptions, file: string): string {
+  return o.displayPath ? o.displayPath(file) : file;
+}
+
 function siteCell(o: RenderOptions, site: unknown): string {
   const s = parseSite(site);
-  return s ? link(o, String(site), s.file, s.line) : escapeHtml(site ?? '');
+  return s ? link(o, `${shown(o, s.file)}:${s.line}`, s.file, s.line) : escapeHtml(site ?? '');
 }
 
 function frameCell(o: RenderOptions, f: Json): string {
-  const where = f.line !== undefined && f.line !== null && Number(f.line) > 0 ? `${f.source}:${f.line}` : String(f.source ?? '');
-  const text = `${f.name ?? '?'}  ${where}`;
   const line = Number(f.line);
+  const file = openable(f.source) ? shown(o, f.source) : String(f.source ?? '');
+  const where = Number.isFinite(line) && line > 0 ? `${file}:${line}` : file;
+  const text = `${f.name ?? '?'}  ${where}`;
   return openable(f.source) && Number.isInteger(line) && line > 0 ? link(o, text, f.source, line) : escapeHtml(text);
 }
 
@@ -147,13 +154,17 @@ export function renderLoopReport(report: unknown, o: RenderOptions): string {
   out.push(`<h2>Slow callbacks (over ${num(r.threshold_ms, 0)} ms): ${int(r.slow_count ?? slow.length)}</h2>`);
   if (!slow.length) out.push(`<p class="muted">None.</p>`);
   for (const s of slow) {
+    const fn = s.function !== undefined && s.function !== s.site ? ` (function ${siteCell(o, s.function)})` : '';
     out.push(`<div class="slow"><p><b>${num(s.duration_ms)} ms</b> in ${escapeHtml(s.kind)} registered at ${siteCell(o, s.site)}` +
-      ` (function ${siteCell(o, s.function)}), ${num(s.at_ms)} ms after the start, ${int(s.samples)} samples</p>`);
+      `${fn}, ${num(s.at_ms)} ms after the start, ${int(s.samples)} samples</p>`);
     if (s.summary) out.push(`<p class="summary">${escapeHtml(s.summary)}</p>`);
     const hot = list(s.hot);
     if (hot.length) {
       out.push(`<table><thead><tr><th>hot function</th><th>source</th><th class="n">share</th></tr></thead><tbody>`);
-      for (const h of hot) out.push(`<tr><td>${escapeHtml(h.name)}</td><td>${escapeHtml(h.source)}</td><td class="n">${percent(h.share)}</td></tr>`);
+      for (const h of hot) {
+        const src = openable(h.source) ? shown(o, h.source) : h.source;
+        out.push(`<tr><td>${escapeHtml(h.name)}</td><td>${escapeHtml(src)}</td><td class="n">${percent(h.share)}</td></tr>`);
+      }
       out.push(`</tbody></table>`);
     }
     const stack = list(s.stack);
