@@ -1008,7 +1008,7 @@ fn the_vscode_extensions_adapter_suite_passes_against_this_binary() {
     // the package: one .vsix under 2 MB whose manifest declares the debugger
     let packaged = npm(&["run", "package"]);
     assert!(!packaged.contains("WARNING"), "vsce warned:\n{packaged}");
-    let vsix = dir.join("luvit-rs-0.1.0.vsix");
+    let vsix = dir.join("luvit-rs-0.2.0.vsix");
     let size = std::fs::metadata(&vsix)
         .expect("the .vsix was written")
         .len();
