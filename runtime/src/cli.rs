@@ -70,6 +70,8 @@ Options:
   --cpu-prof-dir=DIR            where (default: the working directory)
   --cpu-prof-name=NAME          the files' base name (default CPU.<date>.<time>.<pid>.0.001)
   --cpu-prof-interval=MICROS    sampling interval (default 1000; LuaJIT samples per ms)
+  --cpu-prof-format=FORMAT      cpuprofile (Chrome's, default) or pprof (.pb.gz); both
+                                with .folded and .svg
   --loop-prof                   measure the event loop: lag, utilization, each callback
                                 site; write LOOP.*.json and .trace.json and a summary
   --loop-prof-dir=DIR           where (default: the working directory)
@@ -132,7 +134,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut mobdebug = None;
     let mut interactive = false;
     let mut cpu = CpuFlags::default();
-    let mut loop_flags = LoopFlags::default();
+    let mut loop_flags = FlagGroup::new("loop-prof", &["dir", "threshold"]);
     loop {
         if matches!(
             rest.first().map(String::as_str),
@@ -178,7 +180,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     o.mobdebug = mobdebug;
     o.interactive = interactive;
     o.cpu_prof = cpu.options()?;
-    o.loop_prof = loop_flags.options()?;
+    o.loop_prof = loop_options(&loop_flags)?;
     Ok(o)
 }
 
@@ -190,6 +192,7 @@ struct CpuFlags {
     dir: Option<String>,
     name: Option<String>,
     interval: Option<String>,
+    format: Option<String>,
 }
 
 impl CpuFlags {
@@ -211,6 +214,7 @@ impl CpuFlags {
             "--cpu-prof-dir" => &mut self.dir,
             "--cpu-prof-name" => &mut self.name,
             "--cpu-prof-interval" => &mut self.interval,
+            "--cpu-prof-format" => &mut self.format,
             _ => return Ok(false),
         };
         rest.remove(0);
@@ -225,9 +229,13 @@ impl CpuFlags {
 
     fn options(self) -> Result<Option<luvit_devtools::profile::CpuOptions>, CliError> {
         if !self.on {
-            if self.dir.is_some() || self.name.is_some() || self.interval.is_some() {
+            if self.dir.is_some()
+                || self.name.is_some()
+                || self.interval.is_some()
+                || self.format.is_some()
+            {
                 return Err(CliError(
-                    "luvit: --cpu-prof-dir/-name/-interval need --cpu-prof".into(),
+                    "luvit: --cpu-prof-dir/-name/-interval/-format need --cpu-prof".into(),
                 ));
             }
             return Ok(None);
@@ -247,81 +255,146 @@ impl CpuFlags {
             Some(d) => std::path::PathBuf::from(d),
             None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
         };
+        let format = match self.format.as_deref() {
+            None => luvit_devtools::profile::cpu::CpuFormat::CpuProfile,
+            Some(f) => luvit_devtools::profile::cpu::CpuFormat::parse(f).ok_or_else(|| {
+                CliError(format!(
+                    "luvit: --cpu-prof-format: unknown format '{f}' (formats: cpuprofile, pprof)"
+                ))
+            })?,
+        };
         Ok(Some(luvit_devtools::profile::CpuOptions {
             dir,
             name: self.name,
             interval_us,
+            format,
         }))
     }
 }
 
-/// `--loop-prof`, `--loop-prof-dir=DIR`, `--loop-prof-threshold=MS` (the value may also be the
-/// next argument).
-#[derive(Default)]
-struct LoopFlags {
+/// A profiler's flags: `--NAME` turns it on, `--NAME-KEY=VALUE` (or `--NAME-KEY VALUE`) set
+/// its options.
+struct FlagGroup {
+    name: &'static str,
+    keys: &'static [&'static str],
     on: bool,
-    dir: Option<String>,
-    threshold: Option<String>,
+    values: Vec<(&'static str, String)>,
 }
 
-impl LoopFlags {
-    /// Consumes one loop-prof flag at the front of `rest`, if there is one.
+impl FlagGroup {
+    fn new(name: &'static str, keys: &'static [&'static str]) -> FlagGroup {
+        FlagGroup {
+            name,
+            keys,
+            on: false,
+            values: Vec::new(),
+        }
+    }
+
+    /// Consumes one of the group's flags at the front of `rest`, if there is one.
     fn take(&mut self, rest: &mut Vec<String>) -> Result<bool, CliError> {
         let Some(arg) = rest.first().cloned() else {
             return Ok(false);
         };
-        if arg == "--loop-prof" {
+        let Some(tail) = arg
+            .strip_prefix("--")
+            .and_then(|a| a.strip_prefix(self.name))
+        else {
+            return Ok(false);
+        };
+        if tail.is_empty() {
             self.on = true;
             rest.remove(0);
             return Ok(true);
         }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
+        let (key, inline) = match tail.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_string())),
+            None => (tail, None),
         };
-        let slot = match flag.as_str() {
-            "--loop-prof-dir" => &mut self.dir,
-            "--loop-prof-threshold" => &mut self.threshold,
-            _ => return Ok(false),
+        let Some(key) = key
+            .strip_prefix('-')
+            .and_then(|k| self.keys.iter().find(|known| **known == k))
+        else {
+            return Ok(false);
         };
         rest.remove(0);
         let value = match inline {
             Some(v) => v,
             None if !rest.is_empty() => rest.remove(0),
-            None => return Err(CliError(format!("luvit: {flag} needs a value"))),
+            None => {
+                return Err(CliError(format!(
+                    "luvit: --{}-{key} needs a value",
+                    self.name
+                )))
+            }
         };
-        *slot = Some(value);
+        self.values.push((key, value));
         Ok(true)
     }
 
-    fn options(self) -> Result<Option<luvit_devtools::profile::LoopOptions>, CliError> {
-        if !self.on {
-            if self.dir.is_some() || self.threshold.is_some() {
-                return Err(CliError(
-                    "luvit: --loop-prof-dir/-threshold need --loop-prof".into(),
-                ));
-            }
-            return Ok(None);
+    /// The last value given for `key`.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the profiler is on; options without `--NAME` are an error.
+    fn enabled(&self) -> Result<bool, CliError> {
+        if !self.on && !self.values.is_empty() {
+            let keys: Vec<String> = self.keys.iter().map(|k| format!("-{k}")).collect();
+            return Err(CliError(format!(
+                "luvit: --{}{} need --{}",
+                self.name,
+                keys.join("/"),
+                self.name
+            )));
         }
-        let mut o = luvit_devtools::profile::LoopOptions::default();
-        if let Some(v) = self.threshold {
-            match v.parse::<f64>() {
-                Ok(ms) if ms >= 0.0 && ms.is_finite() => {
-                    o.threshold = std::time::Duration::from_secs_f64(ms / 1000.0)
-                }
-                _ => {
-                    return Err(CliError(format!(
-                        "luvit: --loop-prof-threshold: expected milliseconds, got '{v}'"
-                    )))
-                }
-            }
-        }
-        o.dir = match self.dir {
+        Ok(self.on)
+    }
+
+    fn dir(&self) -> std::path::PathBuf {
+        match self.get("dir") {
             Some(d) => std::path::PathBuf::from(d),
             None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
-        };
-        Ok(Some(o))
+        }
     }
+
+    /// A number option, within `ok`.
+    fn number(
+        &self,
+        key: &str,
+        what: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Result<Option<f64>, CliError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.parse::<f64>() {
+                Ok(n) if n.is_finite() && ok(n) => Ok(Some(n)),
+                _ => Err(CliError(format!(
+                    "luvit: --{}-{key}: expected {what}, got '{v}'",
+                    self.name
+                ))),
+            },
+        }
+    }
+}
+
+/// `--loop-prof`, `--loop-prof-dir=DIR`, `--loop-prof-threshold=MS`.
+fn loop_options(g: &FlagGroup) -> Result<Option<luvit_devtools::profile::LoopOptions>, CliError> {
+    if !g.enabled()? {
+        return Ok(None);
+    }
+    let mut o = luvit_devtools::profile::LoopOptions {
+        dir: g.dir(),
+        ..Default::default()
+    };
+    if let Some(ms) = g.number("threshold", "milliseconds", |n| n >= 0.0)? {
+        o.threshold = std::time::Duration::from_secs_f64(ms / 1000.0);
+    }
+    Ok(Some(o))
 }
 
 enum Flag {

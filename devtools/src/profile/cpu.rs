@@ -44,6 +44,26 @@ pub struct CpuOptions {
     /// The base name (node's `CPU.YYYYMMDD.HHMMSS.PID.0.001.cpuprofile` when not given).
     pub name: Option<String>,
     pub interval_us: u64,
+    pub format: CpuFormat,
+}
+
+/// What the profile is written as (`--cpu-prof-format`), besides `.folded` and `.svg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuFormat {
+    /// Chrome's `.cpuprofile` (VS Code, DevTools, speedscope).
+    CpuProfile,
+    /// pprof's gzipped protobuf `.pb.gz` (`go tool pprof`, Pyroscope).
+    Pprof,
+}
+
+impl CpuFormat {
+    pub fn parse(name: &str) -> Option<CpuFormat> {
+        match name {
+            "cpuprofile" => Some(CpuFormat::CpuProfile),
+            "pprof" => Some(CpuFormat::Pprof),
+            _ => None,
+        }
+    }
 }
 
 /// The samples so far.

@@ -8,6 +8,7 @@ pub mod control;
 pub mod cpu;
 pub mod event_loop;
 pub mod histogram;
+pub mod pprof_out;
 pub mod safepoint;
 pub mod stack;
 pub mod write;

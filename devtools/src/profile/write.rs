@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use super::cpu::{Frame, Samples};
+use super::cpu::{CpuFormat, Frame, Samples};
 
 /// A frame as the files show it: `name file:line`.
 fn label(f: &Frame) -> String {
@@ -147,31 +147,55 @@ pub fn cpuprofile(s: &Samples) -> Value {
 
 /// Writes `<dir>/<name>.cpuprofile`, `.folded` and `.svg`; returns their paths.
 pub fn write_all(s: &Samples, dir: &Path, name: &str) -> std::io::Result<Vec<PathBuf>> {
+    write_as(s, CpuFormat::CpuProfile, 1000, dir, name)
+}
+
+/// Writes the profile in `format` (`.cpuprofile`, or pprof's `.pb.gz`), then `.folded` and
+/// `.svg`, in `dir`; returns their paths.
+pub fn write_as(
+    s: &Samples,
+    format: CpuFormat,
+    interval_us: u64,
+    dir: &Path,
+    name: &str,
+) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let base = dir.join(name);
     let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
-    let profile_path = with("cpuprofile");
-    std::fs::write(&profile_path, cpuprofile(s).to_string())?;
+    let profile_path = match format {
+        CpuFormat::CpuProfile => {
+            let p = with("cpuprofile");
+            std::fs::write(&p, cpuprofile(s).to_string())?;
+            p
+        }
+        CpuFormat::Pprof => super::pprof_out::write(s, interval_us, dir, name)?,
+    };
     let folded_text = folded(s);
     let folded_path = with("folded");
     std::fs::write(&folded_path, &folded_text)?;
     let svg_path = with("svg");
+    let svg = flamegraph_svg(&folded_text, &format!("luvit CPU profile: {name}"), "µs")?;
+    std::fs::write(&svg_path, svg)?;
+    Ok(vec![profile_path, folded_path, svg_path])
+}
+
+/// An SVG flamegraph (inferno) of folded stacks, one per line.
+pub fn flamegraph_svg(folded: &str, title: &str, count_name: &str) -> std::io::Result<Vec<u8>> {
     let mut svg = Vec::new();
-    let mut opts = inferno::flamegraph::Options::default();
-    opts.title = format!("luvit CPU profile: {name}");
-    opts.count_name = "µs".into();
-    if folded_text.is_empty() {
+    if folded.trim().is_empty() {
         // inferno refuses an empty profile; say so in the picture instead
         writeln!(
             svg,
             r#"<svg xmlns="http://www.w3.org/2000/svg" width="400" height="40"><text x="10" y="25">no samples</text></svg>"#
         )?;
-    } else {
-        inferno::flamegraph::from_lines(&mut opts, folded_text.lines(), &mut svg)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        return Ok(svg);
     }
-    std::fs::write(&svg_path, svg)?;
-    Ok(vec![profile_path, folded_path, svg_path])
+    let mut opts = inferno::flamegraph::Options::default();
+    opts.title = title.to_string();
+    opts.count_name = count_name.into();
+    inferno::flamegraph::from_lines(&mut opts, folded.lines(), &mut svg)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(svg)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use luvit_devtools::profile::control::{self, ProfileControl, Profiler};
+use luvit_devtools::profile::cpu::CpuFormat;
 use luvit_devtools::profile::event_loop::report;
 use luvit_devtools::profile::{CpuOptions, LoopOptions};
 use mlua::Lua;
@@ -49,10 +50,16 @@ impl ProfileControl for Control {
             Profiler::Cpu => {
                 let interval_us = number(options, "interval")?.unwrap_or(1000.0).max(1.0) as u64;
                 let name = options.get("name").and_then(Json::as_str).map(String::from);
+                let format = match options.get("format").and_then(Json::as_str) {
+                    None => CpuFormat::CpuProfile,
+                    Some(f) => CpuFormat::parse(f)
+                        .ok_or_else(|| format!("unknown format '{f}' (cpuprofile, pprof)"))?,
+                };
                 let o = CpuOptions {
                     dir: dir(options)?,
                     name,
                     interval_us,
+                    format,
                 };
                 super::start_cpu(&el, o)
             }

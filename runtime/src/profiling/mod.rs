@@ -118,7 +118,14 @@ pub fn stop_cpu(el: Option<&EventLoop>) -> Result<Vec<PathBuf>, String> {
         .strip_suffix(".cpuprofile")
         .unwrap_or(&name)
         .to_string();
-    write::write_all(&samples, &options.dir, &name).map_err(|e| {
+    write::write_as(
+        &samples,
+        options.format,
+        options.interval_us,
+        &options.dir,
+        &name,
+    )
+    .map_err(|e| {
         format!(
             "luvit: cannot write the CPU profile to {}: {e}",
             options.dir.display()
