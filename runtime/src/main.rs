@@ -12,6 +12,11 @@ fn main() {
             .unwrap_or_else(|_| "luvit".into());
         std::process::exit(luvit_devtools::debug::adapter::run(&exe));
     }
+    // `luvit heapdiff A B [--json]`: what grew between two heap snapshots.
+    if std::env::args().nth(1).as_deref() == Some("heapdiff") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(luvit_devtools::profile::heap::diff::run(&args));
+    }
     let opts = match cli::parse(std::env::args().collect()) {
         Ok(o) => o,
         Err(e) => {

@@ -3,6 +3,7 @@
 //! flamegraph. The loop and heap profilers will live here too.
 
 pub mod cpu;
+pub mod heap;
 pub mod safepoint;
 pub mod write;
 
