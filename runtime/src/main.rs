@@ -56,6 +56,11 @@ fn main() {
     }
     if let Some(cpu) = &opts.cpu_prof {
         luvit::profiling::start_cpu(&rt, cpu.clone());
+    }
+    if let Some(heap) = &opts.heap_prof {
+        luvit::profiling::start_heap(&rt, heap.clone());
+    }
+    if opts.cpu_prof.is_some() || opts.heap_prof.is_some() {
         let _enter = rt.el.enter();
         luvit::profiling::watch_signals(&rt);
     }

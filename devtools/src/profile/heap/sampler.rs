@@ -32,6 +32,13 @@ use crate::profile::safepoint::{self, Slot};
 /// `--heap-prof-interval`'s default, node's: 512 KiB.
 pub const DEFAULT_INTERVAL: u64 = 512 * 1024;
 
+/// `--heap-prof-dir` and `--heap-prof-interval`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeapProfOptions {
+    pub dir: std::path::PathBuf,
+    pub interval: u64,
+}
+
 static RUNNING: AtomicBool = AtomicBool::new(false);
 static PREV_F: AtomicUsize = AtomicUsize::new(0);
 static PREV_UD: AtomicUsize = AtomicUsize::new(0);

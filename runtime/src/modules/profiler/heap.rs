@@ -30,6 +30,40 @@ fn fail(lua: &Lua, msg: String) -> mlua::Result<MultiValue> {
     ]))
 }
 
+thread_local! {
+    /// `--heap-prof`'s directory while it runs.
+    static CLI: std::cell::RefCell<Option<sampler::HeapProfOptions>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `--heap-prof`: starts the sampling heap profiler before the program runs.
+pub fn start_cli(main: *mut mlua::ffi::lua_State, options: sampler::HeapProfOptions) {
+    // SAFETY: the runtime's main state, on its thread, alive until exit.
+    if unsafe { sampler::start(main, options.interval) } {
+        CLI.with(|c| *c.borrow_mut() = Some(options));
+    } else {
+        eprintln!("luvit: --heap-prof: the heap profiler cannot start");
+    }
+}
+
+/// The process is ending: `--heap-prof` writes its `.heapprofile` and `.svg` (errors on stderr).
+pub fn finish_cli(main: *mut mlua::ffi::lua_State) {
+    let Some(options) = CLI.with(|c| c.borrow_mut().take()) else {
+        return;
+    };
+    // SAFETY: as above; called on the Lua thread from the exit path.
+    let Some(profile) = (unsafe { sampler::stop(main) }) else {
+        return;
+    };
+    let path = options.dir.join(heap::default_name("Heap", "heapprofile"));
+    if let Err(e) = heap::heapprofile::write_files(&profile, &path) {
+        eprintln!(
+            "luvit: cannot write the heap profile {}: {e}",
+            path.display()
+        );
+    }
+}
+
 /// Adds the heap functions to the `profiler` table.
 pub fn register(lua: &Lua, t: &Table) -> mlua::Result<()> {
     let cycles: mlua::Function = lua.load(GC_COUNTER).set_name("=profiler").call(())?;
