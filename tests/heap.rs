@@ -175,7 +175,7 @@ fn the_snapshot_parses_and_agrees_with_its_meta() {
             assert!((e[1].as_u64().unwrap() as usize) < strings.len());
         }
         let to = e[2].as_u64().unwrap() as usize;
-        assert!(to % nf == 0 && to < nodes.len(), "to_node {to}");
+        assert!(to.is_multiple_of(nf) && to < nodes.len(), "to_node {to}");
     }
     // our own reader agrees
     let report = ok(&luvit(

@@ -14,7 +14,8 @@ thread_local! {
 /// `--heap-prof`: starts the sampling heap profiler (written by [`finish`]).
 pub fn start_heap(rt: &Runtime, options: luvit_devtools::profile::heap::sampler::HeapProfOptions) {
     MAIN_FOR_HEAP.store(rt.el.main_state.0, Ordering::SeqCst);
-    crate::modules::profiler::heap::start_cli(rt.el.main_state.0, options);
+    // SAFETY: the runtime's main state, on its thread; it lives until the process exits.
+    unsafe { crate::modules::profiler::heap::start_cli(rt.el.main_state.0, options) };
 }
 
 static MAIN_FOR_HEAP: AtomicPtr<mlua::ffi::lua_State> = AtomicPtr::new(std::ptr::null_mut());
@@ -28,7 +29,8 @@ pub fn start_cpu(rt: &Runtime, options: CpuOptions) {
 
 /// The process is ending: stop the profiler and write its files (errors on stderr).
 pub fn finish() {
-    crate::modules::profiler::heap::finish_cli(MAIN_FOR_HEAP.load(Ordering::SeqCst));
+    // SAFETY: the main state start_heap stored (or null: nothing to do), on the Lua thread.
+    unsafe { crate::modules::profiler::heap::finish_cli(MAIN_FOR_HEAP.load(Ordering::SeqCst)) };
     let Some(p) = CPU.with(|c| c.borrow_mut().take()) else {
         return;
     };

@@ -37,9 +37,11 @@ thread_local! {
 }
 
 /// `--heap-prof`: starts the sampling heap profiler before the program runs.
-pub fn start_cli(main: *mut mlua::ffi::lua_State, options: sampler::HeapProfOptions) {
-    // SAFETY: the runtime's main state, on its thread, alive until exit.
-    if unsafe { sampler::start(main, options.interval) } {
+///
+/// # Safety
+/// `main` is the runtime's main state, on its thread, alive until exit.
+pub unsafe fn start_cli(main: *mut mlua::ffi::lua_State, options: sampler::HeapProfOptions) {
+    if sampler::start(main, options.interval) {
         CLI.with(|c| *c.borrow_mut() = Some(options));
     } else {
         eprintln!("luvit: --heap-prof: the heap profiler cannot start");
@@ -47,12 +49,14 @@ pub fn start_cli(main: *mut mlua::ffi::lua_State, options: sampler::HeapProfOpti
 }
 
 /// The process is ending: `--heap-prof` writes its `.heapprofile` and `.svg` (errors on stderr).
-pub fn finish_cli(main: *mut mlua::ffi::lua_State) {
+///
+/// # Safety
+/// As for [`start_cli`], with the same state.
+pub unsafe fn finish_cli(main: *mut mlua::ffi::lua_State) {
     let Some(options) = CLI.with(|c| c.borrow_mut().take()) else {
         return;
     };
-    // SAFETY: as above; called on the Lua thread from the exit path.
-    let Some(profile) = (unsafe { sampler::stop(main) }) else {
+    let Some(profile) = sampler::stop(main) else {
         return;
     };
     let path = options.dir.join(heap::default_name("Heap", "heapprofile"));
