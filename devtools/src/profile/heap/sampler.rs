@@ -149,8 +149,14 @@ unsafe extern "C" fn alloc(
     if grown == 0 || r.is_null() || !RUNNING.load(Ordering::Relaxed) {
         return r;
     }
-    ALLOCATED.fetch_add(grown as u64, Ordering::Relaxed);
-    let left = COUNTDOWN.fetch_sub(grown as i64, Ordering::Relaxed) - grown as i64;
+    // Only the Lua thread allocates from this state: plain loads and stores (no locked
+    // read-modify-write on every allocation).
+    ALLOCATED.store(
+        ALLOCATED.load(Ordering::Relaxed) + grown as u64,
+        Ordering::Relaxed,
+    );
+    let left = COUNTDOWN.load(Ordering::Relaxed) - grown as i64;
+    COUNTDOWN.store(left, Ordering::Relaxed);
     if left <= 0 {
         COUNTDOWN.store(next_countdown(), Ordering::Relaxed);
         let n = PENDING_N.load(Ordering::Relaxed);

@@ -96,7 +96,7 @@ fn scratch(out: &Path, tag: &str) -> io::Result<File> {
     Ok(f)
 }
 
-const BUF: usize = 1 << 20;
+const BUF: usize = 1 << 18;
 
 impl Sink {
     /// Opens the scratch files beside `out` (which is written only by [`Sink::finish`]).

@@ -50,6 +50,8 @@ pub struct Class {
     /// `__index` is the globals: the tables are module environments, whose tables get
     /// paths like globals' (a luvit script's `Session = ...` lands there).
     pub env: bool,
+    /// The metatable has `__mode`.
+    pub weak: bool,
 }
 
 /// What the walk learned that the sink resolves at the end.
@@ -80,7 +82,15 @@ impl Labels {
                     .clone()
                     .or_else(|| path(&c.mt))
                     .or_else(|| c.index.as_ref().and_then(path))
-                    .unwrap_or_else(|| "(anonymous class)".into())
+                    .unwrap_or_else(|| {
+                        if c.env {
+                            "(module environment)".into()
+                        } else if c.weak {
+                            "(weak table)".into()
+                        } else {
+                            "(anonymous class)".into()
+                        }
+                    })
             })
             .collect()
     }
@@ -428,11 +438,14 @@ impl<'s> Walker<'s> {
             _ => None,
         };
         ffi::lua_settop(l, mt);
+        let weak = self.rawget(mt, self.k_mode) == ffi::LUA_TSTRING;
+        ffi::lua_settop(l, mt);
         self.labels.classes.push(Class {
             name,
             mt: mt_addr,
             index,
             env: index == Some(self.globals),
+            weak,
         });
         let i = CLASS_BASE + (self.labels.classes.len() - 1) as u32;
         self.class_of.insert(mt_addr, i);

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Memory profiler benchmarks (issue 8's targets), figures printed:
+
+1. A heap snapshot of a program holding 1,000,000 small tables: the time to write it (the full
+   collection before the walk included) and the extra memory while writing: the peak RSS
+   (VmHWM, reset through /proc/self/clear_refs just before) minus the RSS before, against the
+   Lua heap (collectgarbage('count')). Targets: under 3 s, under 20% of the heap.
+2. HTTP hello-world requests/s, plain and with --heap-prof (default interval), wrk -t1 -c20,
+   alternating for several rounds in one run; the ratio of the medians. Target: at least 0.8.
+
+Usage: python3 tests/bench/heap/run.py [path/to/luvit] [--tables N] [--duration S]
+       [--rounds R] [--snapshot-only]
+Build first: cargo build --release -j1 -p luvit (the default binary is target/release/luvit).
+Needs wrk for part 2 (apt-get install wrk). Servers bind 127.0.0.1 only.
+"""
+import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, re
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
+args = [a for a in sys.argv[1:] if not a.startswith('--')]
+
+
+def opt(name, default):
+    for i, a in enumerate(sys.argv):
+        if a == name and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+    return default
+
+
+LUVIT = os.path.abspath(args[0]) if args else os.path.join(ROOT, 'target', 'release', 'luvit')
+TABLES = opt('--tables', 1_000_000)
+DURATION = opt('--duration', 5)
+ROUNDS = opt('--rounds', 3)
+
+SNAPSHOT = r'''
+local uv = require('uv')
+local profiler = require('profiler')
+local function status(field)
+  local f = assert(io.open('/proc/self/status'))
+  local s = f:read('*a')
+  f:close()
+  return tonumber(s:match(field .. ':%s+(%d+)'))
+end
+local keep = {}
+for i = 1, TABLES do keep[i] = { id = i } end
+collectgarbage() collectgarbage()
+local heap_kb = collectgarbage('count')
+local f = assert(io.open('/proc/self/clear_refs', 'w'))
+f:write('5')
+f:close()
+local rss_before = status('VmRSS')
+local t0 = uv.hrtime()
+local path = assert(profiler.heapSnapshot(OUT))
+local secs = (uv.hrtime() - t0) / 1e9
+local peak = status('VmHWM')
+print(require('json').stringify({
+  tables = TABLES, seconds = secs, heap_kb = heap_kb, rss_before_kb = rss_before,
+  peak_kb = peak, hwm_reset = (rss_before <= peak), objects = #keep,
+}))
+'''
+
+
+def snapshot_bench(tmp):
+    out = os.path.join(tmp, 'big.heapsnapshot')
+    script = os.path.join(tmp, 'big.lua')
+    with open(script, 'w') as f:
+        f.write(SNAPSHOT.replace('TABLES', str(TABLES)).replace('OUT', json.dumps(out)))
+    r = subprocess.run([LUVIT, script], capture_output=True, text=True, check=True)
+    fig = json.loads(r.stdout.strip().splitlines()[-1])
+    extra = fig['peak_kb'] - fig['rss_before_kb']
+    size = os.path.getsize(out) / 1e6
+    print(f"snapshot of {fig['tables']:,} small tables: {fig['seconds']:.2f} s "
+          f"(target < 3 s), file {size:.0f} MB")
+    print(f"  Lua heap {fig['heap_kb'] / 1024:.1f} MB; RSS before {fig['rss_before_kb'] / 1024:.1f} MB, "
+          f"peak while writing {fig['peak_kb'] / 1024:.1f} MB: extra {extra / 1024:.1f} MB = "
+          f"{100 * extra / fig['heap_kb']:.1f}% of the heap (target < 20%)")
+    # the file is well formed (our reader checks it against its meta)
+    r = subprocess.run([LUVIT, 'heapdiff', out, out, '--json'], capture_output=True, text=True)
+    print('  heapdiff reads it back:', 'yes' if r.returncode == 0 else r.stderr.strip())
+    os.remove(out)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def start(extra, tmp):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), HOST='127.0.0.1')
+    p = subprocess.Popen([LUVIT] + extra + [os.path.join(ROOT, 'examples', 'http-hello.lua')],
+                         env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=0.2):
+                return p, port
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError('server did not start')
+
+
+def wrk(port):
+    out = subprocess.run(['wrk', '-t1', '-c20', f'-d{DURATION}s', f'http://127.0.0.1:{port}/'],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r'Requests/sec:\s+([\d.]+)', out)
+    return float(m.group(1)) if m else 0.0
+
+
+def http_bench(tmp):
+    if not shutil.which('wrk'):
+        print('wrk not found: apt-get install wrk')
+        return
+    modes = [('plain', []), ('--heap-prof', ['--heap-prof', f'--heap-prof-dir={tmp}'])]
+    servers = [(name, *start(extra, tmp)) for name, extra in modes]
+    results = {name: [] for name, _ in modes}
+    try:
+        for _ in range(ROUNDS):
+            for name, _, port in servers:
+                results[name].append(wrk(port))
+    finally:
+        for _, p, _ in servers:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=10)
+    med = {k: statistics.median(v) for k, v in results.items()}
+    for k, v in results.items():
+        print(f"  {k:12} {med[k]:10.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in v)})")
+    print(f"HTTP hello-world with --heap-prof: {med['--heap-prof'] / med['plain']:.3f}x of plain "
+          f"(target >= 0.8)")
+    written = [f for f in os.listdir(tmp) if f.endswith('.heapprofile')]
+    print('  .heapprofile written at SIGTERM:', written[0] if written else 'none')
+
+
+def main():
+    print('luvit:', LUVIT)
+    with tempfile.TemporaryDirectory() as tmp:
+        snapshot_bench(tmp)
+        if '--snapshot-only' not in sys.argv:
+            http_bench(tmp)
+
+
+main()
