@@ -349,3 +349,32 @@ fn a_bad_heap_prof_dir_is_an_error_before_the_program_runs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn chrome_devtools_own_loader_reads_the_snapshots_and_its_comparison_finds_the_leak() {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/heap-devtools");
+    assert!(
+        here.join("node_modules/heap-snapshot-toolkit").exists(),
+        "run `npm ci --prefix tests/heap-devtools` first (.ci/run does)"
+    );
+    let dir = temp_dir("devtools");
+    let (a, b) = two_snapshots(&dir);
+    let out = Command::new("node")
+        .arg(here.join("check.mjs"))
+        .args([&a, &b])
+        .output()
+        .expect("node runs");
+    let report: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let comparison = report["comparison"].as_array().unwrap();
+    assert_eq!(comparison[0]["name"], "Session", "{comparison:?}");
+    let added = comparison[0]["added"].as_u64().unwrap();
+    assert!((9_900..=10_100).contains(&added), "{added}");
+    let summary = report["summary"].as_array().unwrap();
+    let sessions = summary.iter().find(|g| g["name"] == "Session").unwrap();
+    assert!(
+        sessions["distance"].as_i64().unwrap() > 0,
+        "reachable: {sessions}"
+    );
+    assert!(report["statistics"]["total"].as_u64().unwrap() > 1_000_000);
+    let _ = std::fs::remove_dir_all(&dir);
+}
