@@ -378,3 +378,35 @@ fn chrome_devtools_own_loader_reads_the_snapshots_and_its_comparison_finds_the_l
     assert!(report["statistics"]["total"].as_u64().unwrap() > 1_000_000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sigterm_still_writes_the_heap_profile() {
+    let dir = temp_dir("sigterm");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .current_dir(&dir)
+        .args([
+            "--heap-prof",
+            "-e",
+            "local t = {} for i = 1, 1e5 do t[i] = { i } end \
+             require('timer').setTimeout(60000, function() end)",
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with(".heapprofile"))
+            && names.iter().any(|n| n.ends_with(".svg")),
+        "{names:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

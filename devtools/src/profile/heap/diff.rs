@@ -335,3 +335,74 @@ pub fn run(args: &[String]) -> i32 {
     }
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// root -_G-> globals -cache-> list -[1]-> item, -[2]-> item; `new` adds ids 6 and 7.
+    fn snapshot(items: &[(u64, u64)]) -> Snapshot {
+        let mut nodes = vec![
+            9,
+            0,
+            1,
+            0,
+            1,
+            3,
+            1,
+            2,
+            64,
+            1,
+            3,
+            2,
+            3,
+            64,
+            items.len() as u64,
+        ];
+        let mut edges = vec![2, 3, 5, 2, 4, 10];
+        for (i, (id, size)) in items.iter().enumerate() {
+            nodes.extend([3, 5, *id, *size, 0]);
+            edges.extend([1, i as u64 + 1, 15 + 5 * i as u64]);
+        }
+        let text = serde_json::json!({
+            "snapshot": {"meta": {
+                "node_fields": ["type", "name", "id", "self_size", "edge_count"],
+                "node_types": [["hidden", "array", "string", "object", "code", "closure", "regexp",
+                    "number", "native", "synthetic"]],
+                "edge_fields": ["type", "name_or_index", "to_node"],
+                "edge_types": [["context", "element", "property", "internal", "hidden", "shortcut",
+                    "weak"]]}},
+            "nodes": nodes, "edges": edges,
+            "strings": ["(root)", "table", "(anonymous class)", "_G", "cache", "Session"],
+        });
+        read::parse(text.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn new_objects_group_by_class_with_a_lua_path_from_the_root() {
+        let a = snapshot(&[(4, 40)]);
+        let b = snapshot(&[(4, 40), (6, 48), (7, 48)]);
+        let d = diff(&a, &b);
+        assert_eq!((d.new_count, d.new_bytes, d.gone_count), (2, 96, 0));
+        assert_eq!(d.groups.len(), 1);
+        let g = &d.groups[0];
+        assert_eq!(
+            (g.ty.as_str(), g.class.as_str(), g.count),
+            ("object", "Session", 2)
+        );
+        assert_eq!(g.path.as_deref(), Some("_G.cache[2]"));
+        let text = render_text(&d, "a", "b");
+        assert!(
+            text.contains("Session") && text.contains("_G.cache[2]"),
+            "{text}"
+        );
+        assert_eq!(to_json(&d)["groups"][0]["count"], 2);
+        assert!(render_text(&diff(&b, &b), "b", "b").contains("no new objects"));
+    }
+
+    #[test]
+    fn paths_quote_keys_that_are_not_identifiers() {
+        assert!(is_identifier("_G") && is_identifier("a1") && !is_identifier("1a"));
+        assert!(!is_identifier("a-b") && !is_identifier(""));
+    }
+}
