@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 
 use super::read::{self, Snapshot};
 
+/// The snapshot reader, here too for fuzzers: bytes in, a checked snapshot or a message out.
+pub use super::read::parse;
+
 /// New objects of one type and class.
 #[derive(Clone, Debug)]
 pub struct Group {
