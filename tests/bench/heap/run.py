@@ -7,6 +7,8 @@
    Lua heap (collectgarbage('count')). Targets: under 3 s, under 20% of the heap.
 2. HTTP hello-world requests/s, plain and with --heap-prof (default interval), wrk -t1 -c20,
    alternating for several rounds in one run; the ratio of the medians. Target: at least 0.8.
+   Also requests per CPU-second of the server process (utime+stime), which other load on a
+   shared machine disturbs less than requests/s.
 
 Usage: python3 tests/bench/heap/run.py [path/to/luvit] [--tables N] [--duration S]
        [--rounds R] [--snapshot-only]
@@ -102,11 +104,22 @@ def start(extra, tmp):
     raise RuntimeError('server did not start')
 
 
-def wrk(port):
+def cpu_seconds(pid):
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def wrk(port, pid):
+    cpu0 = cpu_seconds(pid)
     out = subprocess.run(['wrk', '-t1', '-c20', f'-d{DURATION}s', f'http://127.0.0.1:{port}/'],
                          capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pid) - cpu0
     m = re.search(r'Requests/sec:\s+([\d.]+)', out)
-    return float(m.group(1)) if m else 0.0
+    n = re.search(r'(\d+) requests in', out)
+    rps = float(m.group(1)) if m else 0.0
+    per_cpu = int(n.group(1)) / cpu if n and cpu > 0 else 0.0
+    return rps, per_cpu
 
 
 def http_bench(tmp):
@@ -116,10 +129,13 @@ def http_bench(tmp):
     modes = [('plain', []), ('--heap-prof', ['--heap-prof', f'--heap-prof-dir={tmp}'])]
     servers = [(name, *start(extra, tmp)) for name, extra in modes]
     results = {name: [] for name, _ in modes}
+    per_cpu = {name: [] for name, _ in modes}
     try:
         for _ in range(ROUNDS):
-            for name, _, port in servers:
-                results[name].append(wrk(port))
+            for name, p, port in servers:
+                rps, pc = wrk(port, p.pid)
+                results[name].append(rps)
+                per_cpu[name].append(pc)
     finally:
         for _, p, _ in servers:
             os.killpg(p.pid, signal.SIGTERM)
@@ -129,6 +145,10 @@ def http_bench(tmp):
         print(f"  {k:12} {med[k]:10.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in v)})")
     print(f"HTTP hello-world with --heap-prof: {med['--heap-prof'] / med['plain']:.3f}x of plain "
           f"(target >= 0.8)")
+    # requests per CPU-second of the server: less sensitive to other load on the machine
+    eff = {k: statistics.median(v) for k, v in per_cpu.items()}
+    print(f"  requests per server CPU-second: plain {eff['plain']:.0f}, --heap-prof "
+          f"{eff['--heap-prof']:.0f}: {eff['--heap-prof'] / eff['plain']:.3f}x")
     written = [f for f in os.listdir(tmp) if f.endswith('.heapprofile')]
     print('  .heapprofile written at SIGTERM:', written[0] if written else 'none')
 
