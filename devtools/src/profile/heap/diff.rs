@@ -51,7 +51,8 @@ pub struct Diff {
     pub grown: Vec<Grown>,
 }
 
-/// Shortest paths from the root (node 0), weak edges left out: each node's parent edge.
+/// Shortest paths from the root (node 0) by strong edges, then for what only weak edges hold,
+/// through them: each node's parent edge.
 struct Paths {
     parent: Vec<u32>,
     depth: Vec<u32>,
@@ -65,17 +66,27 @@ fn paths(s: &Snapshot) -> Paths {
     let mut depth = vec![NONE; n];
     let weak = s.edge_types.iter().position(|t| t == "weak");
     let mut queue = VecDeque::from([0usize]);
+    let mut reached = Vec::new();
     depth[0] = 0;
-    while let Some(i) = queue.pop_front() {
-        let first = s.nodes[i].first_edge;
-        for (k, e) in s.edges_of(i).iter().enumerate() {
-            let to = e.to as usize;
-            if depth[to] != NONE || Some(e.ty as usize) == weak {
-                continue;
+    // strong edges first; then what only weak references hold, through them
+    for allow_weak in [false, true] {
+        if allow_weak {
+            queue.extend(reached.iter().copied());
+        }
+        while let Some(i) = queue.pop_front() {
+            if !allow_weak {
+                reached.push(i);
             }
-            depth[to] = depth[i] + 1;
-            parent[to] = first + k as u32;
-            queue.push_back(to);
+            let first = s.nodes[i].first_edge;
+            for (k, e) in s.edges_of(i).iter().enumerate() {
+                let to = e.to as usize;
+                if depth[to] != NONE || (!allow_weak && Some(e.ty as usize) == weak) {
+                    continue;
+                }
+                depth[to] = depth[i] + 1;
+                parent[to] = first + k as u32;
+                queue.push_back(to);
+            }
         }
     }
     Paths { parent, depth }
