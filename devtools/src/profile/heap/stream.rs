@@ -4,9 +4,8 @@
 //! an index into the node array, both known only once the walk is over; so [`Sink::finish`]
 //! ranks the walked addresses, maps rank to node index in a `u32` array, and copies the records
 //! into the JSON file with the targets resolved. What stays in memory is the address set (about
-//! 1/64 of the heap), that array (4 bytes a node) and the table of distinct names.
+//! 1/64 of the heap), that array (4 bytes a node) and a fixed-size cache of names.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -72,8 +71,36 @@ pub struct Sink {
     pub edge_count: u64,
     bytes: u64,
     string_count: u32,
-    by_ptr: HashMap<u64, u32>,
-    by_text: HashMap<String, u32>,
+    names: NameCache,
+}
+
+/// Names already written, in a fixed-size direct-mapped cache: a million distinct keys (a
+/// cache table keyed by session id) must not grow a map as big as a fifth of the heap, and a
+/// key pushed out only costs a repeated string in the file.
+struct NameCache {
+    slots: Vec<(u64, u32)>,
+}
+
+const NAME_SLOTS_LOG2: u32 = 15;
+
+impl NameCache {
+    fn new() -> NameCache {
+        NameCache {
+            slots: vec![(0, 0); 1 << NAME_SLOTS_LOG2],
+        }
+    }
+
+    fn slot(&mut self, key: u64) -> &mut (u64, u32) {
+        let i = key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - NAME_SLOTS_LOG2);
+        &mut self.slots[i as usize]
+    }
+}
+
+/// The cache key of a text: its FNV-1a hash, top bit set (pointers never have it).
+fn text_key(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) | 1 << 63
 }
 
 /// A scratch file beside `out`, already unlinked: it vanishes with its handle.
@@ -96,7 +123,7 @@ fn scratch(out: &Path, tag: &str) -> io::Result<File> {
     Ok(f)
 }
 
-const BUF: usize = 1 << 18;
+const BUF: usize = 1 << 17;
 
 impl Sink {
     /// Opens the scratch files beside `out` (which is written only by [`Sink::finish`]).
@@ -110,8 +137,7 @@ impl Sink {
             edge_count: 0,
             bytes: 0,
             string_count: 0,
-            by_ptr: HashMap::new(),
-            by_text: HashMap::new(),
+            names: NameCache::new(),
         };
         s.string("")?;
         Ok(s)
@@ -126,23 +152,27 @@ impl Sink {
         Ok(self.string_count - 1)
     }
 
-    /// A name given as text, stored once.
+    /// A name given as text (stored once while it stays in the cache).
     pub fn string(&mut self, text: &str) -> io::Result<u32> {
-        if let Some(&i) = self.by_text.get(text) {
-            return Ok(i);
+        let key = text_key(text);
+        let slot = *self.names.slot(key);
+        if slot.0 == key {
+            return Ok(slot.1);
         }
         let i = self.push_string(text)?;
-        self.by_text.insert(text.to_string(), i);
+        *self.names.slot(key) = (key, i);
         Ok(i)
     }
 
-    /// A name taken from an interned Lua string at `ptr`, stored once per string.
+    /// A name taken from an interned Lua string at `ptr` (cached by address).
     pub fn lua_string(&mut self, ptr: u64, bytes: &[u8]) -> io::Result<u32> {
-        if let Some(&i) = self.by_ptr.get(&ptr) {
-            return Ok(i);
+        let key = ptr & !(1 << 63);
+        let slot = *self.names.slot(key);
+        if slot.0 == key && key != 0 {
+            return Ok(slot.1);
         }
         let i = self.push_string(&String::from_utf8_lossy(bytes))?;
-        self.by_ptr.insert(ptr, i);
+        *self.names.slot(key) = (key, i);
         Ok(i)
     }
 
