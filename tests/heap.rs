@@ -381,6 +381,7 @@ fn chrome_devtools_own_loader_reads_the_snapshots_and_its_comparison_finds_the_l
 
 #[test]
 fn sigterm_still_writes_the_heap_profile() {
+    use std::io::BufRead;
     let dir = temp_dir("sigterm");
     let mut child = Command::new(env!("CARGO_BIN_EXE_luvit"))
         .current_dir(&dir)
@@ -388,11 +389,17 @@ fn sigterm_still_writes_the_heap_profile() {
             "--heap-prof",
             "-e",
             "local t = {} for i = 1, 1e5 do t[i] = { i } end \
-             require('timer').setTimeout(60000, function() end)",
+             require('timer').setTimeout(60000, function() end) print('ready')",
         ])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
     // SAFETY: signalling our own child.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
