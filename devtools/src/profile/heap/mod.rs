@@ -1,5 +1,5 @@
 //! The memory profilers. Snapshots: `walk.rs` walks the object graph through the Lua C API
-//! and `stream.rs` streams it as Chrome's `.heapsnapshot` (with `addrset.rs` to number the
+//! (`labels.rs` names the classes) and `stream.rs` streams it as Chrome's `.heapsnapshot` (with `addrset.rs` to number the
 //! objects compactly); `read.rs` reads a snapshot back and `diff.rs` tells what grew between
 //! two (`luvit heapdiff`). Sampling: `sampler.rs` wraps the Lua allocator and attributes
 //! sampled bytes to Lua stacks; `heapprofile.rs` writes them as `.heapprofile` and an SVG.
@@ -7,6 +7,7 @@
 pub mod addrset;
 pub mod diff;
 pub mod heapprofile;
+pub mod labels;
 pub mod read;
 pub mod sampler;
 pub mod stream;

@@ -11,7 +11,7 @@ use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use super::addrset::AddrSet;
-use super::walk::CLASS_BASE;
+use super::labels::CLASS_BASE;
 
 /// Chrome's node types, in its order.
 pub const NODE_TYPES: [&str; 15] = [
