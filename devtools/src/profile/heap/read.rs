@@ -252,4 +252,27 @@ mod tests {
         assert!(parse(b"\xff\x00garbage").is_err());
         assert!(parse(b"{}").is_err());
     }
+
+    #[test]
+    fn no_mutation_of_a_snapshot_panics_the_reader() {
+        let good = SMALL.as_bytes();
+        for cut in 0..good.len() {
+            assert!(parse(&good[..cut]).is_err());
+        }
+        // every byte replaced by a few others (digits change numbers, brackets the shape)
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for i in 0..good.len() {
+            for b in [b'0', b'7', b'9', b']', b'[', b',', b'"', b'-', 0xff] {
+                let mut m = good.to_vec();
+                m[i] = b;
+                let _ = parse(&m);
+            }
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut m = good.to_vec();
+            m.insert(i, b"0123456789[]{},-\"e."[(seed % 19) as usize]);
+            let _ = parse(&m);
+        }
+    }
 }
