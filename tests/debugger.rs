@@ -48,7 +48,7 @@ fn breakpoint_in_the_main_chunk_shows_locals_and_continues_to_exit() {
     assert!(
         names
             .iter()
-            .any(|n| n.starts_with("timer scheduled at") && n.contains("basics.lua:13")),
+            .any(|n| n.starts_with("setTimeout scheduled at") && n.contains("basics.lua:13")),
         "async origin of the timer callback in {names:?}"
     );
     d.set_breakpoints(&script, &[]);
@@ -1008,7 +1008,7 @@ fn the_vscode_extensions_adapter_suite_passes_against_this_binary() {
     // the package: one .vsix under 2 MB whose manifest declares the debugger
     let packaged = npm(&["run", "package"]);
     assert!(!packaged.contains("WARNING"), "vsce warned:\n{packaged}");
-    let vsix = dir.join("luvit-rs-0.1.0.vsix");
+    let vsix = dir.join("luvit-rs-0.2.0.vsix");
     let size = std::fs::metadata(&vsix)
         .expect("the .vsix was written")
         .len();
@@ -1083,4 +1083,71 @@ fn garbage_at_the_front_door_never_hurts_the_program_or_the_next_client() {
     d.ok("attach", json!({}));
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[test]
+fn a_dap_client_starts_and_stops_the_profilers_and_gets_their_files() {
+    let (mut d, _script, port) = server_with_breakpoints(&[]);
+    let dir = std::env::temp_dir().join(format!("luvit-dap-prof-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let opts = json!({ "dir": dir.to_string_lossy(), "threshold": 10 });
+    for profiler in ["cpu", "loop"] {
+        d.ok(
+            "luvitProfileStart",
+            json!({ "profiler": profiler, "options": opts }),
+        );
+    }
+    let again = d.request("luvitProfileStart", json!({ "profiler": "cpu" }));
+    assert_eq!(again["success"], false, "{again}");
+    assert!(again["message"]
+        .as_str()
+        .unwrap()
+        .contains("already running"));
+    for _ in 0..20 {
+        http_get(port, Duration::from_secs(5)).expect("served while profiling");
+    }
+    let cpu = d.ok("luvitProfileStop", json!({ "profiler": "cpu" }));
+    let files: Vec<&str> = cpu["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(files.len(), 3, "{cpu}");
+    assert!(files
+        .iter()
+        .all(|f| std::path::Path::new(f).starts_with(&dir)));
+    let profile: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(files[0]).unwrap()).unwrap();
+    assert!(profile["nodes"].as_array().is_some_and(|n| !n.is_empty()));
+    let lp = d.ok("luvitProfileStop", json!({ "profiler": "loop" }));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lp["files"][0].as_str().unwrap()).unwrap())
+            .unwrap();
+    let served: u64 = report["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
+    assert!(served >= 20, "the requests' callbacks: {report}");
+    for bad in [
+        json!({ "profiler": "gpu" }),
+        json!({}),
+        json!({ "profiler": "cpu", "options": { "dir": "/nonexistent/x" } }),
+        json!({ "profiler": "loop", "options": { "threshold": "soon" } }),
+    ] {
+        let r = d.request("luvitProfileStart", bad.clone());
+        assert_eq!(r["success"], false, "{bad} -> {r}");
+        assert!(!r["message"].as_str().unwrap_or("").is_empty(), "{r}");
+    }
+    let r = d.request("luvitProfileStop", json!({ "profiler": "loop" }));
+    assert!(
+        r["message"].as_str().unwrap().contains("not running"),
+        "{r}"
+    );
+    http_get(port, Duration::from_secs(5)).expect("still serving");
+    d.ok("disconnect", json!({ "terminateDebuggee": true }));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -329,9 +329,9 @@ fn a_bad_heap_prof_dir_is_an_error_before_the_program_runs() {
     for (bad, why) in [
         (
             dir.join("missing").to_string_lossy().into_owned(),
-            "no such directory",
+            "No such file or directory",
         ),
-        (file.to_string_lossy().into_owned(), "not a directory"),
+        (file.to_string_lossy().into_owned(), "is not a directory"),
     ] {
         let out = luvit(
             &dir,
@@ -415,5 +415,32 @@ fn sigterm_still_writes_the_heap_profile() {
             && names.iter().any(|n| n.ends_with(".svg")),
         "{names:?}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_common_control_starts_and_stops_the_heap_profiler() {
+    let dir = temp_dir("control");
+    let code = format!(
+        "{ALLOCATING}
+        local p = require('profiler')
+        assert(p.start('heap', {{ interval = 4096, dir = '{d}' }}))
+        local ok, err = p.start('heap')
+        assert(not ok and err:find('already running'), err)
+        hot(50000)
+        local files = assert(p.stop('heap'))
+        print(files[1]) print(files[2])
+        print(select(2, p.stop('heap')))",
+        d = dir.display()
+    );
+    let out = ok(&luvit(&dir, &["-e", &code]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].ends_with(".heapprofile") && lines[1].ends_with(".svg"),
+        "{out}"
+    );
+    assert!(lines[2].contains("not running"), "{out}");
+    let p: Value = serde_json::from_slice(&std::fs::read(lines[0]).unwrap()).unwrap();
+    assert!(node_bytes(&p["head"], "hot") > 1_000_000);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -184,3 +184,176 @@ fn sigterm_while_idle_writes_the_profile_and_a_handled_signal_does_not_end_the_p
     );
     assert!(names.contains(&"sig.cpuprofile".to_string()), "{names:?}");
 }
+
+/// The newest file in `dir` whose name ends with `suffix`, parsed as JSON.
+fn json_file(dir: &std::path::Path, suffix: &str) -> serde_json::Value {
+    let path = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.starts_with("LOOP.")
+                && n.ends_with(suffix)
+                && (suffix != ".json" || !n.ends_with(".trace.json"))
+        })
+        .unwrap_or_else(|| panic!("a LOOP.*{suffix} in {}", dir.display()));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|e| panic!("{} is JSON: {e}", path.display()))
+}
+
+#[test]
+fn loop_prof_names_the_callback_that_blocked_where_its_time_went_and_the_lag() {
+    let dir = temp_dir("loop");
+    let script = example("profile-loop.lua");
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg("--loop-prof")
+        .arg(format!("--loop-prof-dir={}", dir.display()))
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = std::fs::read_to_string(&script)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("-- the blocking callback"))
+        .unwrap()
+        + 1;
+    let site = format!("profile-loop.lua:{line}");
+    let r = json_file(&dir, ".json");
+    let slow = &r["slow"][0];
+    assert_eq!(slow["kind"], "setTimeout", "{slow}");
+    assert!(slow["site"].as_str().unwrap().ends_with(&site), "{slow}");
+    assert!(slow["duration_ms"].as_f64().unwrap() >= 200.0, "{slow}");
+    let frames: Vec<&str> = slow["stack"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        frames.contains(&"render"),
+        "where the time went: {frames:?}"
+    );
+    assert!(
+        r["lag"]["max_ms"].as_f64().unwrap() >= 150.0,
+        "{}",
+        r["lag"]
+    );
+    assert!(r["lag"]["count"].as_u64().unwrap() >= 20, "{}", r["lag"]);
+    let u = r["utilization"].as_f64().unwrap();
+    assert!(u > 0.2 && u <= 1.0, "utilization {u}");
+    let callbacks = r["callbacks"].as_array().unwrap();
+    assert!(callbacks[0]["site"].as_str().unwrap().ends_with(&site));
+    let heartbeat = callbacks
+        .iter()
+        .find(|c| c["count"].as_u64() == Some(30))
+        .expect("the interval's 30 runs");
+    assert!(heartbeat["p99_ms"].as_f64().unwrap() <= heartbeat["max_ms"].as_f64().unwrap());
+    // the Chrome trace: one complete event per callback, the blocking one among them
+    let trace = json_file(&dir, ".trace.json");
+    let events = trace["traceEvents"].as_array().unwrap();
+    let complete: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert!(complete.len() >= 31, "{} events", complete.len());
+    assert!(complete
+        .iter()
+        .all(|e| e["ts"].is_u64() && e["dur"].is_u64()));
+    assert!(complete
+        .iter()
+        .any(|e| e["dur"].as_u64().unwrap() >= 200_000
+            && e["args"]["site"].as_str().unwrap().ends_with(&site)));
+    // and the summary on stderr
+    assert!(stderr.contains("luvit loop profile:"), "{stderr}");
+    assert!(
+        stderr.contains("ran past")
+            && stderr.contains(&format!("registered at {}", script.display())),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_loop_profiler_flags_and_directories_are_clear_errors_before_the_program_runs() {
+    for (args, says) in [
+        (
+            vec!["--loop-prof", "--loop-prof-threshold=soon"],
+            "loop-prof-threshold",
+        ),
+        (vec!["--loop-prof-dir=/tmp"], "need --loop-prof"),
+        (
+            vec!["--loop-prof", "--loop-prof-dir=/nonexistent/x"],
+            "/nonexistent/x",
+        ),
+        (
+            vec!["--cpu-prof", "--cpu-prof-dir=/etc/hostname"],
+            "not a directory",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+            .args(&args)
+            .args(["-e", "print('ran')"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "the program did not run: {args:?}");
+    }
+}
+
+#[test]
+fn cpu_samples_keep_the_work_ratio_across_a_coroutine_and_a_timer_with_its_origin_frame() {
+    let dir = temp_dir("ratio");
+    let script = example("profile-ratio.lua");
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg("--cpu-prof")
+        .arg(format!("--cpu-prof-dir={}", dir.display()))
+        .args(["--cpu-prof-name=ratio", &script.to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = std::fs::read_to_string(&script)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("-- the timer's origin"))
+        .unwrap()
+        + 1;
+    let origin = format!("[setTimeout] {}:{line}", script.display());
+    let folded = std::fs::read_to_string(dir.join("ratio.folded")).unwrap();
+    let (mut heavy, mut light, mut light_with_origin, mut heavy_in_coroutine) = (0u64, 0u64, 0, 0);
+    for l in folded.lines() {
+        let (stack, n) = l.rsplit_once(' ').unwrap();
+        let n: u64 = n.parse().unwrap();
+        let leaf = stack.rsplit(';').next().unwrap();
+        if leaf.starts_with("heavy_in_coroutine ") {
+            heavy += n;
+            if stack.contains(";[coroutine];") {
+                heavy_in_coroutine += n;
+            }
+        } else if leaf.starts_with("light_in_timer ") {
+            light += n;
+            if stack.starts_with(&origin) {
+                light_with_origin += n;
+            }
+        }
+    }
+    assert!(light > 0 && heavy > 0, "{folded}");
+    let ratio = heavy as f64 / light as f64;
+    assert!(
+        (2.25..=3.75).contains(&ratio),
+        "3:1 within 25%: {ratio}\n{folded}"
+    );
+    assert_eq!(
+        light_with_origin, light,
+        "every timer sample under {origin}\n{folded}"
+    );
+    assert_eq!(
+        heavy_in_coroutine, heavy,
+        "every coroutine sample under [coroutine]"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

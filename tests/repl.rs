@@ -341,3 +341,34 @@ fn dot_clear_resets_locals_and_the_globals_defined_at_the_prompt() {
     s.run("type(print)", "'function'");
     s.exit();
 }
+
+#[test]
+fn dot_prof_starts_and_stops_the_profilers_and_names_the_files() {
+    let (mut s, home) = spawn(&[]);
+    s.run(".prof cpu start", "cpu profiler started");
+    s.run("local x = 0 for i = 1, 3e7 do x = x + i % 7 end", "> ");
+    s.run(".prof cpu stop", ".svg");
+    s.run(".prof loop", "not running");
+    s.run(".prof loop start", "loop profiler started");
+    s.run(".prof loop", "luvit loop profile:");
+    s.run(".prof loop stop", ".trace.json");
+    s.run(".prof gpu start", "unknown profiler 'gpu'");
+    s.run(".prof", "usage: .prof");
+    s.run("1 + 1", "2");
+    s.exit();
+    let names: Vec<String> = std::fs::read_dir(&home)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for ext in [".cpuprofile", ".folded", ".svg"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("CPU.") && n.ends_with(ext)),
+            "{ext} in {names:?}"
+        );
+    }
+    assert!(names
+        .iter()
+        .any(|n| n.starts_with("LOOP.") && n.ends_with(".trace.json")));
+}

@@ -9,7 +9,7 @@ pub mod observer;
 pub mod profile;
 pub mod repl;
 
-pub use observer::{LoopObserver, Origin, Site};
+pub use observer::{CallbackRun, LoopObserver, Origin, Site};
 
 /// The version of this crate, shown by `luvit -v`.
 pub fn version() -> &'static str {

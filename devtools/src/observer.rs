@@ -1,12 +1,13 @@
 //! The seam between the runtime's event loop and the devtools.
 //!
 //! The runtime's dispatch point (the one door from the loop into Lua) reports every callback it
-//! runs to a [`LoopObserver`], when one is attached. With none attached the runtime pays a single
-//! branch per callback and records no origins.
+//! runs to the [`LoopObserver`]s attached (the debugger, the loop profiler, the CPU profiler's
+//! origin frames). With none attached the runtime pays a single branch per callback and records
+//! no origins.
 
 use std::fmt;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A place in Lua source: the chunk name as Lua reports it (`@path` for files) and a line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,16 +16,24 @@ pub struct Site {
     pub line: u32,
 }
 
-/// What scheduled a callback: its kind (`setTimeout`, `fs.readFile`, `tcp read`...), the Lua
-/// site that scheduled it, and the origin that was current at that moment (the async chain).
+/// What scheduled a callback: its kind (`timer`, `fs`, `tcp read`...), the API the user's code
+/// called to schedule it (`setTimeout`, `readFile`, `listen`: the built-in function the user's
+/// frame called), the Lua site that scheduled it, and the origin that was current at that moment
+/// (the async chain).
 #[derive(Debug)]
 pub struct Origin {
     pub kind: &'static str,
+    pub api: Option<String>,
     pub site: Option<Site>,
     pub parent: Option<Rc<Origin>>,
 }
 
 impl Origin {
+    /// The name to show: the API the user called, else the kind.
+    pub fn label(&self) -> &str {
+        self.api.as_deref().unwrap_or(self.kind)
+    }
+
     /// Walks the async chain from this origin back to the root.
     pub fn chain(&self) -> impl Iterator<Item = &Origin> {
         std::iter::successors(Some(self), |o| o.parent.as_deref())
@@ -36,22 +45,34 @@ impl fmt::Display for Origin {
         match &self.site {
             Some(site) => {
                 let path = site.source.strip_prefix('@').unwrap_or(&site.source);
-                write!(f, "{} at {}:{}", self.kind, path, site.line)
+                write!(f, "{} at {}:{}", self.label(), path, site.line)
             }
-            None => write!(f, "{}", self.kind),
+            None => write!(f, "{}", self.label()),
         }
     }
+}
+
+/// One run of a callback, as the dispatch point sees it.
+pub struct CallbackRun<'a> {
+    pub origin: &'a Rc<Origin>,
+    /// The Lua function about to run.
+    pub function: &'a mlua::Function,
+    /// When it became ready to run (a timer's due time, an I/O completion reaching the loop),
+    /// for the loop lag; `None` for phase handles, next ticks and close callbacks.
+    pub ready: Option<Instant>,
+    /// When it started (read once by the dispatch point for every observer).
+    pub started: Instant,
 }
 
 /// Told about every callback the event loop runs, and about the loop going idle.
 pub trait LoopObserver {
     /// A callback is about to run.
-    fn callback_started(&self, origin: &Rc<Origin>);
+    fn callback_started(&self, run: &CallbackRun);
     /// The callback returned (or raised) after `elapsed`.
-    fn callback_finished(&self, origin: &Rc<Origin>, elapsed: Duration);
-    /// The loop is about to wait for I/O or timers (`true`) or has woken up (`false`).
-    fn loop_idle(&self, idle: bool) {
-        let _ = idle;
+    fn callback_finished(&self, run: &CallbackRun, elapsed: Duration);
+    /// The loop has woken up after waiting `parked` for I/O or timers.
+    fn loop_parked(&self, parked: Duration) {
+        let _ = parked;
     }
 }
 
@@ -63,11 +84,13 @@ mod tests {
     fn origin_chain_walks_to_the_root_and_displays_sites() {
         let root = Rc::new(Origin {
             kind: "main",
+            api: None,
             site: None,
             parent: None,
         });
         let child = Origin {
-            kind: "setTimeout",
+            kind: "timer",
+            api: Some("setTimeout".into()),
             site: Some(Site {
                 source: "@app.lua".into(),
                 line: 12,
@@ -75,7 +98,7 @@ mod tests {
             parent: Some(root),
         };
         let kinds: Vec<_> = child.chain().map(|o| o.kind).collect();
-        assert_eq!(kinds, ["setTimeout", "main"]);
+        assert_eq!(kinds, ["timer", "main"]);
         assert_eq!(child.to_string(), "setTimeout at app.lua:12");
     }
 }

@@ -20,6 +20,7 @@ fn waker(rt: &Runtime) -> Box<dyn Fn() + Send + Sync> {
     let tx = rt.el.sender();
     Box::new(move || {
         let _ = tx.send(Event {
+            at: crate::r#loop::stamp(),
             target: Target::Internal(Box::new(|lua: &Lua, _| debug::service(lua))),
             args: Box::new(|_| Ok(MultiValue::new())),
         });
@@ -70,6 +71,7 @@ pub fn mobdebug_start_from_lua(lua: &Lua, host: &str, port: u16) -> mlua::Result
     let tx = el.sender();
     let wake: Box<dyn Fn() + Send + Sync> = Box::new(move || {
         let _ = tx.send(Event {
+            at: crate::r#loop::stamp(),
             target: Target::Internal(Box::new(|lua: &Lua, _| debug::service(lua))),
             args: Box::new(|_| Ok(MultiValue::new())),
         });

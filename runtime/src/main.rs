@@ -54,13 +54,37 @@ fn main() {
         }
         return;
     }
+    let dirs = [
+        ("--cpu-prof-dir", opts.cpu_prof.as_ref().map(|o| &o.dir)),
+        ("--loop-prof-dir", opts.loop_prof.as_ref().map(|o| &o.dir)),
+        ("--heap-prof-dir", opts.heap_prof.as_ref().map(|o| &o.dir)),
+    ];
+    for (flag, dir) in dirs {
+        if let Some(Err(e)) = dir.map(|d| luvit::profiling::check_dir(flag, d)) {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+    luvit::profiling::install_control(&rt.lua);
     if let Some(cpu) = &opts.cpu_prof {
-        luvit::profiling::start_cpu(&rt, cpu.clone());
+        if let Err(e) = luvit::profiling::start_cpu(&rt.el, cpu.clone()) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
     }
-    if let Some(heap) = &opts.heap_prof {
-        luvit::profiling::start_heap(&rt, heap.clone());
+    if let Some(o) = &opts.loop_prof {
+        if let Err(e) = luvit::profiling::start_loop(&rt.el, o.clone()) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
     }
-    if opts.cpu_prof.is_some() || opts.heap_prof.is_some() {
+    if let Some(o) = &opts.heap_prof {
+        if let Err(e) = luvit::profiling::start_heap(&rt.el, o.clone()) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
+    }
+    if opts.cpu_prof.is_some() || opts.loop_prof.is_some() || opts.heap_prof.is_some() {
         let _enter = rt.el.enter();
         luvit::profiling::watch_signals(&rt);
     }

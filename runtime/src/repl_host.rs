@@ -108,6 +108,7 @@ fn start(
     let tx = el.sender();
     let post: Post = Arc::new(move |f: Box<dyn FnOnce(&Lua) + Send>| {
         let _ = tx.send(Event {
+            at: crate::r#loop::stamp(),
             target: Target::Internal(Box::new(move |lua, el| {
                 f(lua);
                 dispatch::run_next_ticks(lua, el);

@@ -165,7 +165,7 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
     t.set(
         "nextTick",
         lua.create_function(|lua, (f, args): (Function, MultiValue)| {
-            EventLoop::of(lua).next_tick(f, args);
+            EventLoop::of(lua).next_tick(lua, f, args);
             Ok(())
         })?,
     )?;

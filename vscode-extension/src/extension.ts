@@ -1,7 +1,11 @@
-// VS Code's side: registers the `luvit` debug type, fills in defaults, and runs the bridge in
-// the extension host (no extra process) through a DebugAdapterInlineImplementation.
+// VS Code's side: registers the `luvit` debug type, fills in defaults (and picks the program
+// of an attach with neither port nor URL), runs the bridge in the extension host (no extra
+// process) through a DebugAdapterInlineImplementation, and registers the profile commands.
 import * as vscode from 'vscode';
 import { Bridge } from './bridge';
+import { attachPortsToScan, chooseTarget } from './attach';
+import { ProfileCommands } from './profile';
+import { OPEN_SITE, STOP_ALL, openSite, vscodeProfileUi } from './editorUi';
 
 class InlineAdapter implements vscode.DebugAdapter {
   private readonly emitter = new vscode.EventEmitter<vscode.DebugProtocolMessage>();
@@ -36,6 +40,30 @@ class Factory implements vscode.DebugAdapterDescriptorFactory {
 }
 
 class Configurations implements vscode.DebugConfigurationProvider {
+  async resolveDebugConfigurationWithSubstitutedVariables(
+    _folder: vscode.WorkspaceFolder | undefined,
+    config: vscode.DebugConfiguration,
+  ): Promise<vscode.DebugConfiguration | undefined> {
+    if (config.request !== 'attach' || config.url || (config.port !== undefined && config.port !== null && config.port !== '')) {
+      return config;
+    }
+    // Neither port nor URL: let the user pick among the programs serving the debugger.
+    let ports: number[];
+    try {
+      ports = attachPortsToScan(config.attachPorts, vscode.workspace.getConfiguration('luvit').get('attachPorts'));
+    } catch (e) {
+      vscode.window.showErrorMessage(`Luvit: ${(e as Error).message}`);
+      return undefined;
+    }
+    const host = typeof config.host === 'string' && config.host ? config.host : '127.0.0.1';
+    const url = await chooseTarget(host, ports, {
+      pick: (items, placeHolder) => vscode.window.showQuickPick(items, { placeHolder, matchOnDescription: true, matchOnDetail: true }),
+      error: (message) => void vscode.window.showErrorMessage(message),
+    });
+    if (!url) return undefined; // told the user, or cancelled: no session
+    return { ...config, url };
+  }
+
   resolveDebugConfiguration(
     _folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
@@ -59,9 +87,23 @@ class Configurations implements vscode.DebugConfigurationProvider {
 }
 
 export function activate(context: vscode.ExtensionContext): void {
+  const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 50);
+  status.name = 'Luvit profile';
+  const profile = new ProfileCommands(vscodeProfileUi(status));
+  const command = (id: string, fn: (...args: any[]) => unknown) => vscode.commands.registerCommand(id, fn);
   context.subscriptions.push(
+    status,
     vscode.debug.registerDebugAdapterDescriptorFactory('luvit', new Factory()),
     vscode.debug.registerDebugConfigurationProvider('luvit', new Configurations()),
+    vscode.debug.onDidTerminateDebugSession((s) => profile.sessionEnded(s.id)),
+    command('luvit.startCpuProfile', () => profile.start('cpu')),
+    command('luvit.stopCpuProfile', () => profile.stop('cpu')),
+    command('luvit.startLoopProfile', () => profile.start('loop')),
+    command('luvit.stopLoopProfile', () => profile.stop('loop')),
+    command('luvit.takeHeapSnapshot', () => profile.heapSnapshot()),
+    command('luvit.showLoopReport', (uri?: vscode.Uri) => profile.showLoopReport(uri instanceof vscode.Uri ? uri.fsPath : undefined)),
+    command(STOP_ALL, () => profile.stopAll()),
+    command(OPEN_SITE, (file: unknown, line: unknown) => openSite(file, line)),
   );
 }
 

@@ -34,7 +34,7 @@ use mlua::{Lua, Thread, Value};
 use serde_json::{json, Value as Json};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::observer::{LoopObserver, Origin};
+use crate::observer::{CallbackRun, LoopObserver, Origin};
 use breakpoints::Breakpoints;
 use inspect::{Helper, Target};
 use protocol::Sequencer;
@@ -997,10 +997,10 @@ impl Debugger {
 }
 
 impl LoopObserver for Debugger {
-    fn callback_started(&self, origin: &Rc<Origin>) {
-        self.origins.borrow_mut().push(origin.clone());
+    fn callback_started(&self, run: &CallbackRun) {
+        self.origins.borrow_mut().push(run.origin.clone());
     }
-    fn callback_finished(&self, _origin: &Rc<Origin>, _elapsed: Duration) {
+    fn callback_finished(&self, _run: &CallbackRun, _elapsed: Duration) {
         self.origins.borrow_mut().pop();
     }
 }

@@ -169,7 +169,10 @@ impl Debugger {
                 self.terminate_after_reply.set(true);
                 Ok((Json::Null, Flow::Resume))
             }
-            other => Err(format!("unknown or unsupported request '{other}'")),
+            other => match crate::profile::control::dap_request(&self.lua, other, &req.args) {
+                Some(r) => stay(r?),
+                None => Err(format!("unknown or unsupported request '{other}'")),
+            },
         }
     }
 
@@ -394,9 +397,9 @@ impl Debugger {
             let label = match &or.site {
                 Some(site) => {
                     let path = site.source.strip_prefix('@').unwrap_or(&site.source);
-                    format!("{} scheduled at {}:{}", or.kind, path, site.line)
+                    format!("{} scheduled at {}:{}", or.label(), path, site.line)
                 }
-                None => format!("{} callback", or.kind),
+                None => format!("{} callback", or.label()),
             };
             recs.push(FrameRec {
                 name: label,

@@ -4,14 +4,22 @@
 //! previous sample (`CLOCK_THREAD_CPUTIME_ID`: the profiler's timer counts every thread's CPU,
 //! the weight counts ours). Time the thread spent parked shows as `(idle)`, samples taken while
 //! the garbage collector ran as `(garbage collector)`.
+//!
+//! A sample's stack reads, root first: the loop callback it runs under and that callback's
+//! origin chain as synthetic frames (`[setTimeout] /app.lua:12`, from [`CpuOrigins`], an
+//! observer of the dispatch point), the main thread's frames, and when a coroutine runs, a
+//! `[coroutine]` boundary and the coroutine's frames.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use mlua::ffi::lua_State;
+
+use crate::observer::{CallbackRun, LoopObserver, Origin};
 
 extern "C" {
     fn luaJIT_profile_start(
@@ -59,10 +67,71 @@ pub struct Frame {
 struct State {
     samples: Samples,
     last_cpu_us: u64,
+    main: *mut lua_State,
 }
 
 thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    /// The loop callbacks running now, innermost last (set by [`CpuOrigins`]).
+    static ORIGINS: RefCell<Vec<Rc<Origin>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Tells the CPU profiler which loop callback runs, for the origin frames of its samples.
+pub struct CpuOrigins;
+
+impl LoopObserver for CpuOrigins {
+    fn callback_started(&self, run: &CallbackRun) {
+        ORIGINS.with(|o| o.borrow_mut().push(run.origin.clone()));
+    }
+    fn callback_finished(&self, _run: &CallbackRun, _elapsed: Duration) {
+        ORIGINS.with(|o| o.borrow_mut().pop());
+    }
+}
+
+/// The synthetic frames of the innermost running callback's origin chain, root first, in
+/// dumpstack's encoding.
+fn origin_frames(out: &mut String) {
+    ORIGINS.with(|o| {
+        let o = o.borrow();
+        let Some(cur) = o.last() else { return };
+        let mut chain: Vec<&Origin> = cur.chain().collect();
+        // A callback that schedules itself again (a polling loop) would grow the stack without
+        // end: one frame stands for a run of equal origins, and only the nearest eight show.
+        chain.dedup_by(|a, b| a.label() == b.label() && a.site == b.site);
+        chain.truncate(8);
+        for or in chain.iter().rev() {
+            match &or.site {
+                Some(site) => {
+                    let path = site.source.strip_prefix('@').unwrap_or(&site.source);
+                    out.push_str(&format!(
+                        "[{}] {}:{}\u{2}\u{1}",
+                        or.label(),
+                        path,
+                        site.line
+                    ));
+                }
+                None => out.push_str(&format!("[{}]\u{2}\u{1}", or.label())),
+            }
+        }
+    })
+}
+
+/// The stack of `l` in dumpstack's encoding, root first.
+///
+/// # Safety
+/// At a profiler safe point on the Lua thread; `l` is a live state.
+unsafe fn dump(l: *mut lua_State, out: &mut String) {
+    // name|chunk:line per frame, root first ('p': full paths; depth < 0: outermost first)
+    let fmt = c"f\x02pl\x01";
+    let mut len = 0usize;
+    // the returned buffer is valid until the next dumpstack call: copied at once
+    let p = luaJIT_profile_dumpstack(l, fmt.as_ptr(), -200, &mut len);
+    if !p.is_null() {
+        out.push_str(&String::from_utf8_lossy(std::slice::from_raw_parts(
+            p as *const u8,
+            len,
+        )));
+    }
 }
 
 fn thread_cpu_us() -> u64 {
@@ -91,20 +160,21 @@ extern "C" fn on_sample(_data: *mut c_void, l: *mut lua_State, _samples: c_int, 
     let stack = if vmstate == b'G' as c_int {
         None
     } else {
-        // name|chunk:line per frame, root first ('p': full paths; depth < 0: outermost first)
-        let fmt = c"f\x02pl\x01";
-        let mut len = 0usize;
-        // SAFETY: called by LuaJIT at a safe point on the Lua thread; the returned buffer is
-        // valid until the next dumpstack call, and we copy it at once.
-        let text = unsafe {
-            let p = luaJIT_profile_dumpstack(l, fmt.as_ptr(), -200, &mut len);
-            if p.is_null() {
-                String::new()
-            } else {
-                String::from_utf8_lossy(std::slice::from_raw_parts(p as *const u8, len))
-                    .into_owned()
+        let main = STATE.with(|s| s.borrow().as_ref().map(|st| st.main));
+        let mut text = String::new();
+        origin_frames(&mut text);
+        // SAFETY: called by LuaJIT at a safe point on the Lua thread; `main` is the state the
+        // profiler was started on, which resumed the running coroutine `l` (or is `l`).
+        unsafe {
+            match main {
+                Some(m) if !m.is_null() && m != l => {
+                    dump(m, &mut text);
+                    text.push_str("[coroutine]\u{2}\u{1}");
+                    dump(l, &mut text);
+                }
+                _ => dump(l, &mut text),
             }
-        };
+        }
         Some(text)
     };
     STATE.with(|s| {
@@ -167,6 +237,7 @@ impl CpuProfiler {
             *s.borrow_mut() = Some(State {
                 samples: Samples::default(),
                 last_cpu_us: thread_cpu_us(),
+                main,
             })
         });
         let mode = std::ffi::CString::new(format!("li{ms}")).unwrap_or_default();
@@ -197,6 +268,11 @@ impl CpuProfiler {
 
 /// node's default name: `CPU.YYYYMMDD.HHMMSS.PID.0.001` (local time).
 pub fn default_name() -> String {
+    dated_name("CPU")
+}
+
+/// `PREFIX.YYYYMMDD.HHMMSS.PID.0.001` (local time), node's naming for profiles.
+pub fn dated_name(prefix: &str) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as libc::time_t)
@@ -208,7 +284,7 @@ pub fn default_name() -> String {
         tm
     };
     format!(
-        "CPU.{:04}{:02}{:02}.{:02}{:02}{:02}.{}.0.001",
+        "{prefix}.{:04}{:02}{:02}.{:02}{:02}{:02}.{}.0.001",
         tm.tm_year + 1900,
         tm.tm_mon + 1,
         tm.tm_mday,

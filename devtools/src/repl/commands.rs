@@ -9,6 +9,8 @@ pub enum Command {
     Editor,
     Load(String),
     Save(String),
+    /// `.prof ARGS`: start, stop or read a profiler.
+    Prof(String),
     /// `.something` we do not know, or a command missing its argument.
     Invalid(String),
 }
@@ -19,6 +21,7 @@ pub const HELP: &str = "\
 .exit     Exit the REPL
 .help     Print this help message
 .load     Run a file in this session: .load FILE
+.prof     Profile: .prof cpu start|stop, .prof loop [start|stop], .prof heap snapshot [FILE]
 .save     Save every input of this session to a file: .save FILE
 
 Press Ctrl+C to cancel the input or interrupt running code, Ctrl+D to exit.
@@ -50,6 +53,7 @@ pub fn parse(line: &str) -> Option<Command> {
         "editor" => Command::Editor,
         "load" => needs_file(Command::Load),
         "save" => needs_file(Command::Save),
+        "prof" => Command::Prof(arg.to_string()),
         _ => Command::Invalid(format!("Invalid REPL keyword .{name} (see .help)")),
     })
 }

@@ -412,6 +412,13 @@ impl Session {
                 }
                 self.done(line, String::new());
             }
+            Command::Prof(args) => {
+                match crate::profile::control::repl_command(lua, &args) {
+                    Ok(text) => self.out(text.trim_end()),
+                    Err(e) => self.err(&e),
+                }
+                self.done(line, String::new());
+            }
             Command::Invalid(msg) => {
                 self.err(&msg);
                 self.done(line, String::new());

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::Instant;
 
-use luvit_devtools::{Origin, Site};
+use luvit_devtools::{CallbackRun, Origin, Site};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use super::EventLoop;
@@ -29,37 +29,52 @@ impl Callback {
     /// Wraps `f`, recording its origin (`kind`, the scheduling Lua site, the current async
     /// origin) only when an observer is attached.
     pub fn new(lua: &Lua, el: &EventLoop, f: Function, kind: &'static str) -> Callback {
-        let origin = if el.observed() {
-            Some(Rc::new(Origin {
-                kind,
-                site: scheduling_site(lua),
-                parent: el.current_origin(),
-            }))
-        } else {
-            None
-        };
-        Callback { f, origin }
+        Callback {
+            f,
+            origin: origin_here(lua, el, kind),
+        }
     }
 }
 
-/// The innermost Lua frame that is the user's (not a built-in module).
-fn scheduling_site(lua: &Lua) -> Option<Site> {
+/// The origin of a callback scheduled now, when observers want origins.
+pub fn origin_here(lua: &Lua, el: &EventLoop, kind: &'static str) -> Option<Rc<Origin>> {
+    el.observed().then(|| {
+        let (site, api) = scheduling_site(lua);
+        Rc::new(Origin {
+            kind,
+            api,
+            site,
+            parent: el.current_origin(),
+        })
+    })
+}
+
+/// The innermost Lua frame that is the user's (not a built-in module), and the name of the
+/// built-in function it called (the API that scheduled the callback: `setTimeout`, `listen`).
+fn scheduling_site(lua: &Lua) -> (Option<Site>, Option<String>) {
+    let mut api = None;
     for level in 1..32 {
-        let found = lua.inspect_stack(level, |d| {
+        let Some((source, line, what, name)) = lua.inspect_stack(level, |d| {
             let src = d.source();
             let source = src.source.as_deref().unwrap_or("").to_string();
             let line = d.current_line().unwrap_or(0);
-            (source, line, src.what)
-        })?;
-        let (source, line, what) = found;
+            let name = d.names().name.map(|n| n.to_string());
+            (source, line, src.what, name)
+        }) else {
+            break;
+        };
         if what != "C" && source.starts_with('@') && !source.starts_with("@builtin:") {
-            return Some(Site {
+            let site = Site {
                 source,
                 line: line as u32,
-            });
+            };
+            return (Some(site), api);
+        }
+        if what != "C" {
+            api = name;
         }
     }
-    None
+    (None, None)
 }
 
 /// The Lua side of the door: `invoke(f, ...)` is `xpcall` with a handler that keeps the raised
@@ -114,28 +129,51 @@ pub fn set_error_hook(lua: &Lua, hook: Function) -> mlua::Result<()> {
     }
 }
 
-/// Runs `cb` with `args` through the door.
+/// Runs `cb` with `args` through the door, then the next ticks it queued.
 pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
-    let observer = el.observer.borrow().clone();
-    match observer {
-        None => invoke(lua, el, &cb.f, args),
-        Some(obs) => {
-            let origin = cb.origin.clone().unwrap_or_else(|| {
-                Rc::new(Origin {
-                    kind: "callback",
-                    site: None,
-                    parent: None,
-                })
-            });
-            let prev = el.current_origin.replace(Some(origin.clone()));
-            obs.callback_started(&origin);
-            let t0 = Instant::now();
-            invoke(lua, el, &cb.f, args);
-            obs.callback_finished(&origin, t0.elapsed());
-            *el.current_origin.borrow_mut() = prev;
-        }
-    }
+    let ready = el.take_ready();
+    run(lua, el, &cb.f, cb.origin.as_ref(), ready, args);
     run_next_ticks(lua, el);
+}
+
+/// One callback, told to the observers (when there are any) with its origin and duration.
+fn run(
+    lua: &Lua,
+    el: &EventLoop,
+    f: &Function,
+    origin: Option<&Rc<Origin>>,
+    ready: Option<Instant>,
+    args: MultiValue,
+) {
+    let observers = el.observers();
+    if observers.is_empty() {
+        return invoke(lua, el, f, args);
+    }
+    // A callback scheduled before the first observer was attached has no recorded origin.
+    let origin = origin.cloned().unwrap_or_else(|| {
+        Rc::new(Origin {
+            kind: "callback",
+            api: None,
+            site: None,
+            parent: None,
+        })
+    });
+    let prev = el.current_origin.replace(Some(origin.clone()));
+    let run = CallbackRun {
+        origin: &origin,
+        function: f,
+        ready,
+        started: Instant::now(),
+    };
+    for o in observers.iter() {
+        o.callback_started(&run);
+    }
+    invoke(lua, el, f, args);
+    let elapsed = run.started.elapsed();
+    for o in observers.iter().rev() {
+        o.callback_finished(&run, elapsed);
+    }
+    *el.current_origin.borrow_mut() = prev;
 }
 
 /// How many callbacks are running (nested through next ticks and `uv.run`): the REPL's Ctrl-C
@@ -229,8 +267,8 @@ pub struct Invoker(pub Function);
 pub fn run_next_ticks(lua: &Lua, el: &EventLoop) {
     loop {
         let next = el.next_ticks.borrow_mut().pop_front();
-        let Some((f, args)) = next else { break };
-        invoke(lua, el, &f, args);
+        let Some((f, args, origin)) = next else { break };
+        run(lua, el, &f, origin.as_ref(), None, args);
     }
 }
 

@@ -38,6 +38,9 @@ pub enum Slot {
     Read = 1,
 }
 
+/// A queued `process.nextTick`: the function, its arguments, where it was queued.
+type NextTick = (Function, MultiValue, Option<Rc<Origin>>);
+
 /// Loop-thread work posted from another thread.
 pub type InternalFn = Box<dyn FnOnce(&Lua, &EventLoop) + Send>;
 
@@ -58,6 +61,30 @@ pub type LocalEvent = Box<dyn FnOnce(&Lua, &EventLoop)>;
 pub struct Event {
     pub target: Target,
     pub args: ArgsFn,
+    /// When it completed, kept only while a profiler measures the loop's lag.
+    pub at: Option<Instant>,
+}
+
+/// Whether completions are time-stamped (an observer is attached). Global because completions
+/// are made on any thread; one event loop runs per process.
+static STAMP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Now, when completions are being time-stamped.
+pub fn stamp() -> Option<Instant> {
+    STAMP
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .then(Instant::now)
+}
+
+impl Event {
+    /// A completion for `target`, built on any thread.
+    pub fn new(target: Target, args: ArgsFn) -> Event {
+        Event {
+            target,
+            args,
+            at: stamp(),
+        }
+    }
 }
 
 /// `uv.run` modes.
@@ -115,11 +142,19 @@ pub struct EventLoop {
     running: Cell<bool>,
     /// Set by `process.exit`/a fatal error inside a nested run: unwinds every run level.
     exiting: Cell<bool>,
-    next_ticks: RefCell<VecDeque<(Function, MultiValue)>>,
+    next_ticks: RefCell<VecDeque<NextTick>>,
     /// Completions from tasks on the loop thread (not `Send`: they may hold handle state).
-    local_q: RefCell<VecDeque<LocalEvent>>,
+    local_q: RefCell<VecDeque<(Option<Instant>, LocalEvent)>>,
     local_notify: tokio::sync::Notify,
-    observer: RefCell<Option<Rc<dyn LoopObserver>>>,
+    observers: RefCell<Rc<[Rc<dyn LoopObserver>]>>,
+    /// When the callback about to be dispatched became ready (for the observers' lag figure).
+    ready_at: Cell<Option<Instant>>,
+    /// The loop is inside poll's await: tokio runs the I/O tasks now.
+    awaiting: Cell<bool>,
+    /// When `run` was first entered, and the time parked waiting for I/O since (node's
+    /// `eventLoopUtilization` figures; kept always, two clock reads per park).
+    loop_started: Cell<Option<Instant>>,
+    idle_total: Cell<Duration>,
     /// setImmediate callbacks are queued: keep the loop alive and the poll from blocking.
     immediates_pending: Cell<bool>,
     /// Zero-timeout polls since tokio last ran its I/O driver.
@@ -154,7 +189,11 @@ impl EventLoop {
             next_ticks: RefCell::new(VecDeque::new()),
             local_q: RefCell::new(VecDeque::new()),
             local_notify: tokio::sync::Notify::new(),
-            observer: RefCell::new(None),
+            observers: RefCell::new(Rc::from(Vec::new())),
+            ready_at: Cell::new(None),
+            awaiting: Cell::new(false),
+            loop_started: Cell::new(None),
+            idle_total: Cell::new(Duration::ZERO),
             immediates_pending: Cell::new(false),
             polls_since_yield: Cell::new(0),
             invoker: RefCell::new(None),
@@ -192,12 +231,48 @@ impl EventLoop {
         self.invoker.borrow_mut().take();
     }
 
+    /// Adds an observer of every callback (they are told in the order attached).
     pub fn attach_observer(&self, observer: Rc<dyn LoopObserver>) {
-        *self.observer.borrow_mut() = Some(observer);
+        let mut all: Vec<_> = self.observers.borrow().iter().cloned().collect();
+        all.push(observer);
+        *self.observers.borrow_mut() = Rc::from(all);
+        STAMP.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Removes an observer attached before (the same `Rc`).
+    pub fn detach_observer(&self, observer: &Rc<dyn LoopObserver>) {
+        let all: Vec<_> = self
+            .observers
+            .borrow()
+            .iter()
+            .filter(|o| !std::ptr::addr_eq(Rc::as_ptr(o), Rc::as_ptr(observer)))
+            .cloned()
+            .collect();
+        STAMP.store(!all.is_empty(), std::sync::atomic::Ordering::Relaxed);
+        *self.observers.borrow_mut() = Rc::from(all);
     }
 
     pub fn observed(&self) -> bool {
-        self.observer.borrow().is_some()
+        !self.observers.borrow().is_empty()
+    }
+
+    /// The observers now (cheap to clone: a shared slice).
+    pub(crate) fn observers(&self) -> Rc<[Rc<dyn LoopObserver>]> {
+        self.observers.borrow().clone()
+    }
+
+    /// Takes when the callback being dispatched became ready (set by the loop just before).
+    pub(crate) fn take_ready(&self) -> Option<Instant> {
+        self.ready_at.take()
+    }
+
+    /// node's `eventLoopUtilization()` inputs: time parked waiting, and time since the loop
+    /// first ran (both zero before it ran).
+    pub fn utilization_times(&self) -> (Duration, Duration) {
+        match self.loop_started.get() {
+            Some(t0) => (self.idle_total.get(), t0.elapsed()),
+            None => (Duration::ZERO, Duration::ZERO),
+        }
     }
 
     pub fn current_origin(&self) -> Option<Rc<Origin>> {
@@ -211,12 +286,15 @@ impl EventLoop {
 
     pub fn post(&self, target: Target, args: ArgsFn) {
         // The receiver lives as long as the loop itself, so this cannot fail while we run.
-        let _ = self.tx.send(Event { target, args });
+        let _ = self.tx.send(Event::new(target, args));
     }
 
     /// Queues work for the next poll phase, from the loop thread.
     pub fn post_local(&self, ev: LocalEvent) {
-        self.local_q.borrow_mut().push_back(ev);
+        // Completions made while the loop awaits I/O take the wake-up time (one clock read a
+        // batch); one posted from a callback is stamped now.
+        let at = if self.awaiting.get() { None } else { stamp() };
+        self.local_q.borrow_mut().push_back((at, ev));
         self.local_notify.notify_one();
     }
 
@@ -276,6 +354,11 @@ impl EventLoop {
         self.now_ms.get()
     }
 
+    /// The instant of a time on the loop's millisecond clock.
+    fn instant_of(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms)
+    }
+
     pub fn update_time(&self) {
         self.now_ms.set(self.start.elapsed().as_millis() as u64);
     }
@@ -292,8 +375,9 @@ impl EventLoop {
 
     // ---- next ticks ----------------------------------------------------------------------
 
-    pub fn next_tick(&self, f: Function, args: MultiValue) {
-        self.next_ticks.borrow_mut().push_back((f, args));
+    pub fn next_tick(&self, lua: &Lua, f: Function, args: MultiValue) {
+        let origin = dispatch::origin_here(lua, self, "nextTick");
+        self.next_ticks.borrow_mut().push_back((f, args, origin));
     }
 
     // ---- running -------------------------------------------------------------------------
@@ -356,6 +440,9 @@ impl EventLoop {
             ));
         }
         self.running.set(true);
+        if self.loop_started.get().is_none() {
+            self.loop_started.set(Some(Instant::now()));
+        }
         self.run_from_main.set(self.on_main_thread(lua));
         let this = self.clone();
         let lua2 = lua.clone();
@@ -440,15 +527,15 @@ impl EventLoop {
                 let n = self.polls_since_yield.get() + 1;
                 if n >= 32 {
                     self.polls_since_yield.set(0);
+                    self.awaiting.set(true);
                     tokio::task::yield_now().await;
+                    self.awaiting.set(false);
                 } else {
                     self.polls_since_yield.set(n);
                 }
             } else {
-                let observer = self.observer.borrow().clone();
-                if let Some(o) = &observer {
-                    o.loop_idle(true);
-                }
+                let parked = Instant::now();
+                self.awaiting.set(true);
                 let mut rx = self.rx.borrow_mut();
                 let sleep = async {
                     match timeout {
@@ -462,8 +549,12 @@ impl EventLoop {
                     _ = sleep => {}
                 }
                 drop(rx);
-                if let Some(o) = &observer {
-                    o.loop_idle(false);
+                self.awaiting.set(false);
+                let woke = Instant::now();
+                let idle = woke - parked;
+                self.idle_total.set(self.idle_total.get() + idle);
+                for o in self.observers().iter() {
+                    o.loop_parked(idle);
                 }
                 self.update_time();
             }
@@ -474,10 +565,15 @@ impl EventLoop {
         // Deliver what is ready now, bounded so a callback that keeps posting cannot starve
         // timers and the other phases.
         let n = self.local_q.borrow().len();
+        let batch = if n > 0 { stamp() } else { None };
         for _ in 0..n {
             let ev = self.local_q.borrow_mut().pop_front();
             match ev {
-                Some(ev) => ev(lua, self),
+                Some((at, ev)) => {
+                    self.ready_at.set(at.or(batch));
+                    ev(lua, self);
+                    self.ready_at.set(None);
+                }
                 None => break,
             }
         }
@@ -503,7 +599,10 @@ impl EventLoop {
         };
         if let Some(cb) = cb {
             match (ev.args)(lua) {
-                Ok(args) => dispatch::call(lua, self, &cb, args),
+                Ok(args) => {
+                    self.ready_at.set(ev.at);
+                    dispatch::call(lua, self, &cb, args)
+                }
                 Err(e) => dispatch::report_error(lua, self, e),
             }
         }
@@ -529,10 +628,12 @@ impl EventLoop {
             }
         }
         for (id, seq) in due {
-            let (repeat, cb) = match self.state.borrow().handles.get(&id) {
-                Some(e) if e.timer_seq == seq && e.active && !e.closing => {
-                    (e.timer_repeat, e.callbacks[Slot::Main as usize].clone())
-                }
+            let (repeat, cb, due_at) = match self.state.borrow().handles.get(&id) {
+                Some(e) if e.timer_seq == seq && e.active && !e.closing => (
+                    e.timer_repeat,
+                    e.callbacks[Slot::Main as usize].clone(),
+                    e.timer_due,
+                ),
                 _ => continue,
             };
             if repeat > 0 {
@@ -546,6 +647,9 @@ impl EventLoop {
                 self.timer_stop(id);
             }
             if let Some(cb) = cb {
+                if self.observed() {
+                    self.ready_at.set(Some(self.instant_of(due_at)));
+                }
                 dispatch::call(lua, self, &cb, MultiValue::new());
             }
             if self.stop.get() {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use luvit_devtools::{LoopObserver, Origin};
+use luvit_devtools::{CallbackRun, LoopObserver};
 
 use crate::runtime::Runtime;
 
@@ -15,9 +15,9 @@ struct Recorder {
 }
 
 impl LoopObserver for Recorder {
-    fn callback_started(&self, _origin: &Rc<Origin>) {}
-    fn callback_finished(&self, origin: &Rc<Origin>, elapsed: Duration) {
-        let chain: Vec<String> = origin.chain().map(|o| o.to_string()).collect();
+    fn callback_started(&self, _run: &CallbackRun) {}
+    fn callback_finished(&self, run: &CallbackRun, elapsed: Duration) {
+        let chain: Vec<String> = run.origin.chain().map(|o| o.to_string()).collect();
         self.calls.borrow_mut().push((chain.join(" <- "), elapsed));
     }
 }

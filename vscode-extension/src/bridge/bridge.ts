@@ -5,9 +5,10 @@
 // from then on. No `vscode` import here: this runs outside VS Code too.
 
 import { spawn, ChildProcess } from 'child_process';
-import * as http from 'http';
 import WebSocket from 'ws';
 import { parseListeningLine, LineSplitter } from './listening';
+import { discoverPrograms, findWebSocketUrl, portList, waitForProgram } from './discovery';
+import { freePort, findExecutable, terminalPidGone } from './terminal';
 
 type Json = { [key: string]: any };
 
@@ -16,6 +17,8 @@ export const TIMEOUTS = {
   listening: 10000, // the launched program prints its "Debugger listening" line
   connect: 5000, // websocket open + the program's initialize handshake
   jsonList: 5000, // GET /json/list when attaching by port
+  discover: 1500, // each port the attach picker asks
+  terminal: 10000, // the editor answers runInTerminal
   disconnect: 2000, // the program answers disconnect
   exit: 2000, // a launched program ends after disconnect before it is killed
   flush: 1000, // pipes drain before `terminated` goes out
@@ -65,32 +68,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   });
 }
 
-/** GET http://host:port/json/list and return the first program's websocket URL. */
-export function findWebSocketUrl(host: string, port: number): Promise<string> {
-  return withTimeout(
-    new Promise<string>((resolve, reject) => {
-      const req = http.get({ host, port, path: '/json/list' }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (text += d));
-        res.on('end', () => {
-          try {
-            const list = JSON.parse(text);
-            const url = Array.isArray(list) && list.find((t) => t && typeof t.webSocketDebuggerUrl === 'string');
-            if (url) resolve(url.webSocketDebuggerUrl);
-            else reject(new Error(`http://${host}:${port}/json/list lists no debuggable program`));
-          } catch {
-            reject(new Error(`http://${host}:${port}/json/list did not answer JSON (is it a luvit --inspect port?)`));
-          }
-        });
-      });
-      req.on('error', (e) => reject(new Error(`cannot reach the debugger at ${host}:${port}: ${e.message}`)));
-    }),
-    TIMEOUTS.jsonList,
-    `no answer from http://${host}:${port}/json/list`,
-  );
-}
-
 export class Bridge {
   private seq = 1;
   private initializeArgs: Json = { adapterID: 'luvit' };
@@ -104,6 +81,10 @@ export class Bridge {
   private exitedSent = false;
   private ended = false;
   private pending = new Map<number, (msg: Json) => void>();
+  /** Our own requests to the editor (runInTerminal), by seq. */
+  private reverse = new Map<number, (msg: Json) => void>();
+  /** The program the editor started in its terminal, when it told us its process id. */
+  private terminalPid: number | undefined;
 
   /** `send` gets every message for the editor; `onEnd` runs once the session is over
    *  (after the disconnect response, or when the editor should let go). */
@@ -145,6 +126,15 @@ export class Bridge {
   /** One message from the editor. */
   handle(msg: Json): void {
     if (this.ended) return;
+    if (msg && msg.type === 'response' && typeof msg.request_seq === 'number') {
+      // The editor answering one of our reverse requests; nothing else is ours to answer.
+      const waiter = this.reverse.get(msg.request_seq);
+      if (waiter) {
+        this.reverse.delete(msg.request_seq);
+        waiter(msg);
+      }
+      return;
+    }
     if (!msg || msg.type !== 'request' || typeof msg.command !== 'string') {
       this.emit({
         type: 'response', request_seq: (msg && msg.seq) || 0, command: (msg && msg.command) || '',
@@ -205,6 +195,21 @@ export class Bridge {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
       this.child.kill('SIGKILL');
     }
+    if (this.terminalPid !== undefined && !terminalPidGone(this.terminalPid)) {
+      try {
+        process.kill(this.terminalPid, 'SIGKILL');
+      } catch {
+        // already gone, or not ours to end
+      }
+    }
+  }
+
+  /** Sends the editor a request and waits for its response. */
+  private reverseRequest(command: string, args: Json, ms: number): Promise<Json> {
+    const seq = this.seq;
+    const answered = new Promise<Json>((resolve) => this.reverse.set(seq, resolve));
+    this.emit({ type: 'request', command, arguments: args });
+    return withTimeout(answered, ms, `the editor did not answer ${command}`).finally(() => this.reverse.delete(seq));
   }
 
   // ---- relay ---------------------------------------------------------------------------
@@ -237,6 +242,13 @@ export class Bridge {
   private async finishDisconnect() {
     if (this.child && this.childExit) {
       await withTimeout(this.childExit, TIMEOUTS.exit, 'exit').catch(() => this.killChild());
+    }
+    const pid = this.terminalPid;
+    if (pid !== undefined && this.launched) {
+      // The program ends itself on disconnect; give it the same grace as a child.
+      const deadline = Date.now() + TIMEOUTS.exit;
+      while (!terminalPidGone(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      this.killChild();
     }
     this.end();
   }
@@ -368,14 +380,35 @@ export class Bridge {
     if (typeof a.url === 'string' && a.url) {
       if (!/^wss?:\/\//.test(a.url)) throw new Error(`"url" must be a ws:// URL, got ${a.url}`);
       url = a.url;
+    } else if (a.port === undefined || a.port === null || a.port === '') {
+      url = await this.pickProgram(a);
     } else {
       const host = typeof a.host === 'string' && a.host ? a.host : '127.0.0.1';
-      const port = a.port === undefined ? 9229 : Number(a.port);
+      const port = Number(a.port);
       if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`"port" must be a port number, got ${a.port}`);
-      url = await findWebSocketUrl(host, port);
+      url = await findWebSocketUrl(host, port, TIMEOUTS.jsonList);
     }
     this.launched = false;
     await this.finishStart(req, url);
+  }
+
+  /** Attach with neither "port" nor "url": the one program serving the debugger on the
+   *  ports to scan ("attachPorts", default 9229), or an error listing what is there. */
+  private async pickProgram(a: Json): Promise<string> {
+    const host = typeof a.host === 'string' && a.host ? a.host : '127.0.0.1';
+    const given = portList(a.attachPorts, 'attachPorts');
+    const ports = given.length ? given : [9229];
+    const found = await discoverPrograms(host, ports, TIMEOUTS.discover);
+    if (found.length === 1) {
+      this.output('console', `luvit: attaching to ${found[0].title || 'a program'} (${found[0].url})\n`);
+      return found[0].url;
+    }
+    const where = `${host} port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`;
+    if (!found.length) {
+      throw new Error(`no luvit --inspect program found on ${where}: start one with 'luvit --inspect app.lua', or set "port" or "url"`);
+    }
+    throw new Error(`${found.length} luvit programs serve the debugger on ${where}; set "url" to one of them:\n` +
+      found.map((t) => `  ${t.url}  ${t.title}`).join('\n'));
   }
 
   // ---- launch --------------------------------------------------------------------------
@@ -385,12 +418,10 @@ export class Bridge {
     if (typeof a.program !== 'string' || !a.program) throw new Error('launch needs "program": the .lua file to run');
     const exe: string =
       (typeof a.runtimeExecutable === 'string' && a.runtimeExecutable) || this.options.runtimeExecutable || 'luvit';
-    const argv: string[] = [
-      ...(Array.isArray(a.runtimeArgs) ? a.runtimeArgs.map(String) : []),
-      a.stopOnEntry ? '--inspect-brk=127.0.0.1:0' : '--inspect-wait=127.0.0.1:0',
-      a.program,
-      ...(Array.isArray(a.args) ? a.args.map(String) : []),
-    ];
+    const inspectFlag = a.stopOnEntry ? '--inspect-brk' : '--inspect-wait';
+    const runtimeArgs: string[] = Array.isArray(a.runtimeArgs) ? a.runtimeArgs.map(String) : [];
+    const programArgs: string[] = Array.isArray(a.args) ? a.args.map(String) : [];
+    const argv: string[] = [...runtimeArgs, `${inspectFlag}=127.0.0.1:0`, a.program, ...programArgs];
     const env: NodeJS.ProcessEnv = { ...process.env };
     if (a.env && typeof a.env === 'object') {
       for (const [k, v] of Object.entries(a.env)) {
@@ -401,6 +432,30 @@ export class Bridge {
     // The runtime leaves relaying its stdout/stderr to us (we read the pipes).
     env.LUVIT_DAP_ADAPTER = '1';
     const hint = this.options.runtimeHint || 'set "runtimeExecutable" in the launch configuration';
+
+    const consoleKind = a.console === undefined || a.console === null ? 'internalConsole' : a.console;
+    if (!['internalConsole', 'integratedTerminal', 'externalTerminal'].includes(consoleKind)) {
+      throw new Error(`"console" must be "internalConsole", "integratedTerminal" or "externalTerminal", got ${JSON.stringify(a.console)}`);
+    }
+    if (consoleKind !== 'internalConsole') {
+      if (this.initializeArgs.supportsRunInTerminalRequest) {
+        const cwd = typeof a.cwd === 'string' && a.cwd ? a.cwd : process.cwd();
+        const file = findExecutable(exe, cwd, env);
+        if (!file) throw new Error(`cannot start the luvit runtime: '${exe}' was not found (${hint})`);
+        const envDelta: Json = { ...(a.env && typeof a.env === 'object' ? a.env : {}), LUVIT_DAP_ADAPTER: '1' };
+        await this.launchInTerminal(req, {
+          kind: consoleKind === 'externalTerminal' ? 'external' : 'integrated',
+          title: `luvit ${a.program.split(/[\\/]/).pop()}`,
+          cwd,
+          env: envDelta,
+          command: [file, ...runtimeArgs],
+          inspectFlag,
+          rest: [a.program, ...programArgs],
+        });
+        return;
+      }
+      this.output('console', `luvit: this editor cannot run programs in a terminal (no supportsRunInTerminalRequest); the output goes here\n`);
+    }
 
     const child = spawn(exe, argv, {
       cwd: typeof a.cwd === 'string' && a.cwd ? a.cwd : undefined,
@@ -465,6 +520,36 @@ export class Bridge {
         reject(new Error(`'${a.program}' exited (${signal ? `signal ${signal}` : `code ${code}`}) before its debugger listened` +
           (stderr ? `; its stderr:\n${stderr}` : '')));
       });
+    });
+    try {
+      await this.finishStart(req, url);
+    } catch (e) {
+      this.killChild();
+      throw e;
+    }
+  }
+
+  /** Launch through the editor's `runInTerminal`: the program gets a port picked here (its
+   *  stderr is the terminal's, so no listening line to read) and is found via /json/list. */
+  private async launchInTerminal(req: Json, t: {
+    kind: string; title: string; cwd: string; env: Json; command: string[]; inspectFlag: string; rest: string[];
+  }) {
+    const port = await freePort();
+    const args = [...t.command, `${t.inspectFlag}=127.0.0.1:${port}`, ...t.rest];
+    const answer = await this.reverseRequest('runInTerminal', { kind: t.kind, title: t.title, cwd: t.cwd, args, env: t.env }, TIMEOUTS.terminal);
+    if (!answer.success) {
+      throw new Error(`the editor could not run the program in a terminal: ${answer.message || 'no reason given'}`);
+    }
+    const pid = answer.body && Number.isInteger(answer.body.processId) && answer.body.processId > 0 ? answer.body.processId : undefined;
+    this.terminalPid = pid;
+    this.launched = true;
+    const url = await waitForProgram('127.0.0.1', port, TIMEOUTS.listening, () =>
+      pid !== undefined && terminalPidGone(pid)
+        ? `'${t.rest[0]}' exited before its debugger listened on 127.0.0.1:${port}`
+        : undefined,
+    ).catch((e) => {
+      this.killChild();
+      throw new Error(`${(e as Error).message}; the terminal shows what the program printed`);
     });
     try {
       await this.finishStart(req, url);

@@ -3,12 +3,15 @@
 //! returns its path; `heap()` returns live figures (`used`: bytes of Lua heap in use, `gcCycles`:
 //! collections finished since start, `allocated`: bytes allocated while the sampling profiler
 //! ran); `heapProfileStart([{interval = BYTES}])`/`heapProfileStop([path])` run the sampling
-//! heap profiler (the `--heap-prof` one) and write its `.heapprofile` and `.svg`.
+//! heap profiler (the one of `--heap-prof` and `start('heap')`, through `profiling`) and the
+//! stop writes its `.heapprofile` and `.svg`, returning the profile's path.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use luvit_devtools::profile::heap::{self, sampler};
 use mlua::{Lua, MultiValue, Table, Value};
+
+use crate::r#loop::EventLoop;
 
 /// Counts finished collections: a finalizer that re-arms itself each cycle.
 const GC_COUNTER: &str = r#"
@@ -30,42 +33,10 @@ fn fail(lua: &Lua, msg: String) -> mlua::Result<MultiValue> {
     ]))
 }
 
-thread_local! {
-    /// `--heap-prof`'s directory while it runs.
-    static CLI: std::cell::RefCell<Option<sampler::HeapProfOptions>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// `--heap-prof`: starts the sampling heap profiler before the program runs.
-///
-/// # Safety
-/// `main` is the runtime's main state, on its thread, alive until exit.
-pub unsafe fn start_cli(main: *mut mlua::ffi::lua_State, options: sampler::HeapProfOptions) {
-    if sampler::start(main, options.interval) {
-        CLI.with(|c| *c.borrow_mut() = Some(options));
-    } else {
-        eprintln!("luvit: --heap-prof: the heap profiler cannot start");
-    }
-}
-
-/// The process is ending: `--heap-prof` writes its `.heapprofile` and `.svg` (errors on stderr).
-///
-/// # Safety
-/// As for [`start_cli`], with the same state.
-pub unsafe fn finish_cli(main: *mut mlua::ffi::lua_State) {
-    let Some(options) = CLI.with(|c| c.borrow_mut().take()) else {
-        return;
-    };
-    let Some(profile) = sampler::stop(main) else {
-        return;
-    };
-    let path = options.dir.join(heap::default_name("Heap", "heapprofile"));
-    if let Err(e) = heap::heapprofile::write_files(&profile, &path) {
-        eprintln!(
-            "luvit: cannot write the heap profile {}: {e}",
-            path.display()
-        );
-    }
+fn path_value(lua: &Lua, p: &Path) -> mlua::Result<MultiValue> {
+    Ok(MultiValue::from_vec(vec![Value::String(
+        lua.create_string(p.to_string_lossy().as_bytes())?,
+    )]))
 }
 
 /// Adds the heap functions to the `profiler` table.
@@ -77,9 +48,7 @@ pub fn register(lua: &Lua, t: &Table) -> mlua::Result<()> {
             let path =
                 PathBuf::from(path.unwrap_or_else(|| heap::default_name("Heap", "heapsnapshot")));
             match heap::write_snapshot(lua, &path) {
-                Ok(_) => Ok(MultiValue::from_vec(vec![Value::String(
-                    lua.create_string(path.to_string_lossy().as_bytes())?,
-                )])),
+                Ok(_) => path_value(lua, &path),
                 Err(e) => fail(
                     lua,
                     format!("cannot write the heap snapshot {}: {e}", path.display()),
@@ -110,34 +79,23 @@ pub fn register(lua: &Lua, t: &Table) -> mlua::Result<()> {
                     "heapProfileStart: interval must be > 0",
                 ));
             }
-            let main = crate::r#loop::EventLoop::of(lua).main_state.0;
-            // SAFETY: the runtime's main state, on its thread, alive until exit.
-            if !unsafe { sampler::start(main, interval) } {
-                return Err(mlua::Error::runtime(
-                    "heapProfileStart: the heap profiler is already running or cannot start",
-                ));
-            }
-            Ok(())
+            let options = sampler::HeapProfOptions {
+                dir: std::env::current_dir().unwrap_or_else(|_| ".".into()),
+                interval,
+            };
+            crate::profiling::start_heap(&EventLoop::of(lua), options)
+                .map_err(|e| mlua::Error::runtime(format!("heapProfileStart: {e}")))
         })?,
     )?;
     t.set(
         "heapProfileStop",
         lua.create_function(|lua, path: Option<String>| {
-            let main = crate::r#loop::EventLoop::of(lua).main_state.0;
-            // SAFETY: as above.
-            let Some(profile) = (unsafe { sampler::stop(main) }) else {
-                return fail(lua, "the heap profiler is not running".into());
-            };
-            let path =
-                PathBuf::from(path.unwrap_or_else(|| heap::default_name("Heap", "heapprofile")));
-            match heap::heapprofile::write_files(&profile, &path) {
-                Ok(p) => Ok(MultiValue::from_vec(vec![Value::String(
-                    lua.create_string(p.to_string_lossy().as_bytes())?,
-                )])),
-                Err(e) => fail(
-                    lua,
-                    format!("cannot write the heap profile {}: {e}", path.display()),
-                ),
+            match crate::profiling::stop_heap(path.as_deref().map(Path::new)) {
+                Ok(paths) => match paths.first() {
+                    Some(p) => path_value(lua, p),
+                    None => fail(lua, "no heap profile was written".into()),
+                },
+                Err(e) => fail(lua, e),
             }
         })?,
     )?;

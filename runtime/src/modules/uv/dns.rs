@@ -229,6 +229,7 @@ fn getaddrinfo(
             tokio::task::spawn_blocking(move || {
                 let r = resolve(host, service, family, socktype, protocol, flags);
                 let _ = tx.send(Event {
+                    at: crate::r#loop::stamp(),
                     target: Target::Req(req),
                     args: Box::new(move |lua| match r {
                         Ok(list) => (Value::Nil, to_lua(lua, list)?).into_lua_multi(lua),

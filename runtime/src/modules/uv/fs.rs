@@ -106,6 +106,7 @@ fn call(
             tokio::task::spawn_blocking(move || {
                 let r = op();
                 let _ = tx.send(Event {
+                    at: crate::r#loop::stamp(),
                     target: Target::Req(req),
                     args: Box::new(move |lua| match r {
                         Ok(out) => (Value::Nil, out_to_lua(lua, out)?).into_lua_multi(lua),

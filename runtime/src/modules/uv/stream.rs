@@ -738,6 +738,7 @@ fn spawn_stdio_reader(el: &EventLoop, id: HandleId, fd: RawFd) {
                 };
                 let last = !matches!(item, ReadItem::Data(_));
                 let sent = tx.send(crate::r#loop::Event {
+                    at: crate::r#loop::stamp(),
                     target: crate::r#loop::Target::Internal(Box::new(move |_lua, el| {
                         if let Some(s) = stream_of(el, id) {
                             s.push_read(el, item);

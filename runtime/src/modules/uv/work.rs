@@ -193,6 +193,7 @@ fn queue_work(lua: &Lua, mut args: MultiValue) -> mlua::Result<MultiValue> {
     tokio::task::spawn_blocking(move || {
         let r = run_work(&code, values);
         let _ = tx.send(Event {
+            at: crate::r#loop::stamp(),
             target: Target::Req(req),
             args: Box::new(move |lua| match r {
                 Ok(vals) => from_plain(lua, vals),

@@ -1,0 +1,320 @@
+//! The loop profiler (`--loop-prof`): a [`LoopObserver`] on the dispatch point, with no
+//! sampling. It measures the loop lag (a timer's due time or an I/O completion, to its
+//! callback's start), the loop's utilization (node's `eventLoopUtilization`: time not parked
+//! waiting), and per callback site (kind + the site that scheduled it + the function's
+//! definition) count, total, p99 and max; it logs every callback that runs past the threshold
+//! with the stacks the [`watchdog`] sampled while it ran, keeps the last callbacks for a
+//! Chrome trace, and samples the Lua heap size. [`report`] turns all that into the files.
+
+pub mod report;
+pub mod watchdog;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use mlua::ffi::lua_State;
+
+use crate::observer::{CallbackRun, LoopObserver, Origin};
+use crate::profile::cpu::Frame;
+use crate::profile::histogram::Histogram;
+use watchdog::Watchdog;
+
+/// `--loop-prof-dir`, `--loop-prof-threshold`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopOptions {
+    pub dir: PathBuf,
+    pub threshold: Duration,
+}
+
+impl Default for LoopOptions {
+    fn default() -> Self {
+        LoopOptions {
+            dir: PathBuf::from("."),
+            threshold: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Figures for one callback site.
+pub struct SiteStats {
+    /// The API that scheduled it (`setTimeout`), else the kind of callback (`tcp read`).
+    pub kind: String,
+    /// The Lua line that scheduled it (the nearest one in its origin chain), `path:line`.
+    pub site: String,
+    /// Where the callback function is defined, `path:line`.
+    pub function: String,
+    pub count: u64,
+    pub total: Duration,
+    pub durations: Histogram,
+}
+
+/// A callback that ran past the threshold.
+pub struct Slow {
+    pub site: usize,
+    /// Since the profiler started.
+    pub at: Duration,
+    pub duration: Duration,
+    /// Stacks sampled while it ran late, top first.
+    pub samples: Vec<Vec<Frame>>,
+}
+
+/// One callback in the trace ring.
+#[derive(Clone, Copy)]
+pub struct TraceEvent {
+    pub start_us: u64,
+    pub dur_us: u64,
+    pub site: u32,
+}
+
+/// The trace keeps the most recent callbacks, like a flight recorder (bounded memory on a
+/// server that runs for days; the slow ones are in the report in any case).
+const TRACE_CAPACITY: usize = 1 << 18;
+/// Slow callbacks kept with their stacks (the longest); the rest are only counted.
+const SLOW_KEPT: usize = 50;
+/// Origins remembered to find a site without hashing strings; cleared when full.
+const ORIGIN_CACHE: usize = 8192;
+
+/// The profiler's state; attach with `EventLoop::attach_observer`.
+pub struct LoopProfiler {
+    pub options: LoopOptions,
+    main: *mut lua_State,
+    started: Instant,
+    /// Wall time spent parked waiting for I/O or timers.
+    idle: Cell<Duration>,
+    depth: Cell<u32>,
+    pub(crate) sites: RefCell<Vec<SiteStats>>,
+    by_key: RefCell<HashMap<String, usize>>,
+    by_origin: RefCell<HashMap<usize, (Weak<Origin>, usize)>>,
+    pub(crate) lag: RefCell<Histogram>,
+    pub(crate) slow: RefCell<Vec<Slow>>,
+    pub(crate) slow_count: Cell<u64>,
+    pub(crate) trace: RefCell<Vec<TraceEvent>>,
+    trace_next: Cell<usize>,
+    /// (ms since start, Lua heap in KB), one sample per 100 ms of callbacks at most.
+    pub(crate) heap: RefCell<Vec<(u64, u64)>>,
+    watchdog: Watchdog,
+}
+
+impl LoopProfiler {
+    /// Starts profiling the loop of the Lua state `main`.
+    ///
+    /// # Safety
+    /// Call on the Lua thread; `main` is its live main state, living until the process exits.
+    pub unsafe fn start(main: *mut lua_State, options: LoopOptions) -> LoopProfiler {
+        let watchdog = Watchdog::start(main, options.threshold);
+        LoopProfiler {
+            options,
+            main,
+            started: Instant::now(),
+            idle: Cell::new(Duration::ZERO),
+            depth: Cell::new(0),
+            sites: RefCell::new(Vec::new()),
+            by_key: RefCell::new(HashMap::new()),
+            by_origin: RefCell::new(HashMap::new()),
+            lag: RefCell::new(Histogram::new()),
+            slow: RefCell::new(Vec::new()),
+            slow_count: Cell::new(0),
+            trace: RefCell::new(Vec::new()),
+            trace_next: Cell::new(0),
+            heap: RefCell::new(Vec::new()),
+            watchdog,
+        }
+    }
+
+    /// Time since the profiler started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Fraction of the time not parked waiting (node's event loop utilization).
+    pub fn utilization(&self) -> f64 {
+        let total = self.elapsed().as_secs_f64();
+        let idle = self.idle.get();
+        if total <= 0.0 {
+            0.0
+        } else {
+            (1.0 - idle.as_secs_f64() / total).clamp(0.0, 1.0)
+        }
+    }
+
+    fn site_of(&self, run: &CallbackRun) -> usize {
+        let key = Rc::as_ptr(run.origin) as usize;
+        if let Some((w, i)) = self.by_origin.borrow().get(&key) {
+            if w.upgrade().is_some_and(|o| Rc::ptr_eq(&o, run.origin)) {
+                return *i;
+            }
+        }
+        let kind = run.origin.label().to_string();
+        let site = run
+            .origin
+            .chain()
+            .find_map(|o| o.site.as_ref())
+            .map(|s| format!("{}:{}", display_path(&s.source), s.line))
+            .unwrap_or_default();
+        let function = definition(run.function);
+        let full = format!("{kind}\u{0}{site}\u{0}{function}");
+        let existing = self.by_key.borrow().get(&full).copied();
+        let i = match existing {
+            Some(i) => i,
+            None => {
+                let mut sites = self.sites.borrow_mut();
+                sites.push(SiteStats {
+                    kind,
+                    site,
+                    function,
+                    count: 0,
+                    total: Duration::ZERO,
+                    durations: Histogram::new(),
+                });
+                self.by_key.borrow_mut().insert(full, sites.len() - 1);
+                sites.len() - 1
+            }
+        };
+        let mut cache = self.by_origin.borrow_mut();
+        if cache.len() >= ORIGIN_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, (Rc::downgrade(run.origin), i));
+        i
+    }
+
+    fn sample_heap(&self, now: Duration) {
+        let ms = now.as_millis() as u64;
+        let due = self.heap.borrow().last().is_none_or(|(t, _)| ms >= t + 100);
+        if due {
+            // SAFETY: the main state of this thread (start's promise); LUA_GCCOUNT only reads.
+            let kb = unsafe { mlua::ffi::lua_gc(self.main, mlua::ffi::LUA_GCCOUNT, 0) };
+            self.heap.borrow_mut().push((ms, kb.max(0) as u64));
+        }
+    }
+}
+
+/// Where a callback is defined, `path:line`. A built-in module's wrapper (setTimeout's, a
+/// stream's read callback) names the user's function it closes over instead, when it holds one.
+fn definition(f: &mlua::Function) -> String {
+    let show = |i: &mlua::function::FunctionInfo| match i.what {
+        "C" => "[C]".to_string(),
+        _ => format!(
+            "{}:{}",
+            display_path(i.source.as_deref().unwrap_or("?")),
+            i.line_defined.unwrap_or(0)
+        ),
+    };
+    let info = f.info();
+    let builtin = |i: &mlua::function::FunctionInfo| {
+        i.what == "C"
+            || i.source
+                .as_deref()
+                .is_some_and(|s| s.starts_with("@builtin:"))
+    };
+    if builtin(&info) {
+        if let Some(inner) = user_upvalue(f) {
+            let i = inner.info();
+            if !builtin(&i) {
+                return show(&i);
+            }
+        }
+    }
+    show(&info)
+}
+
+/// The first upvalue of `f` that is a Lua function (through `debug.getupvalue`).
+fn user_upvalue(f: &mlua::Function) -> Option<mlua::Function> {
+    let lua = f.weak_lua().try_upgrade()?;
+    let debug: mlua::Table = lua.globals().get("debug").ok()?;
+    let getupvalue: mlua::Function = debug.get("getupvalue").ok()?;
+    for i in 1..=64 {
+        let (name, value): (Option<String>, mlua::Value) = getupvalue.call((f, i)).ok()?;
+        name.as_ref()?;
+        if let mlua::Value::Function(g) = value {
+            return Some(g);
+        }
+    }
+    None
+}
+
+/// A chunk name as a path to show: `@/a/b.lua` is `/a/b.lua`, `@builtin:x` is `builtin:x`.
+pub fn display_path(source: &str) -> &str {
+    source.strip_prefix('@').unwrap_or(source)
+}
+
+impl LoopObserver for LoopProfiler {
+    fn callback_started(&self, run: &CallbackRun) {
+        let d = self.depth.get();
+        self.depth.set(d + 1);
+        if d == 0 {
+            self.watchdog.begin(run.started);
+            if let Some(ready) = run.ready {
+                let lag = run.started.saturating_duration_since(ready);
+                self.lag.borrow_mut().record(lag.as_nanos() as u64);
+            }
+        }
+    }
+
+    fn callback_finished(&self, run: &CallbackRun, elapsed: Duration) {
+        let d = self.depth.get().saturating_sub(1);
+        self.depth.set(d);
+        let site = self.site_of(run);
+        {
+            let mut sites = self.sites.borrow_mut();
+            let s = &mut sites[site];
+            s.count += 1;
+            s.total += elapsed;
+            s.durations.record(elapsed.as_nanos() as u64);
+        }
+        let start = run.started.saturating_duration_since(self.started);
+        let now = start + elapsed;
+        let ev = TraceEvent {
+            start_us: start.as_micros() as u64,
+            dur_us: elapsed.as_micros() as u64,
+            site: site as u32,
+        };
+        {
+            let mut trace = self.trace.borrow_mut();
+            if trace.len() < TRACE_CAPACITY {
+                trace.push(ev);
+            } else {
+                let i = self.trace_next.get();
+                trace[i] = ev;
+                self.trace_next.set((i + 1) % TRACE_CAPACITY);
+            }
+        }
+        if d == 0 {
+            let samples = self.watchdog.end();
+            if elapsed >= self.options.threshold {
+                self.slow_count.set(self.slow_count.get() + 1);
+                let mut slow = self.slow.borrow_mut();
+                slow.push(Slow {
+                    site,
+                    at: start,
+                    duration: elapsed,
+                    samples,
+                });
+                if slow.len() > SLOW_KEPT {
+                    slow.sort_by_key(|s| std::cmp::Reverse(s.duration));
+                    slow.truncate(SLOW_KEPT);
+                }
+            }
+            self.sample_heap(now);
+        }
+    }
+
+    fn loop_parked(&self, parked: Duration) {
+        self.idle.set(self.idle.get() + parked);
+    }
+}
+
+impl LoopProfiler {
+    /// The trace ring in time order.
+    pub(crate) fn trace_in_order(&self) -> Vec<TraceEvent> {
+        let trace = self.trace.borrow();
+        let i = self.trace_next.get();
+        let mut out = Vec::with_capacity(trace.len());
+        out.extend_from_slice(&trace[i..]);
+        out.extend_from_slice(&trace[..i]);
+        out
+    }
+}
