@@ -89,8 +89,12 @@ impl ProfileControl for Control {
     }
 
     fn heap_snapshot(&self, lua: &Lua, path: Option<PathBuf>) -> Result<PathBuf, String> {
-        let path =
-            path.unwrap_or_else(|| PathBuf::from(heap::default_name("Heap", "heapsnapshot")));
+        // absolute, for DAP clients that open the file
+        let path = path.unwrap_or_else(|| {
+            std::env::current_dir()
+                .unwrap_or_default()
+                .join(heap::default_name("Heap", "heapsnapshot"))
+        });
         heap::write_snapshot(lua, &path)
             .map(|_| path.clone())
             .map_err(|e| format!("cannot write the heap snapshot {}: {e}", path.display()))
