@@ -14,7 +14,7 @@
    shared machine disturbs less than requests/s.
 
 Usage: python3 tests/bench/heap/run.py [path/to/luvit] [--tables N] [--duration S]
-       [--rounds R] [--snapshot-only]
+       [--rounds R] [--snapshot-only | --http-only]
 Build first: cargo build --release -j1 -p luvit (the default binary is target/release/luvit).
 Needs wrk for part 2 (apt-get install wrk). Servers bind 127.0.0.1 only.
 """
@@ -167,8 +167,9 @@ def http_bench(tmp):
 def main():
     print('luvit:', LUVIT)
     with tempfile.TemporaryDirectory() as tmp:
-        for label, fill in SHAPES:
-            snapshot_bench(tmp, label, fill)
+        if '--http-only' not in sys.argv:
+            for label, fill in SHAPES:
+                snapshot_bench(tmp, label, fill)
         if '--snapshot-only' not in sys.argv:
             http_bench(tmp)
 
