@@ -1092,7 +1092,7 @@ fn a_dap_client_starts_and_stops_the_profilers_and_gets_their_files() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let opts = json!({ "dir": dir.to_string_lossy(), "threshold": 10 });
-    for profiler in ["cpu", "loop"] {
+    for profiler in ["cpu", "loop", "heap"] {
         d.ok(
             "luvitProfileStart",
             json!({ "profiler": profiler, "options": opts }),
@@ -1132,6 +1132,22 @@ fn a_dap_client_starts_and_stops_the_profilers_and_gets_their_files() {
         .map(|c| c["count"].as_u64().unwrap())
         .sum();
     assert!(served >= 20, "the requests' callbacks: {report}");
+    let heap = d.ok("luvitProfileStop", json!({ "profiler": "heap" }));
+    let heap_files = heap["files"].as_array().unwrap();
+    assert!(
+        heap_files[0].as_str().unwrap().ends_with(".heapprofile")
+            && heap_files[1].as_str().unwrap().ends_with(".svg"),
+        "{heap}"
+    );
+    let snapshot = dir.join("dap.heapsnapshot");
+    let snap = d.ok(
+        "luvitHeapSnapshot",
+        json!({ "path": snapshot.to_string_lossy() }),
+    );
+    assert_eq!(snap["file"], snapshot.to_string_lossy().as_ref());
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&snapshot).unwrap()).unwrap();
+    assert!(written["snapshot"]["node_count"].as_u64().unwrap() > 1000);
     for bad in [
         json!({ "profiler": "gpu" }),
         json!({}),

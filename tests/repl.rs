@@ -352,6 +352,10 @@ fn dot_prof_starts_and_stops_the_profilers_and_names_the_files() {
     s.run(".prof loop start", "loop profiler started");
     s.run(".prof loop", "luvit loop profile:");
     s.run(".prof loop stop", ".trace.json");
+    s.run(".prof heap snapshot", ".heapsnapshot");
+    s.run(".prof heap start", "heap profiler started");
+    s.run("local t = {} for i = 1, 1e5 do t[i] = { i } end", "> ");
+    s.run(".prof heap stop", ".heapprofile");
     s.run(".prof gpu start", "unknown profiler 'gpu'");
     s.run(".prof", "usage: .prof");
     s.run("1 + 1", "2");
@@ -371,4 +375,12 @@ fn dot_prof_starts_and_stops_the_profilers_and_names_the_files() {
     assert!(names
         .iter()
         .any(|n| n.starts_with("LOOP.") && n.ends_with(".trace.json")));
+    for ext in [".heapsnapshot", ".heapprofile"] {
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("Heap.") && n.ends_with(ext)),
+            "{ext} in {names:?}"
+        );
+    }
 }

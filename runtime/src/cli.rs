@@ -34,6 +34,8 @@ pub struct Options {
     pub interactive: bool,
     /// `--cpu-prof` and its `-dir`/`-name`/`-interval` settings.
     pub cpu_prof: Option<luvit_devtools::profile::CpuOptions>,
+    /// `--heap-prof` and its `-dir`/`-interval` settings.
+    pub heap_prof: Option<luvit_devtools::profile::heap::sampler::HeapProfOptions>,
     /// `--loop-prof` and its `-dir`/`-threshold` settings.
     pub loop_prof: Option<luvit_devtools::profile::LoopOptions>,
     /// The arguments exactly as given, for `process.argv` (`args[0]` is the executable).
@@ -53,6 +55,8 @@ impl fmt::Display for CliError {
 pub const USAGE: &str = "\
 Usage: luvit [options] [script.lua [arguments...]]
        luvit dap    (a stdio DAP debug adapter: its launch request starts a program)
+       luvit heapdiff A.heapsnapshot B.heapsnapshot [--json]
+                    (what grew between two heap snapshots)
 
 Options:
   -h, --help          print this help and exit
@@ -72,6 +76,9 @@ Options:
   --cpu-prof-interval=MICROS    sampling interval (default 1000; LuaJIT samples per ms)
   --cpu-prof-format=FORMAT      cpuprofile (Chrome's, default) or pprof (.pb.gz); both
                                 with .folded and .svg
+  --heap-prof                   write a sampling heap profile at exit (.heapprofile, .svg)
+  --heap-prof-dir=DIR           where (default: the working directory)
+  --heap-prof-interval=BYTES    mean bytes between samples (default 524288)
   --loop-prof                   measure the event loop: lag, utilization, each callback
                                 site; write LOOP.*.json and .trace.json and a summary
   --loop-prof-dir=DIR           where (default: the working directory)
@@ -135,6 +142,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut interactive = false;
     let mut cpu = CpuFlags::default();
     let mut loop_flags = FlagGroup::new("loop-prof", &["dir", "threshold"]);
+    let mut heap = HeapFlags::default();
     loop {
         if matches!(
             rest.first().map(String::as_str),
@@ -144,7 +152,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
             rest.remove(0);
             continue;
         }
-        if cpu.take(&mut rest)? || loop_flags.take(&mut rest)? {
+        if cpu.take(&mut rest)? || loop_flags.take(&mut rest)? || heap.take(&mut rest)? {
             continue;
         }
         let Some(r) = rest.first().and_then(|a| {
@@ -180,8 +188,79 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     o.mobdebug = mobdebug;
     o.interactive = interactive;
     o.cpu_prof = cpu.options()?;
+    o.heap_prof = heap.options()?;
     o.loop_prof = loop_options(&loop_flags)?;
     Ok(o)
+}
+
+/// `--heap-prof`, `--heap-prof-dir=DIR`, `--heap-prof-interval=BYTES` (node's flags; the value
+/// may also be the next argument). main.rs checks the directory before the program runs.
+#[derive(Default)]
+struct HeapFlags {
+    on: bool,
+    dir: Option<String>,
+    interval: Option<String>,
+}
+
+impl HeapFlags {
+    fn take(&mut self, rest: &mut Vec<String>) -> Result<bool, CliError> {
+        let Some(arg) = rest.first().cloned() else {
+            return Ok(false);
+        };
+        if arg == "--heap-prof" {
+            self.on = true;
+            rest.remove(0);
+            return Ok(true);
+        }
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let slot = match flag.as_str() {
+            "--heap-prof-dir" => &mut self.dir,
+            "--heap-prof-interval" => &mut self.interval,
+            _ => return Ok(false),
+        };
+        rest.remove(0);
+        let value = match inline {
+            Some(v) => v,
+            None if !rest.is_empty() => rest.remove(0),
+            None => return Err(CliError(format!("luvit: {flag} needs a value"))),
+        };
+        *slot = Some(value);
+        Ok(true)
+    }
+
+    fn options(
+        self,
+    ) -> Result<Option<luvit_devtools::profile::heap::sampler::HeapProfOptions>, CliError> {
+        if !self.on {
+            if self.dir.is_some() || self.interval.is_some() {
+                return Err(CliError(
+                    "luvit: --heap-prof-dir/-interval need --heap-prof".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let interval = match self.interval {
+            None => luvit_devtools::profile::heap::sampler::DEFAULT_INTERVAL,
+            Some(v) => match v.parse::<u64>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(CliError(format!(
+                        "luvit: --heap-prof-interval: expected a number of bytes, got '{v}'"
+                    )))
+                }
+            },
+        };
+        let dir = match self.dir {
+            Some(d) => std::path::PathBuf::from(d),
+            None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
+        };
+        Ok(Some(
+            luvit_devtools::profile::heap::sampler::HeapProfOptions { dir, interval },
+        ))
+    }
 }
 
 /// `--cpu-prof`, `--cpu-prof-dir=DIR`, `--cpu-prof-name=NAME`, `--cpu-prof-interval=MICROS`
@@ -444,6 +523,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
             mobdebug: None,
             interactive: false,
             cpu_prof: None,
+            heap_prof: None,
             loop_prof: None,
             exe,
             raw: rest,
@@ -489,6 +569,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         mobdebug: None,
         interactive: false,
         cpu_prof: None,
+        heap_prof: None,
         loop_prof: None,
         exe,
         raw: rest,
@@ -585,6 +666,31 @@ mod tests {
         assert!(o.interactive && o.inspect.is_some());
         assert_eq!(o.command, Command::Stdin { args: vec![] });
         assert!(!p(&["app.lua", "-i"]).unwrap().interactive);
+    }
+
+    #[test]
+    fn heap_prof_flags_take_a_dir_and_an_interval() {
+        let dir = std::env::temp_dir();
+        let o = p(&[
+            "--heap-prof",
+            &format!("--heap-prof-dir={}", dir.display()),
+            "--heap-prof-interval",
+            "4096",
+            "a.lua",
+        ])
+        .unwrap();
+        let h = o.heap_prof.unwrap();
+        assert_eq!((h.dir, h.interval), (dir, 4096));
+        assert_eq!(
+            p(&["--heap-prof", "a.lua"])
+                .unwrap()
+                .heap_prof
+                .unwrap()
+                .interval,
+            524288
+        );
+        assert!(p(&["--heap-prof", "--heap-prof-interval=0", "a.lua"]).is_err());
+        assert!(p(&["--heap-prof-interval=10", "a.lua"]).is_err());
     }
 
     #[test]

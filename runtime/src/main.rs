@@ -12,6 +12,11 @@ fn main() {
             .unwrap_or_else(|_| "luvit".into());
         std::process::exit(luvit_devtools::debug::adapter::run(&exe));
     }
+    // `luvit heapdiff A B [--json]`: what grew between two heap snapshots.
+    if std::env::args().nth(1).as_deref() == Some("heapdiff") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(luvit_devtools::profile::heap::diff::run(&args));
+    }
     let opts = match cli::parse(std::env::args().collect()) {
         Ok(o) => o,
         Err(e) => {
@@ -52,6 +57,7 @@ fn main() {
     let dirs = [
         ("--cpu-prof-dir", opts.cpu_prof.as_ref().map(|o| &o.dir)),
         ("--loop-prof-dir", opts.loop_prof.as_ref().map(|o| &o.dir)),
+        ("--heap-prof-dir", opts.heap_prof.as_ref().map(|o| &o.dir)),
     ];
     for (flag, dir) in dirs {
         if let Some(Err(e)) = dir.map(|d| luvit::profiling::check_dir(flag, d)) {
@@ -72,7 +78,13 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if opts.cpu_prof.is_some() || opts.loop_prof.is_some() {
+    if let Some(o) = &opts.heap_prof {
+        if let Err(e) = luvit::profiling::start_heap(&rt.el, o.clone()) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
+    }
+    if opts.cpu_prof.is_some() || opts.loop_prof.is_some() || opts.heap_prof.is_some() {
         let _enter = rt.el.enter();
         luvit::profiling::watch_signals(&rt);
     }

@@ -1,12 +1,14 @@
 //! Profilers. `cpu.rs` samples Lua with LuaJIT's own profiler (compiled code too) and
 //! `write.rs` turns the samples into a Chrome `.cpuprofile`, folded stacks and an SVG
 //! flamegraph. `event_loop/` measures every loop callback from the dispatch point (lag,
-//! utilization, per-site durations, slow callbacks with their stacks). `safepoint.rs` and
+//! utilization, per-site durations, slow callbacks with their stacks). `heap/` writes heap
+//! snapshots, diffs them and samples allocations. `safepoint.rs` and
 //! `stack.rs` are what the profilers share to read the Lua stack while it runs.
 
 pub mod control;
 pub mod cpu;
 pub mod event_loop;
+pub mod heap;
 pub mod histogram;
 pub mod pprof_out;
 pub mod safepoint;

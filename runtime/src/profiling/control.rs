@@ -9,6 +9,7 @@ use std::time::Duration;
 use luvit_devtools::profile::control::{self, ProfileControl, Profiler};
 use luvit_devtools::profile::cpu::CpuFormat;
 use luvit_devtools::profile::event_loop::report;
+use luvit_devtools::profile::heap::{self, sampler, sampler::HeapProfOptions};
 use luvit_devtools::profile::{CpuOptions, LoopOptions};
 use mlua::Lua;
 use serde_json::Value as Json;
@@ -73,7 +74,15 @@ impl ProfileControl for Control {
                 }
                 super::start_loop(&el, o)
             }
-            Profiler::Heap => Err("the heap profiler is not available in this build".into()),
+            Profiler::Heap => {
+                let interval = number(options, "interval")?
+                    .map_or(sampler::DEFAULT_INTERVAL, |n| n.max(1.0) as u64);
+                let o = HeapProfOptions {
+                    dir: dir(options)?,
+                    interval,
+                };
+                super::start_heap(&el, o)
+            }
         }
     }
 
@@ -82,12 +91,20 @@ impl ProfileControl for Control {
         match which {
             Profiler::Cpu => super::stop_cpu(Some(&el)),
             Profiler::Loop => super::stop_loop(&el, None),
-            Profiler::Heap => Err("the heap profiler is not available in this build".into()),
+            Profiler::Heap => super::stop_heap(None),
         }
     }
 
-    fn heap_snapshot(&self, _lua: &Lua, _path: Option<PathBuf>) -> Result<PathBuf, String> {
-        Err("heap snapshots are not available in this build".into())
+    fn heap_snapshot(&self, lua: &Lua, path: Option<PathBuf>) -> Result<PathBuf, String> {
+        // absolute, for DAP clients that open the file
+        let path = path.unwrap_or_else(|| {
+            std::env::current_dir()
+                .unwrap_or_default()
+                .join(heap::default_name("Heap", "heapsnapshot"))
+        });
+        heap::write_snapshot(lua, &path)
+            .map(|_| path.clone())
+            .map_err(|e| format!("cannot write the heap snapshot {}: {e}", path.display()))
     }
 
     fn loop_summary(&self, _lua: &Lua) -> Option<String> {

@@ -1,4 +1,4 @@
-//! The profilers' life in the process: `--cpu-prof` and `--loop-prof` start devtools'
+//! The profilers' life in the process: `--cpu-prof`, `--loop-prof` and `--heap-prof` start devtools'
 //! profilers on the runtime's Lua state before the program runs (or `require('profiler')`
 //! starts them later), and their files are written when the process exits (normally, after an
 //! uncaught error, or on SIGINT/SIGTERM).
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use luvit_devtools::profile::event_loop::report;
+use luvit_devtools::profile::heap::{self, sampler, sampler::HeapProfOptions};
 use luvit_devtools::profile::{cpu, write, CpuOptions, CpuProfiler, LoopOptions, LoopProfiler};
 use luvit_devtools::LoopObserver;
 
@@ -133,9 +134,64 @@ pub fn stop_cpu(el: Option<&EventLoop>) -> Result<Vec<PathBuf>, String> {
     })
 }
 
+/// The main state, for the exit path (which has no event loop at hand).
+static MAIN: std::sync::atomic::AtomicPtr<mlua::ffi::lua_State> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+thread_local! {
+    /// The sampling heap profiler's options while it runs.
+    static HEAP: RefCell<Option<HeapProfOptions>> = const { RefCell::new(None) };
+}
+
+/// Starts the sampling heap profiler (wraps the Lua allocator). An error when it runs.
+pub fn start_heap(el: &EventLoop, options: HeapProfOptions) -> Result<(), String> {
+    if HEAP.with(|h| h.borrow().is_some()) || sampler::running() {
+        return Err("the heap profiler is already running".into());
+    }
+    // SAFETY: the runtime's main state, on its thread; it lives until the process exits.
+    if !unsafe { sampler::start(el.main_state.0, options.interval) } {
+        return Err("the heap profiler cannot start (no safe point slot left)".into());
+    }
+    MAIN.store(el.main_state.0, std::sync::atomic::Ordering::SeqCst);
+    HEAP.with(|h| *h.borrow_mut() = Some(options));
+    Ok(())
+}
+
+/// Stops the heap profiler and writes its `.heapprofile` and `.svg` (at `path`, else node's
+/// default name in its directory); their paths.
+pub fn stop_heap(path: Option<&Path>) -> Result<Vec<PathBuf>, String> {
+    let Some(options) = HEAP.with(|h| h.borrow_mut().take()) else {
+        return Err("the heap profiler is not running".into());
+    };
+    let main = MAIN.load(std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: the main state start_heap was given (set while HEAP is), on its thread.
+    let Some(profile) = (unsafe { sampler::stop(main) }) else {
+        return Err("the heap profiler is not running".into());
+    };
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => options.dir.join(heap::default_name("Heap", "heapprofile")),
+    };
+    match heap::heapprofile::write_files(&profile, &path) {
+        Ok(p) => {
+            let svg = p.with_extension("svg");
+            Ok(vec![p, svg])
+        }
+        Err(e) => Err(format!(
+            "luvit: cannot write the heap profile {}: {e}",
+            path.display()
+        )),
+    }
+}
+
 /// The process is ending: stop the profilers and write their files (errors on stderr); the
 /// loop profiler prints its summary.
 pub fn finish() {
+    if HEAP.with(|h| h.borrow().is_some()) {
+        if let Err(e) = stop_heap(None) {
+            eprintln!("{e}");
+        }
+    }
     if CPU.with(|c| c.borrow().is_some()) {
         if let Err(e) = stop_cpu(None) {
             eprintln!("{e}");

@@ -4,6 +4,7 @@
 //! and the DAP requests; one file per profiler adds its own functions to the table.
 
 pub mod event_loop;
+pub mod heap;
 
 use luvit_devtools::profile::control::{self, Profiler};
 use mlua::{Lua, Table, Value};
@@ -12,6 +13,7 @@ use serde_json::Value as Json;
 /// Builds the `profiler` module's table.
 pub fn register(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    heap::register(lua, &t)?;
     t.set(
         "start",
         lua.create_function(|lua, (which, opts): (String, Option<Table>)| {
