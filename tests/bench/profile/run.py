@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The profilers' cost, side by side in one run: requests/s of the hello server plain and under
 each profiler (`--cpu-prof`, `--loop-prof`, and `--heap-prof` when the binary has it), with
-node's own `--cpu-prof` cost on its hello server in the same run for comparison.
+node's own `--cpu-prof` cost on its hello server in the same run for comparison. Also requests
+per CPU-second of the server process (utime + stime from /proc), which a machine busy with
+other work disturbs much less than requests/s.
 
 Usage: python3 tests/bench/profile/run.py [path/to/luvit] [--duration S] [--rounds N]
 Needs wrk (installed with apt-get when missing). Every server binds 127.0.0.1; each wrk run is
@@ -70,7 +72,14 @@ class Server:
 def wrk(port, duration):
     out = subprocess.run(['wrk', '-t1', '-c20', f'-d{duration}s', f'http://127.0.0.1:{port}/'],
                          capture_output=True, text=True, check=True).stdout
-    return float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+    rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+    total = int(re.search(r'(\d+) requests in', out).group(1))
+    return rps, total
+
+
+def cpu_seconds(pid):
+    fields = open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
 
 
 def has_flag(flag):
@@ -99,19 +108,28 @@ def main():
             wait_port(s.port)
             wrk(s.port, 1)  # warm up (JIT, caches)
         results = {name: [] for name in servers}
+        per_cpu = {name: [] for name in servers}
         for _ in range(ROUNDS):
             for name, s in servers.items():
-                results[name].append(wrk(s.port, DURATION))
+                c0 = cpu_seconds(s.proc.pid)
+                rps, total = wrk(s.port, DURATION)
+                results[name].append(rps)
+                per_cpu[name].append(total / max(cpu_seconds(s.proc.pid) - c0, 1e-3))
     finally:
         for s in servers.values():
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f'\nwrk -t1 -c20, {DURATION}s per run, {ROUNDS} rounds, median requests/s, '
-          f'ratio to the same runtime plain:')
+    print(f'\nwrk -t1 -c20, {DURATION}s per run, {ROUNDS} rounds, medians, ratios to the same '
+          f'runtime plain:')
+    print(f'  {"":<22}{"req/s":>10}{"ratio":>8}{"req/CPU-s":>12}{"ratio":>8}')
     for name in servers:
+        plain = 'node plain' if name.startswith('node') else 'luvit plain'
         med = statistics.median(results[name])
-        base = statistics.median(results['node plain' if name.startswith('node') else 'luvit plain'])
-        print(f'  {name:<22}{med:>10.0f}{med / base:>8.3f}  {configs[name][1]}')
+        base = statistics.median(results[plain])
+        cpu = statistics.median(per_cpu[name])
+        cbase = statistics.median(per_cpu[plain])
+        print(f'  {name:<22}{med:>10.0f}{med / base:>8.3f}{cpu:>12.0f}{cpu / cbase:>8.3f}  '
+              f'{configs[name][1]}')
 
 
 if __name__ == '__main__':
