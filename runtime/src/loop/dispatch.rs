@@ -19,10 +19,36 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use super::EventLoop;
 
 /// A Lua function the loop will call later, with where it came from when devtools are on.
+///
+/// The function is kept in Lua's registry, not as an mlua reference: mlua holds those on an
+/// auxiliary Lua thread whose stack LuaJIT caps at 8,000 slots (`LUAI_MAXCSTACK`), which
+/// capped a server at about 4,000 open connections.
 #[derive(Clone)]
 pub struct Callback {
-    pub f: Function,
+    f: Rc<Held<Function>>,
     pub origin: Option<Rc<Origin>>,
+}
+
+/// A Lua value held for the loop: in the registry, or (if that allocation failed) as a reference.
+pub enum Held<T> {
+    Key(mlua::RegistryKey),
+    Ref(T),
+}
+
+impl<T: mlua::IntoLua + mlua::FromLua + Clone> Held<T> {
+    pub fn new(lua: &Lua, v: T) -> Held<T> {
+        match lua.create_registry_value(v.clone()) {
+            Ok(k) => Held::Key(k),
+            Err(_) => Held::Ref(v),
+        }
+    }
+
+    pub fn get(&self, lua: &Lua) -> mlua::Result<T> {
+        match self {
+            Held::Key(k) => lua.registry_value(k),
+            Held::Ref(v) => Ok(v.clone()),
+        }
+    }
 }
 
 impl Callback {
@@ -38,7 +64,10 @@ impl Callback {
         } else {
             None
         };
-        Callback { f, origin }
+        Callback {
+            f: Rc::new(Held::new(lua, f)),
+            origin,
+        }
     }
 }
 
@@ -116,9 +145,13 @@ pub fn set_error_hook(lua: &Lua, hook: Function) -> mlua::Result<()> {
 
 /// Runs `cb` with `args` through the door.
 pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
+    let f = match cb.f.get(lua) {
+        Ok(f) => f,
+        Err(e) => return report_error(lua, el, e),
+    };
     let observer = el.observer.borrow().clone();
     match observer {
-        None => invoke(lua, el, &cb.f, args),
+        None => invoke(lua, el, &f, args),
         Some(obs) => {
             let origin = cb.origin.clone().unwrap_or_else(|| {
                 Rc::new(Origin {
@@ -130,7 +163,7 @@ pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
             let prev = el.current_origin.replace(Some(origin.clone()));
             obs.callback_started(&origin);
             let t0 = Instant::now();
-            invoke(lua, el, &cb.f, args);
+            invoke(lua, el, &f, args);
             obs.callback_finished(&origin, t0.elapsed());
             *el.current_origin.borrow_mut() = prev;
         }
