@@ -22,11 +22,13 @@ pub fn luvit() -> Command {
     Command::new(env!("CARGO_BIN_EXE_luvit"))
 }
 
-/// A running program, killed when dropped; its stderr is collected in the background.
+/// A running program, killed when dropped; its stderr is collected in the background and its
+/// stdout lines wait in a queue.
 pub struct Proc {
     pub child: Child,
     pub port: u16,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Proc {
@@ -54,35 +56,36 @@ impl Proc {
             }
         });
         let out = child.stdout.take().expect("stdout piped");
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, lines) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(out).lines();
             while let Some(Ok(line)) = lines.next() {
                 let _ = tx.send(line);
             }
         });
+        let mut p = Proc {
+            child,
+            port: 0,
+            stderr,
+            lines,
+        };
+        p.port = p.line_with("listening ").parse().expect("a port number");
+        p
+    }
+
+    /// What follows `prefix` on the next stdout line that starts with it (10 s at most).
+    pub fn line_with(&mut self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let port = loop {
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
+            match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    if let Some(p) = line.strip_prefix("listening ") {
-                        break p.trim().parse().expect("a port number");
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return rest.trim().to_string();
                     }
                 }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "no 'listening PORT' line; stderr: {}",
-                        stderr.lock().map(|s| s.clone()).unwrap_or_default()
-                    );
-                }
+                Err(_) => panic!("no '{prefix}' line; stderr: {}", self.stderr()),
             }
-        };
-        Proc {
-            child,
-            port,
-            stderr,
         }
     }
 
@@ -209,4 +212,61 @@ pub fn timed_get(port: u16) -> Duration {
 pub fn median(d: &mut [Duration]) -> Duration {
     d.sort();
     d[d.len() / 2]
+}
+
+/// Caps the address space of the process `cmd` starts (so a runaway allocation meets a
+/// limit, not the machine's memory).
+pub fn limit_memory(cmd: &mut Command, bytes: libc::rlim_t) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec and only calls setrlimit, which is
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Runs `cmd` to its end (20 s at most, then it is killed): exit code, stdout, stderr.
+pub fn run(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("luvit starts");
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("luvit did not end within 20 s");
+        }
+    };
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The 1-based line of `fixture` that contains `needle`.
+pub fn line_of(fixture_name: &str, needle: &str) -> usize {
+    let text = std::fs::read_to_string(fixture(fixture_name)).expect("fixture readable");
+    text.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{needle} not in {fixture_name}"))
 }
