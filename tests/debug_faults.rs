@@ -412,3 +412,88 @@ fn a_client_that_never_reads_neither_grows_memory_without_bound_nor_stalls_the_p
     resumes_within(&rx, Instant::now(), Duration::from_secs(1));
     kill(child);
 }
+
+/// A web page can make a browser POST to any local port, with a colon in the path and a
+/// text/plain body of its choosing; `--inspect-dap-tcp` must not take that for a DAP message
+/// (it once ran the body's `evaluate`: any site could run code in the program).
+#[test]
+fn an_http_request_from_a_browser_is_not_a_dap_message_on_the_tcp_port() {
+    let script = ticker();
+    let (mut child, url) = dap::spawn(&["--inspect-dap-tcp=127.0.0.1:0"], &script, &[]);
+    let rx = ticks(&mut child);
+    let addr = url.strip_prefix("tcp://").expect("tcp://").to_string();
+    let body = r#"{"seq":1,"type":"request","command":"evaluate","arguments":{"expression":"os.exit(7)","context":"repl"}}"#;
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    write!(
+        s,
+        "POST /a:b HTTP/1.1\r\nHost: {addr}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut reply = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut reply);
+    assert!(reply.is_empty(), "{}", String::from_utf8_lossy(&reply));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        matches!(child.try_wait(), Ok(None)),
+        "the program was made to exit"
+    );
+    while rx.try_recv().is_ok() {}
+    resumes_within(&rx, Instant::now(), Duration::from_secs(1));
+    kill(child);
+}
+
+#[test]
+fn the_debugger_survives_runaway_recursion_and_memory_exhaustion_in_evaluate() {
+    let script = ticker();
+    let mut cmd = harden::luvit();
+    cmd.arg("--inspect-wait=127.0.0.1:0")
+        .arg(&script)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = harden::limit_memory(&mut cmd, 1 << 30)
+        .spawn()
+        .expect("luvit starts");
+    let rx = ticks(&mut child);
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("a listening line").expect("stderr");
+        if let Some(u) = line.strip_prefix("Debugger listening on ") {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut d = Dap::connect(&url);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.event("initialized");
+    d.ok("attach", json!({}));
+    d.set_breakpoints(&script, &[TICK_LINE]);
+    d.ok("configurationDone", json!({}));
+    let (_, top) = d.stopped();
+    let frame = top["id"].as_i64();
+    let r = d.eval(
+        "(function() local function f() return f() + 1 end return f() end)()",
+        frame,
+    );
+    assert_eq!(r["success"], false, "{r}");
+    assert!(r.to_string().contains("stack overflow"), "{r}");
+    let r = d.eval(
+        "(function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 2^20) .. i end end)()",
+        frame,
+    );
+    assert_eq!(r["success"], false, "{r}");
+    assert!(r.to_string().contains("not enough memory"), "{r}");
+    // Still a working session on a live program.
+    let r = d.eval("count + 1", frame);
+    assert_eq!(r["success"], true, "{r}");
+    assert_eq!(d.stack()[0]["line"], TICK_LINE);
+    d.set_breakpoints(&script, &[]);
+    d.cont();
+    resumes_within(&rx, Instant::now(), Duration::from_secs(1));
+    drop(d);
+    kill(child);
+}
