@@ -497,3 +497,39 @@ fn the_debugger_survives_runaway_recursion_and_memory_exhaustion_in_evaluate() {
     drop(d);
     kill(child);
 }
+
+/// The inspector's front door gives a request head 10 s in all: a client trickling a byte
+/// every 2 s (each read well inside any per-read timeout) is dropped all the same.
+#[test]
+fn a_slowloris_on_the_inspector_port_is_dropped_after_10_s() {
+    let script = ticker();
+    let (child, url) = dap::spawn(&["--inspect=127.0.0.1:0"], &script, &[]);
+    let hostport = url
+        .strip_prefix("ws://")
+        .and_then(|r| r.split('/').next())
+        .expect("host:port")
+        .to_string();
+    let mut s = TcpStream::connect(&hostport).expect("connect");
+    s.write_all(b"GET /json/list HTTP/1.1\r\nX-Slow: ")
+        .expect("a partial head");
+    let start = Instant::now();
+    let dropped = loop {
+        std::thread::sleep(Duration::from_secs(2));
+        if s.write_all(b"a").is_err() || start.elapsed() > Duration::from_secs(16) {
+            break start.elapsed();
+        }
+        // A closed connection shows on the next write after the FIN/RST arrived.
+        s.set_nonblocking(true).expect("nonblocking");
+        let mut b = [0u8; 64];
+        let gone = matches!(std::io::Read::read(&mut s, &mut b), Ok(0));
+        s.set_nonblocking(false).expect("blocking");
+        if gone {
+            break start.elapsed();
+        }
+    };
+    assert!(
+        dropped < Duration::from_secs(14),
+        "still open after {dropped:?}"
+    );
+    kill(child);
+}

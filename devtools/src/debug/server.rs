@@ -190,9 +190,11 @@ const MAX_HEAD: usize = 16 * 1024;
 /// One HTTP request on a fresh connection: discovery, a refusal, or the websocket session.
 async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
+    // The whole head within 10 s (not 10 s per read: a byte every 9 s would hold a task).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let head_len = loop {
         let mut chunk = [0u8; 2048];
-        let n = match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut chunk)).await {
+        let n = match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
