@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 
 fn main() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lib");
+    // Read at run time, not baked in with env!: a build script compiled for one checkout and
+    // reused by another (a copied target folder) must still embed its own checkout's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = std::path::Path::new(&manifest).join("lib");
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut names: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&dir)
         .map(|rd| {

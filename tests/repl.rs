@@ -384,3 +384,39 @@ fn dot_prof_starts_and_stops_the_profilers_and_names_the_files() {
         );
     }
 }
+
+#[test]
+fn runaway_recursion_and_memory_exhaustion_are_errors_and_the_session_goes_on() {
+    let home = temp_home();
+    // A shell caps the address space first: a runaway allocation meets a limit, not the
+    // machine's memory.
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "ulimit -v 1048576 && exec \"$0\"",
+        env!("CARGO_BIN_EXE_luvit"),
+    ])
+    .env("HOME", &home)
+    .env("TERM", "xterm")
+    .current_dir(&home);
+    let s = Session::spawn(cmd).expect("spawn luvit in a pty");
+    let mut s = Repl {
+        s,
+        raw: Vec::new(),
+        at: 0,
+    };
+    s.must("Welcome to luvit-rs");
+    s.must("> ");
+    s.run(
+        "local function f() return f() + 1 end f()",
+        "stack overflow",
+    );
+    s.run("1 + 1", "2");
+    s.run(
+        "t = {} for i = 1, 1e9 do t[i] = string.rep('x', 2^20) .. i end",
+        "not enough memory",
+    );
+    s.run("t = nil collectgarbage()", "> ");
+    s.run("40 + 2", "42");
+    s.exit();
+}

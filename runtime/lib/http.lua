@@ -387,6 +387,9 @@ function Connection:writeThen(data, fn, a, b)
   if n then
     data = data:sub(n + 1)
   elseif code ~= 'EAGAIN' then
+    -- The peer is gone (reset, broken pipe): close, so the response sees 'close' instead of
+    -- waiting for a 'drain' that never comes.
+    self.socket:destroy()
     if fn then fn(a, b, err) end
     return false
   end

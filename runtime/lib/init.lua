@@ -54,6 +54,11 @@ _G.args = args
 
 -- The runtime's own modules come from the binary, whatever deps/ folders the script sits in.
 _G.process = requireLib.builtin('process').globalProcess(args)
+-- An error in a __gc finalizer reaches 'uncaughtException' like a callback's (LuaJIT alone
+-- would print it and go on): raised again from the next tick, through the dispatch point.
+jit.attach(function(err)
+  process.nextTick(function() error(err, 0) end)
+end, 'errfin')
 local pp = requireLib.builtin('pretty-print')
 _G.p = pp.prettyPrint
 _G.print = pp.print

@@ -3,7 +3,8 @@ mobdebug: programs written for ZeroBrane Studio run unchanged. `start([host, por
 IDE through the runtime's debugger (the one `luvit --mobdebug` uses) and waits there for the
 IDE's RUN or STEP; `on`, `off` and `coro` do nothing (every coroutine and every loop callback
 is debugged already); `done()` lets the program go on undebugged; `pause()` stops at the next
-line. Already connected (`--mobdebug`), `start()` does nothing.
+line. Already connected (`--mobdebug`), `start()` does nothing; after the IDE went away it dials
+again.
 ]]
 
 local runtime = require('runtime')

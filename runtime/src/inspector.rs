@@ -61,11 +61,11 @@ pub fn start_mobdebug(
     Ok(())
 }
 
-/// `require('mobdebug').start(host, port)` from a program: dial the IDE now (unless a debugger
-/// is already attached) and wait for its RUN or STEP. Returns whether an IDE answered.
+/// `require('mobdebug').start(host, port)` from a program: dial the IDE now (again, if the
+/// one it had went away) and wait for its RUN or STEP. Returns whether an IDE answered.
 pub fn mobdebug_start_from_lua(lua: &Lua, host: &str, port: u16) -> mlua::Result<bool> {
-    if lua.app_data_ref::<Attached>().is_some() {
-        return Ok(true);
+    if let Some(d) = lua.app_data_ref::<Attached>().map(|a| a.0.clone()) {
+        return Ok(d.redial_mobdebug(host, port));
     }
     let el = crate::r#loop::EventLoop::of(lua);
     let tx = el.sender();

@@ -29,7 +29,13 @@ pub fn read_message<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
         if l.is_empty() {
             break;
         }
-        let Some((name, value)) = l.split_once(':') else {
+        // A header name is a token: no spaces. This also refuses an HTTP request line with a
+        // colon in its path ("POST /a:b HTTP/1.1"), which a web page can make a browser send
+        // to the port with a DAP message as the body (a cross-protocol attack).
+        let Some((name, value)) = l
+            .split_once(':')
+            .filter(|(n, _)| !n.is_empty() && !n.contains(char::is_whitespace))
+        else {
             return Err(bad(&format!("malformed header line '{l}'")));
         };
         if name.trim().eq_ignore_ascii_case("content-length") {
@@ -78,6 +84,8 @@ mod tests {
         for bad in [
             "Content-Length: x\r\n\r\n",
             "nonsense\r\n\r\n",
+            "POST /a:b HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+            ": 1\r\nContent-Length: 2\r\n\r\n{}",
             "\r\n",
             "Content-Length: 99999999999\r\n\r\n",
             "Content-Length: 5\r\n",

@@ -131,6 +131,9 @@ struct State {
     resumers: HashMap<usize, usize>,
 }
 
+/// How many queued client messages one service call answers before the loop runs again.
+const DRAIN_BATCH: usize = 64;
+
 pub struct Debugger {
     lua: Lua,
     rx: Receiver<Incoming>,
@@ -146,6 +149,14 @@ pub struct Debugger {
     break_all_switch: RefCell<Option<mlua::Function>>,
     /// The exception stopped at was caught (by pcall), for exceptionInfo's breakMode.
     caught: Cell<bool>,
+    /// Started for MobDebug: the link a new IDE connection feeds (see `redial_mobdebug`).
+    mobdebug_link: RefCell<Option<Arc<Link>>>,
+    /// The transports' way in: told as each message is taken (their backpressure).
+    link: Arc<Link>,
+    /// Asks the loop to call `service` again (an inbox event, no signal).
+    requeue: Arc<dyn Fn() + Send + Sync>,
+    /// After a full batch, the program gets as long as the batch took before the next one.
+    cooldown_until: Cell<Option<std::time::Instant>>,
 }
 
 /// What `start` tells the runtime.
@@ -232,6 +243,7 @@ pub fn start_mobdebug(
             .unwrap_or(1);
         d.st.borrow_mut().md.script = Some((chunk, first));
     }
+    *d.mobdebug_link.borrow_mut() = Some(link.clone());
     mobdebug::spawn(stream, link).map_err(|e| format!("luvit: mobdebug thread: {e}"))?;
     Ok(Some(d))
 }
@@ -244,6 +256,8 @@ fn init(
     sources: SourceText,
 ) -> Result<(Rc<Debugger>, Arc<Link>), String> {
     let (tx, rx) = std::sync::mpsc::channel();
+    let wake: Arc<dyn Fn() + Send + Sync> = Arc::from(wake);
+    let requeue = wake.clone();
     let link = Arc::new(Link::new(
         tx,
         Box::new(move || {
@@ -282,6 +296,10 @@ fn init(
         terminate_after_reply: Cell::new(false),
         break_all_switch: RefCell::new(None),
         caught: Cell::new(false),
+        mobdebug_link: RefCell::new(None),
+        link: link.clone(),
+        requeue,
+        cooldown_until: Cell::new(None),
     });
     hook::install(main, hook_entry);
     ACTIVE.with(|a| *a.borrow_mut() = Some(d.clone()));
@@ -809,9 +827,25 @@ impl Debugger {
     }
 
     /// Answers every message waiting (the program is running).
+    /// Answers what is waiting, a batch at a time: a client flooding requests must not hold the
+    /// program's loop (each message left has its own wake-up still queued in the loop).
+    /// A flooding client gets at most half of the loop's time: after a full batch, later calls
+    /// wait out a cooldown as long as the batch took (and ask to be called again after it).
     fn drain(&self) {
-        while let Ok(m) = self.rx.try_recv() {
+        let start = std::time::Instant::now();
+        if self.cooldown_until.get().is_some_and(|t| start < t) {
+            (self.requeue)();
+            return;
+        }
+        let mut n = 0;
+        while n < DRAIN_BATCH {
+            let Ok(m) = self.rx.try_recv() else { break };
             let _ = self.take(m);
+            n += 1;
+        }
+        if n == DRAIN_BATCH {
+            let now = std::time::Instant::now();
+            self.cooldown_until.set(Some(now + (now - start)));
         }
     }
 
@@ -836,6 +870,7 @@ impl Debugger {
                 }
             }
             Incoming::Message { id, text } => {
+                self.link.consumed();
                 let current = self.st.borrow().client.as_ref().is_some_and(|c| c.id == id);
                 if !current {
                     return session::Flow::Stay;
@@ -861,6 +896,24 @@ impl Debugger {
         st.ret_watch = false;
     }
 
+    /// `mobdebug.start()` when the debugger already runs: nothing while a client is attached
+    /// (or for a DAP debugger); after the IDE went away (killed, closed), dial it again and
+    /// serve the new connection as the first. Returns whether an IDE is attached.
+    pub fn redial_mobdebug(&self, host: &str, port: u16) -> bool {
+        let link = self.mobdebug_link.borrow().clone();
+        let Some(link) = link.filter(|_| !self.has_client()) else {
+            return true;
+        };
+        let Ok(stream) = mobdebug::dial(host, port) else {
+            return false;
+        };
+        if mobdebug::spawn(stream, link).is_err() {
+            return false;
+        }
+        self.wait_for_client(false);
+        self.has_client()
+    }
+
     /// The program lets the client go (MobDebug's `done()`): it runs on undebugged.
     pub fn let_go(&self) {
         self.detach();
@@ -879,10 +932,17 @@ impl Debugger {
     /// configurationDone; with `brk`, the program then stops on its first line.
     pub fn wait_for_client(&self, brk: bool) {
         hook::BUSY.store(true, Ordering::SeqCst);
+        // A MobDebug IDE is dialed, not waited for: if it goes away (killed, closed) before its
+        // RUN or STEP, no other will come and the program runs on.
+        let dialed = self.mobdebug_link.borrow().is_some();
         while !self.st.borrow().configured {
             match self.rx.recv() {
                 Ok(m) => {
+                    let gone = matches!(m, Incoming::Disconnected { .. });
                     let _ = self.take(m);
+                    if dialed && gone && !self.has_client() {
+                        break;
+                    }
                 }
                 Err(_) => break,
             }

@@ -7,7 +7,7 @@
 //! rebinding) and their Origin, if any, is a VS Code one.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +43,13 @@ pub struct Link {
     tx: std::sync::Mutex<std::sync::mpsc::Sender<Incoming>>,
     wake: Box<dyn Fn() + Send + Sync>,
     next_id: AtomicU64,
+    /// Messages sent and not yet taken by the Lua side: transports stop reading their client
+    /// above [`BACKLOG`], so a flooding client meets TCP backpressure, not our memory.
+    pending: AtomicUsize,
 }
+
+/// How many client messages may wait for the Lua thread before transports stop reading.
+pub const BACKLOG: usize = 256;
 
 impl Link {
     pub fn new(tx: std::sync::mpsc::Sender<Incoming>, wake: Box<dyn Fn() + Send + Sync>) -> Link {
@@ -51,10 +57,26 @@ impl Link {
             tx: std::sync::Mutex::new(tx),
             wake,
             next_id: AtomicU64::new(1),
+            pending: AtomicUsize::new(0),
         }
     }
 
+    /// Whether the Lua side is behind: the transport should wait before reading more.
+    pub fn backed_up(&self) -> bool {
+        self.pending.load(Ordering::Relaxed) >= BACKLOG
+    }
+
+    /// The Lua side took one message.
+    pub fn consumed(&self) {
+        let _ = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    }
+
     pub fn send(&self, msg: Incoming) {
+        if matches!(msg, Incoming::Message { .. }) {
+            self.pending.fetch_add(1, Ordering::Relaxed);
+        }
         if let Ok(tx) = self.tx.lock() {
             let _ = tx.send(msg);
         }
@@ -168,9 +190,11 @@ const MAX_HEAD: usize = 16 * 1024;
 /// One HTTP request on a fresh connection: discovery, a refusal, or the websocket session.
 async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
+    // The whole head within 10 s (not 10 s per read: a byte every 9 s would hold a task).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let head_len = loop {
         let mut chunk = [0u8; 2048];
-        let n = match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut chunk)).await {
+        let n = match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
             Ok(r) => r?,
             Err(_) => return Ok(()),
         };
@@ -285,8 +309,11 @@ async fn session(mut ws: WebSocketStream<TcpStream>, link: &Link) -> std::io::Re
         mobdebug: false,
     });
     loop {
+        let backed_up = link.backed_up();
         tokio::select! {
-            msg = ws.next() => match msg {
+            // The Lua side is behind: read nothing more until it catches up.
+            _ = tokio::time::sleep(Duration::from_millis(2)), if backed_up => {}
+            msg = ws.next(), if !backed_up => match msg {
                 Some(Ok(Message::Text(text))) => link.send(Incoming::Message { id, text: text.to_string() }),
                 Some(Ok(Message::Binary(b))) => link.send(Incoming::Message {
                     id,

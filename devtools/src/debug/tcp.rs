@@ -4,12 +4,13 @@
 
 use std::io::BufReader;
 use std::net::{Shutdown, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::mpsc::unbounded_channel;
 
 use super::framing::{read_message, write_message};
-use super::server::{Incoming, Link};
+use super::server::{Incoming, Link, BACKLOG};
 
 /// Serves DAP connections on `listener` until the process ends.
 pub fn spawn(listener: TcpListener, link: Arc<Link>) -> std::io::Result<()> {
@@ -40,18 +41,33 @@ fn serve(stream: std::net::TcpStream, link: &Link) {
         out: out_tx,
         mobdebug: false,
     });
+    let written = Arc::new(AtomicUsize::new(0));
+    let counted = written.clone();
     let w = std::thread::spawn(move || {
         while let Some(text) = out_rx.blocking_recv() {
             if write_message(&mut writer, &text).is_err() {
                 break;
             }
+            counted.fetch_add(1, Ordering::Relaxed);
         }
         let _ = writer.shutdown(Shutdown::Both);
     });
     let mut reader = BufReader::new(&stream);
+    let mut forwarded = 0usize;
     // A framing error cannot be answered (the stream is out of step): the connection ends.
     while let Ok(Some(text)) = read_message(&mut reader) {
         link.send(Incoming::Message { id, text });
+        forwarded += 1;
+        // Backpressure: wait while the Lua side is behind, or while answers pile up for a
+        // client that does not read them (every request is answered once).
+        while link.backed_up()
+            || forwarded.saturating_sub(written.load(Ordering::Relaxed)) >= BACKLOG
+        {
+            if w.is_finished() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
     }
     let _ = stream.shutdown(Shutdown::Both);
     link.send(Incoming::Disconnected { id });

@@ -19,10 +19,36 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use super::EventLoop;
 
 /// A Lua function the loop will call later, with where it came from when devtools are on.
+///
+/// The function is kept in Lua's registry, not as an mlua reference: mlua holds those on an
+/// auxiliary Lua thread whose stack LuaJIT caps at 8,000 slots (`LUAI_MAXCSTACK`), which
+/// capped a server at about 4,000 open connections.
 #[derive(Clone)]
 pub struct Callback {
-    pub f: Function,
+    f: Rc<Held<Function>>,
     pub origin: Option<Rc<Origin>>,
+}
+
+/// A Lua value held for the loop: in the registry, or (if that allocation failed) as a reference.
+pub enum Held<T> {
+    Key(mlua::RegistryKey),
+    Ref(T),
+}
+
+impl<T: mlua::IntoLua + mlua::FromLua + Clone> Held<T> {
+    pub fn new(lua: &Lua, v: T) -> Held<T> {
+        match lua.create_registry_value(v.clone()) {
+            Ok(k) => Held::Key(k),
+            Err(_) => Held::Ref(v),
+        }
+    }
+
+    pub fn get(&self, lua: &Lua) -> mlua::Result<T> {
+        match self {
+            Held::Key(k) => lua.registry_value(k),
+            Held::Ref(v) => Ok(v.clone()),
+        }
+    }
 }
 
 impl Callback {
@@ -30,7 +56,7 @@ impl Callback {
     /// origin) only when an observer is attached.
     pub fn new(lua: &Lua, el: &EventLoop, f: Function, kind: &'static str) -> Callback {
         Callback {
-            f,
+            f: Rc::new(Held::new(lua, f)),
             origin: origin_here(lua, el, kind),
         }
     }
@@ -131,8 +157,12 @@ pub fn set_error_hook(lua: &Lua, hook: Function) -> mlua::Result<()> {
 
 /// Runs `cb` with `args` through the door, then the next ticks it queued.
 pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
+    let f = match cb.f.get(lua) {
+        Ok(f) => f,
+        Err(e) => return report_error(lua, el, e),
+    };
     let ready = el.take_ready();
-    run(lua, el, &cb.f, cb.origin.as_ref(), ready, args);
+    run(lua, el, &f, cb.origin.as_ref(), ready, args);
     run_next_ticks(lua, el);
 }
 

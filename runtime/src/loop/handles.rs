@@ -1,8 +1,9 @@
 //! The loop's bookkeeping of handles and requests: what is registered, active, ref'd or
 //! closing (what keeps the loop alive), timers' heap entries, phase handles, pending requests.
 
-use mlua::AnyUserData;
+use mlua::{AnyUserData, Lua};
 
+use super::dispatch::Held;
 use super::{Callback, EventLoop, HandleEntry, HandleId, Phase, ReqId, Slot};
 
 impl EventLoop {
@@ -14,11 +15,11 @@ impl EventLoop {
     }
 
     /// Registers a live handle; it stays reachable (and listed by `uv.walk`) until closed.
-    pub fn register_handle(&self, id: HandleId, ud: AnyUserData) {
+    pub fn register_handle(&self, lua: &Lua, id: HandleId, ud: AnyUserData) {
         self.state.borrow_mut().handles.insert(
             id,
             HandleEntry {
-                ud,
+                ud: Held::new(lua, ud),
                 active: false,
                 refd: true,
                 closing: false,
@@ -108,11 +109,13 @@ impl EventLoop {
     }
 
     /// Every live handle's Lua object, for `uv.walk`.
-    pub fn handles(&self) -> Vec<AnyUserData> {
+    pub fn handles(&self, lua: &Lua) -> Vec<AnyUserData> {
         let st = self.state.borrow();
         let mut v: Vec<_> = st.handles.iter().filter(|(_, e)| !e.closing).collect();
         v.sort_by_key(|(id, _)| **id);
-        v.into_iter().map(|(_, e)| e.ud.clone()).collect()
+        v.into_iter()
+            .filter_map(|(_, e)| e.ud.get(lua).ok())
+            .collect()
     }
 
     // ---- timers and phase handles --------------------------------------------------------

@@ -104,7 +104,7 @@ pub enum Phase {
 }
 
 struct HandleEntry {
-    ud: AnyUserData,
+    ud: dispatch::Held<AnyUserData>,
     active: bool,
     refd: bool,
     closing: bool,
@@ -337,8 +337,9 @@ impl EventLoop {
     }
 
     /// The Lua object of a live handle.
-    pub fn handle_ud(&self, id: HandleId) -> Option<AnyUserData> {
-        self.state.borrow().handles.get(&id).map(|e| e.ud.clone())
+    pub fn handle_ud(&self, lua: &Lua, id: HandleId) -> Option<AnyUserData> {
+        let st = self.state.borrow();
+        st.handles.get(&id).and_then(|e| e.ud.get(lua).ok())
     }
 
     /// Spawns I/O work on the loop's thread; it runs while the loop runs.
@@ -692,6 +693,8 @@ impl EventLoop {
                 dispatch::call(lua, self, &cb, MultiValue::new());
             }
         }
+        // Registry slots of dropped handles and callbacks let go of their values now.
+        lua.expire_registry_values();
         Ok(())
     }
 }

@@ -139,7 +139,7 @@ pub fn create(lua: &Lua, kind: Kind, data: Data) -> mlua::Result<AnyUserData> {
         kind,
         data: RefCell::new(data),
     })?;
-    el.register_handle(id, ud.clone());
+    el.register_handle(lua, id, ud.clone());
     lua.named_registry_value::<Table>(KIND_OF_KEY)?
         .raw_set(ud.clone(), kind.name())?;
     Ok(ud)

@@ -125,7 +125,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         Ok(EventLoop::of(lua).alive_pub())
     })?;
     r.add(lua, "walk", None, |lua, f: Function| {
-        for h in EventLoop::of(lua).handles() {
+        for h in EventLoop::of(lua).handles(lua) {
             f.call::<()>(h)?;
         }
         Ok(())

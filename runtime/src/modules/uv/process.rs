@@ -187,7 +187,7 @@ fn spawn(
         let status = child.wait().await;
         el2.post_local(Box::new(move |lua, el| {
             el.set_active(id, false);
-            if let Some(ud) = el.handle_ud(id) {
+            if let Some(ud) = el.handle_ud(lua, id) {
                 if let Ok(h) = ud.borrow::<Handle>() {
                     if let Data::Process(p) = &*h.data.borrow() {
                         p.pid.set(0);

@@ -739,8 +739,8 @@ fn spawn_stdio_reader(el: &EventLoop, id: HandleId, fd: RawFd) {
                 let last = !matches!(item, ReadItem::Data(_));
                 let sent = tx.send(crate::r#loop::Event {
                     at: crate::r#loop::stamp(),
-                    target: crate::r#loop::Target::Internal(Box::new(move |_lua, el| {
-                        if let Some(s) = stream_of(el, id) {
+                    target: crate::r#loop::Target::Internal(Box::new(move |lua, el| {
+                        if let Some(s) = stream_of(lua, el, id) {
                             s.push_read(el, item);
                         }
                     })),
@@ -755,8 +755,8 @@ fn spawn_stdio_reader(el: &EventLoop, id: HandleId, fd: RawFd) {
 }
 
 /// The stream state of a live handle id.
-pub fn stream_of(el: &EventLoop, id: HandleId) -> Option<Rc<Stream>> {
-    let ud = el.handle_ud(id)?;
+pub fn stream_of(lua: &Lua, el: &EventLoop, id: HandleId) -> Option<Rc<Stream>> {
+    let ud = el.handle_ud(lua, id)?;
     let h = ud.borrow::<super::handle::Handle>().ok()?;
     let d = h.data.borrow();
     match &*d {
