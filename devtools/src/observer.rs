@@ -26,6 +26,9 @@ pub struct Origin {
     pub api: Option<String>,
     pub site: Option<Site>,
     pub parent: Option<Rc<Origin>>,
+    /// A profiler's note on this origin (the loop profiler keeps its site index here, so a
+    /// callback run costs no lookup); 0 when none.
+    pub memo: std::cell::Cell<u64>,
 }
 
 impl Origin {
@@ -87,6 +90,7 @@ mod tests {
             api: None,
             site: None,
             parent: None,
+            memo: Default::default(),
         });
         let child = Origin {
             kind: "timer",
@@ -96,6 +100,7 @@ mod tests {
                 line: 12,
             }),
             parent: Some(root),
+            memo: Default::default(),
         };
         let kinds: Vec<_> = child.chain().map(|o| o.kind).collect();
         assert_eq!(kinds, ["timer", "main"]);

@@ -71,6 +71,7 @@ pub fn origin_here(lua: &Lua, el: &EventLoop, kind: &'static str) -> Option<Rc<O
             api,
             site,
             parent: el.current_origin(),
+            memo: Default::default(),
         })
     })
 }
@@ -186,6 +187,7 @@ fn run(
             api: None,
             site: None,
             parent: None,
+            memo: Default::default(),
         })
     });
     let prev = el.current_origin.replace(Some(origin.clone()));

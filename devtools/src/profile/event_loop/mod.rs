@@ -12,12 +12,11 @@ pub mod watchdog;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use mlua::ffi::lua_State;
 
-use crate::observer::{CallbackRun, LoopObserver, Origin};
+use crate::observer::{CallbackRun, LoopObserver};
 use crate::profile::cpu::Frame;
 use crate::profile::histogram::Histogram;
 use watchdog::Watchdog;
@@ -74,8 +73,8 @@ pub struct TraceEvent {
 const TRACE_CAPACITY: usize = 1 << 18;
 /// Slow callbacks kept with their stacks (the longest); the rest are only counted.
 const SLOW_KEPT: usize = 50;
-/// Origins remembered to find a site without hashing strings; cleared when full.
-const ORIGIN_CACHE: usize = 8192;
+/// Tags for `Origin::memo`, one per profiler started (0 is never used).
+static NEXT_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The profiler's state; attach with `EventLoop::attach_observer`.
 pub struct LoopProfiler {
@@ -87,7 +86,8 @@ pub struct LoopProfiler {
     depth: Cell<u32>,
     pub(crate) sites: RefCell<Vec<SiteStats>>,
     by_key: RefCell<HashMap<String, usize>>,
-    by_origin: RefCell<HashMap<usize, (Weak<Origin>, usize)>>,
+    /// This profiler's tag in `Origin::memo` (origins remember their site for one profiler).
+    generation: u64,
     pub(crate) lag: RefCell<Histogram>,
     pub(crate) slow: RefCell<Vec<Slow>>,
     pub(crate) slow_count: Cell<u64>,
@@ -113,7 +113,7 @@ impl LoopProfiler {
             depth: Cell::new(0),
             sites: RefCell::new(Vec::new()),
             by_key: RefCell::new(HashMap::new()),
-            by_origin: RefCell::new(HashMap::new()),
+            generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             lag: RefCell::new(Histogram::new()),
             slow: RefCell::new(Vec::new()),
             slow_count: Cell::new(0),
@@ -141,11 +141,9 @@ impl LoopProfiler {
     }
 
     fn site_of(&self, run: &CallbackRun) -> usize {
-        let key = Rc::as_ptr(run.origin) as usize;
-        if let Some((w, i)) = self.by_origin.borrow().get(&key) {
-            if w.upgrade().is_some_and(|o| Rc::ptr_eq(&o, run.origin)) {
-                return *i;
-            }
+        let memo = run.origin.memo.get();
+        if memo >> 32 == self.generation {
+            return (memo & 0xffff_ffff) as usize;
         }
         let kind = run.origin.label().to_string();
         let site = run
@@ -173,11 +171,7 @@ impl LoopProfiler {
                 sites.len() - 1
             }
         };
-        let mut cache = self.by_origin.borrow_mut();
-        if cache.len() >= ORIGIN_CACHE {
-            cache.clear();
-        }
-        cache.insert(key, (Rc::downgrade(run.origin), i));
+        run.origin.memo.set(self.generation << 32 | i as u64);
         i
     }
 
