@@ -215,8 +215,9 @@ impl Debugger {
         format!("@{}", super::session::normalize_path(&path))
     }
 
-    /// The program stopped: the pending run command hears where.
-    pub(super) fn md_paused(&self, chunk: &str, line: i32) {
+    /// The program stopped: the pending run command hears where, then the command that paused
+    /// it runs. Its flow is the stop's: a deferred `RUN`/`STEP`/`DONE` resumes at once.
+    pub(super) fn md_paused(&self, chunk: &str, line: i32) -> Flow {
         let pending = std::mem::take(&mut self.st.borrow_mut().md.pending_run);
         let fired = self.st.borrow_mut().md.fired.take();
         if pending {
@@ -227,10 +228,9 @@ impl Debugger {
             }
         }
         let deferred = self.st.borrow_mut().md.deferred.take();
-        if let Some(cmd) = deferred {
-            if !cmd.starts_with("SUSPEND") {
-                let _ = self.mobdebug_command(&cmd);
-            }
+        match deferred {
+            Some(cmd) if !cmd.starts_with("SUSPEND") => self.mobdebug_command(&cmd),
+            _ => Flow::Stay,
         }
     }
 

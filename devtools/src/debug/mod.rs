@@ -40,6 +40,7 @@ use inspect::{Helper, Target};
 use protocol::Sequencer;
 use server::{Incoming, Link};
 
+pub use inspect::SOURCE as INSPECT_LUA;
 pub use server::host_allowed;
 pub use session::normalize_path;
 
@@ -234,6 +235,17 @@ pub fn start_mobdebug(
     }
     mobdebug::spawn(stream, link).map_err(|e| format!("luvit: mobdebug thread: {e}"))?;
     Ok(Some(d))
+}
+
+/// A debugger with no transport of its own: the caller plays one, sending
+/// [`Incoming`](server::Incoming) messages through the returned link and calling [`service`]
+/// (the fuzz targets in tests/fuzz drive the real session code this way).
+pub fn start_local(
+    lua: &Lua,
+    main: *mut lua_State,
+    sources: SourceText,
+) -> Result<(Rc<Debugger>, Arc<Link>), String> {
+    init(lua, main, Box::new(|| {}), sources)
 }
 
 /// The debugger and the link its transports use.
@@ -762,6 +774,7 @@ impl Debugger {
             });
         }
         self.stopped.set(true);
+        let mut flow = session::Flow::Stay;
         if self.is_mobdebug() {
             let mut ar: lua_Debug = std::mem::zeroed();
             let at = if ffi::lua_getstack(l, level, &mut ar) != 0 {
@@ -771,7 +784,7 @@ impl Debugger {
                 None
             };
             let (chunk, line) = at.unwrap_or_default();
-            self.md_paused(&chunk, line);
+            flow = self.md_paused(&chunk, line);
         }
         let mut body = json!({
             "reason": reason, "threadId": 1, "allThreadsStopped": true,
@@ -786,14 +799,12 @@ impl Debugger {
         if !self.is_mobdebug() {
             self.event("stopped", body);
         }
-        loop {
+        while flow == session::Flow::Stay {
             let msg = match self.rx.recv() {
                 Ok(m) => m,
                 Err(_) => break,
             };
-            if self.take(msg) == session::Flow::Resume {
-                break;
-            }
+            flow = self.take(msg);
         }
         self.stopped.set(false);
         let mut st = self.st.borrow_mut();

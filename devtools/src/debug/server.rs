@@ -157,18 +157,141 @@ pub fn spawn(door: FrontDoor, link: Arc<Link>) -> std::io::Result<()> {
     Ok(())
 }
 
-struct DoorInfo {
-    addr: SocketAddr,
-    uuid: String,
-    title: String,
+/// What discovery answers with: the address, the websocket path's UUID, the program.
+pub struct DoorInfo {
+    pub addr: SocketAddr,
+    pub uuid: String,
+    pub title: String,
 }
 
 const MAX_HEAD: usize = 16 * 1024;
 
+/// What the front door answers the bytes a client has sent so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// No complete head yet (and not too large): read more.
+    NeedMore,
+    /// An HTTP response, then the connection closes.
+    Reply {
+        code: u16,
+        reason: &'static str,
+        ctype: &'static str,
+        body: String,
+    },
+    /// The websocket handshake's response; `rest` (what followed the head) is the first
+    /// websocket bytes.
+    Upgrade { response: String, rest: Vec<u8> },
+}
+
+fn text_reply(code: u16, reason: &'static str, body: &str) -> Answer {
+    Answer::Reply {
+        code,
+        reason,
+        ctype: "text/plain",
+        body: body.to_string(),
+    }
+}
+
+/// Decides on a request from its bytes alone (no I/O): the request line, the Host and Origin
+/// rules, discovery, the exact `/UUID` websocket path and its handshake.
+pub fn answer(buf: &[u8], info: &DoorInfo) -> Answer {
+    let Some(head_len) = find_head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return text_reply(431, "Request Header Fields Too Large", "");
+        }
+        return Answer::NeedMore;
+    };
+    let head = match Head::parse(&buf[..head_len]) {
+        Ok(h) => h,
+        Err(why) => return text_reply(400, "Bad Request", &why),
+    };
+    if let Err(why) = head.check_host() {
+        return text_reply(403, "Forbidden", &why);
+    }
+    let ws_path = format!("/{}", info.uuid);
+    if head.path == ws_path && head.upgrade_websocket {
+        if let Err(why) = head.check_origin() {
+            return text_reply(403, "Forbidden", &why);
+        }
+        if head.method != "GET" {
+            return text_reply(405, "Method Not Allowed", "");
+        }
+        let Some(key) = head.ws_key.as_deref() else {
+            return text_reply(400, "Bad Request", "missing Sec-WebSocket-Key");
+        };
+        let accept = derive_accept_key(key.as_bytes());
+        return Answer::Upgrade {
+            response: format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            ),
+            rest: buf[head_len..].to_vec(),
+        };
+    }
+    let path = head.path.split('?').next().unwrap_or("");
+    let json = |body: serde_json::Value| Answer::Reply {
+        code: 200,
+        reason: "OK",
+        ctype: "application/json; charset=UTF-8",
+        body: body.to_string(),
+    };
+    match path {
+        "/json" | "/json/list" | "/json/version" if head.method != "GET" => {
+            text_reply(405, "Method Not Allowed", "")
+        }
+        "/json" | "/json/list" => {
+            let ws = format!("{}/{}", info.addr, info.uuid);
+            json(serde_json::json!([{
+                "description": "luvit instance",
+                "id": info.uuid,
+                "title": info.title,
+                "type": "node",
+                "url": format!("file://{}", info.title),
+                "webSocketDebuggerUrl": format!("ws://{ws}"),
+                "devtoolsFrontendUrl": "",
+                "dap": true,
+            }]))
+        }
+        "/json/version" => json(serde_json::json!({
+            "Browser": format!("luvit/{}", crate::version()),
+            "Protocol-Version": "1.1",
+            "dap": true,
+        })),
+        _ => text_reply(404, "Not Found", ""),
+    }
+}
+
+/// The websocket settings of a debugger session (the largest message DAP may send us).
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig {
+        max_message_size: Some(64 << 20),
+        ..Default::default()
+    }
+}
+
+/// What a websocket read means for the session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A DAP message (binary frames are read as lossy UTF-8).
+    Text(String),
+    /// Ping, pong, raw frames: nothing for the Lua side.
+    Skip,
+    /// Closed, ended or broken: the session ends.
+    End,
+}
+
+pub fn frame<E>(msg: Option<Result<Message, E>>) -> Frame {
+    match msg {
+        Some(Ok(Message::Text(text))) => Frame::Text(text.to_string()),
+        Some(Ok(Message::Binary(b))) => Frame::Text(String::from_utf8_lossy(&b).into_owned()),
+        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Frame::End,
+        Some(Ok(_)) => Frame::Skip,
+    }
+}
+
 /// One HTTP request on a fresh connection: discovery, a refusal, or the websocket session.
 async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
-    let head_len = loop {
+    loop {
         let mut chunk = [0u8; 2048];
         let n = match tokio::time::timeout(Duration::from_secs(10), sock.read(&mut chunk)).await {
             Ok(r) => r?,
@@ -178,100 +301,26 @@ async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Re
             return Ok(());
         }
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = find_head_end(&buf) {
-            break p;
+        match answer(&buf, info) {
+            Answer::NeedMore => {}
+            Answer::Reply {
+                code,
+                reason,
+                ctype,
+                body,
+            } => return reply(&mut sock, code, reason, ctype, &body).await,
+            Answer::Upgrade { response, rest } => {
+                sock.write_all(response.as_bytes()).await?;
+                let ws = WebSocketStream::from_partially_read(
+                    sock,
+                    rest,
+                    Role::Server,
+                    Some(ws_config()),
+                )
+                .await;
+                return session(ws, link).await;
+            }
         }
-        if buf.len() > MAX_HEAD {
-            return reply(
-                &mut sock,
-                431,
-                "Request Header Fields Too Large",
-                "text/plain",
-                "",
-            )
-            .await;
-        }
-    };
-    let head = match Head::parse(&buf[..head_len]) {
-        Ok(h) => h,
-        Err(why) => return reply(&mut sock, 400, "Bad Request", "text/plain", &why).await,
-    };
-    if let Err(why) = head.check_host() {
-        return reply(&mut sock, 403, "Forbidden", "text/plain", &why).await;
-    }
-    let ws_path = format!("/{}", info.uuid);
-    if head.path == ws_path && head.upgrade_websocket {
-        if let Err(why) = head.check_origin() {
-            return reply(&mut sock, 403, "Forbidden", "text/plain", &why).await;
-        }
-        if head.method != "GET" {
-            return reply(&mut sock, 405, "Method Not Allowed", "text/plain", "").await;
-        }
-        let Some(key) = head.ws_key.as_deref() else {
-            return reply(
-                &mut sock,
-                400,
-                "Bad Request",
-                "text/plain",
-                "missing Sec-WebSocket-Key",
-            )
-            .await;
-        };
-        let accept = derive_accept_key(key.as_bytes());
-        let resp = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-        );
-        sock.write_all(resp.as_bytes()).await?;
-        let rest = buf[head_len..].to_vec();
-        let config = WebSocketConfig {
-            max_message_size: Some(64 << 20),
-            ..Default::default()
-        };
-        let ws = WebSocketStream::from_partially_read(sock, rest, Role::Server, Some(config)).await;
-        return session(ws, link).await;
-    }
-    let path = head.path.split('?').next().unwrap_or("");
-    match path {
-        "/json" | "/json/list" | "/json/version" if head.method != "GET" => {
-            reply(&mut sock, 405, "Method Not Allowed", "text/plain", "").await
-        }
-        "/json" | "/json/list" => {
-            let ws = format!("{}/{}", info.addr, info.uuid);
-            let body = serde_json::json!([{
-                "description": "luvit instance",
-                "id": info.uuid,
-                "title": info.title,
-                "type": "node",
-                "url": format!("file://{}", info.title),
-                "webSocketDebuggerUrl": format!("ws://{ws}"),
-                "devtoolsFrontendUrl": "",
-                "dap": true,
-            }]);
-            reply(
-                &mut sock,
-                200,
-                "OK",
-                "application/json; charset=UTF-8",
-                &body.to_string(),
-            )
-            .await
-        }
-        "/json/version" => {
-            let body = serde_json::json!({
-                "Browser": format!("luvit/{}", crate::version()),
-                "Protocol-Version": "1.1",
-                "dap": true,
-            });
-            reply(
-                &mut sock,
-                200,
-                "OK",
-                "application/json; charset=UTF-8",
-                &body.to_string(),
-            )
-            .await
-        }
-        _ => reply(&mut sock, 404, "Not Found", "text/plain", "").await,
     }
 }
 
@@ -286,14 +335,10 @@ async fn session(mut ws: WebSocketStream<TcpStream>, link: &Link) -> std::io::Re
     });
     loop {
         tokio::select! {
-            msg = ws.next() => match msg {
-                Some(Ok(Message::Text(text))) => link.send(Incoming::Message { id, text: text.to_string() }),
-                Some(Ok(Message::Binary(b))) => link.send(Incoming::Message {
-                    id,
-                    text: String::from_utf8_lossy(&b).into_owned(),
-                }),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+            msg = ws.next() => match frame(msg) {
+                Frame::Text(text) => link.send(Incoming::Message { id, text }),
+                Frame::End => break,
+                Frame::Skip => {}
             },
             out = out_rx.recv() => match out {
                 Some(text) => {

@@ -100,8 +100,14 @@ pub struct Parser {
     luvit_codec: bool,
 }
 
+/// Where `part` (a slice httparse returned) lies in `base`. httparse hands back a static `""`
+/// for a reason phrase that is not UTF-8: that (anything outside `base`) is an empty range.
 fn offset(base: &[u8], part: &[u8]) -> Range<usize> {
-    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    let (b, p) = (base.as_ptr() as usize, part.as_ptr() as usize);
+    if p < b || p + part.len() > b + base.len() {
+        return 0..0;
+    }
+    let start = p - b;
     start..start + part.len()
 }
 
@@ -639,6 +645,18 @@ mod tests {
         p.push(b"HTTP/1.0 200 OK\r\n\r\nall of it");
         assert_eq!(events(&mut p), ["head", "body:all of it"]);
         assert_eq!(p.finish(), Ok(Event::End));
+    }
+
+    /// Fuzz crash http_response_non_utf8_reason (tests/fuzz/regressions/http/): httparse's
+    /// static "" for a non-UTF-8 reason made `offset` underflow (a panic through Lua's frames,
+    /// so an abort: any server could kill a luvit client with one status line).
+    #[test]
+    fn http_response_non_utf8_reason() {
+        let mut p = Parser::new(Kind::Response);
+        p.push(b"HTTP/1.1 200 \xcb\xc7OK\r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(events(&mut p), ["head", "body:hi", "end"]);
+        assert_eq!(p.head().code, 200);
+        assert!(p.head().reason.is_empty());
     }
 
     #[test]
