@@ -15,13 +15,16 @@
 //! program's data is the same before and after (unless a `setVariable` succeeded).
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use luvit::runtime::Runtime;
 use luvit_devtools::debug::server::{Incoming, Link};
 use luvit_devtools::debug::{self, Debugger};
 use mlua::Function;
 use serde_json::Value as Json;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::unbounded_channel;
 
 /// The program under debug (chunk `@/fuzz/prog.lua`; breakpoints name that path).
@@ -240,14 +243,32 @@ pub fn run(data: &[u8], mobdebug: bool) {
             out: out_tx,
             mobdebug,
         });
-        // The client's other half: on the first stop, the second batch and goodbye.
+        // The client's other half: on the first stop, the second batch and goodbye. A stop it
+        // is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
+        // `work()` runs: after 100 ms of it, goodbye too, so the program never waits for ever.
         let link = h.link.clone();
         let second_len = second.len();
+        let working = Arc::new(AtomicBool::new(false));
+        let in_work = working.clone();
         let client = std::thread::spawn(move || {
             let mut second = second;
             let mut got = Vec::new();
             let mut sent = false;
-            while let Some(msg) = out_rx.blocking_recv() {
+            let mut quiet = 0;
+            loop {
+                let msg = match out_rx.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        std::thread::sleep(Duration::from_millis(1));
+                        quiet += 1;
+                        if quiet == 100 && in_work.load(Ordering::SeqCst) {
+                            link.send(Incoming::Disconnected { id });
+                        }
+                        continue;
+                    }
+                };
+                quiet = 0;
                 let stopped = if mobdebug {
                     msg.starts_with("202 Paused") || msg.starts_with("203 Paused")
                 } else {
@@ -271,7 +292,9 @@ pub fn run(data: &[u8], mobdebug: bool) {
             });
         }
         debug::service(&h.lua);
+        working.store(true, Ordering::SeqCst);
         let ran = h.work.call::<mlua::Value>(3);
+        working.store(false, Ordering::SeqCst);
         h.link.send(Incoming::Disconnected { id });
         debug::service(&h.lua);
         let (got, sent) = client.join().expect("client thread");

@@ -1,6 +1,6 @@
 //! Target `lua_api`: generated Lua programs against the runtime's API surface — `uv`, `fs`,
 //! `net`, `timer`, `buffer` — with arguments of random types and counts, and handles used after
-//! they are closed, in a real `luvit::runtime::Runtime` (booted like `luvit -e`).
+//! they are closed, in a real `luvit::runtime::Runtime` (booted as a thread body is).
 //!
 //! The input is a program: each byte pair picks a function and how many arguments it gets,
 //! the following bytes pick each argument from a pool (nil, booleans, edge numbers, strings,
@@ -18,7 +18,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use luvit::cli::Command;
 use luvit::runtime::Runtime;
 use mlua::Function;
 
@@ -100,6 +99,8 @@ local BASE = {
   newproxy(false),
 }
 
+local DEBUG = os.getenv('LUVIT_FUZZ_DEBUG')
+
 function FUZZ(input)
   local pos = 0
   local function byte()
@@ -137,14 +138,23 @@ function FUZZ(input)
     end
     if not skip then
       local r = { pcall(f, unpack(args, 1, argc)) }
+      if DEBUG then io.stderr:write(name, ' ', tostring(r[1]), ' ', tostring(r[2]), '\n') end
       if r[1] then
         for i = 2, math.min(#r, 4) do
           if r[i] ~= nil and #pool < 48 then pool[#pool + 1] = r[i] end
         end
       else
+        -- an error: a string, a luvit error table, or mlua's error userdata (its message
+        -- says what was wrong); a swallowed Rust panic is caught by the hook instead
         local e = r[2]
-        if type(e) ~= 'string' and type(e) ~= 'table' then
-          bad = name .. ' raised a ' .. type(e) .. ': ' .. tostring(e)
+        local t = type(e)
+        local shown, text = pcall(tostring, e)
+        if not (t == 'string' or t == 'table' or (t == 'userdata' and shown)) then
+          bad = name .. ' raised a ' .. t .. ': ' .. tostring(text)
+          break
+        end
+        if shown and type(text) == 'string' and text:find('panic', 1, true) then
+          bad = name .. ' raised a panic: ' .. text
           break
         end
       end
@@ -179,14 +189,9 @@ impl Target {
             prev(info);
         }));
         let rt = Runtime::new().expect("runtime");
-        let code = rt.run_main(
-            "luvit",
-            &Command::Eval {
-                code: BOOT.to_string(),
-                args: vec![],
-            },
-        );
-        assert_eq!(code, 0, "boot script failed");
+        // Booted as a thread body: luvit's globals and modules, and no process exit at the end.
+        rt.run_thread(BOOT.as_bytes(), mlua::MultiValue::new())
+            .expect("boot script");
         let fuzz: Function = rt.lua.globals().get("FUZZ").expect("FUZZ");
         Target { rt, fuzz }
     }

@@ -11,6 +11,30 @@ fn main() {
         );
         std::process::exit(2);
     };
+    // Inputs are read first: a target may change the working directory (lua_api's sandbox).
+    #[cfg(not(feature = "afl"))]
+    let inputs = {
+        let files: Vec<String> = args.collect();
+        let mut inputs = Vec::new();
+        if files.is_empty() {
+            let mut data = Vec::new();
+            if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut data) {
+                eprintln!("luvit-fuzz: stdin: {e}");
+                std::process::exit(1);
+            }
+            inputs.push(data);
+        }
+        for f in files {
+            match std::fs::read(&f) {
+                Ok(data) => inputs.push(data),
+                Err(e) => {
+                    eprintln!("luvit-fuzz: {f}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        inputs
+    };
     let Some(mut run) = luvit_fuzz::target(&name) else {
         eprintln!("luvit-fuzz: no target '{name}'");
         std::process::exit(2);
@@ -18,27 +42,15 @@ fn main() {
     #[cfg(feature = "afl")]
     {
         let _ = args;
-        afl::fuzz(true, |data| run(data));
+        // afl aborts on any panic (its hook): unwinding safety does not matter here.
+        let mut run = std::panic::AssertUnwindSafe(run);
+        afl::fuzz(true, move |data| {
+            let whole = &mut run;
+            (whole.0)(data)
+        });
     }
     #[cfg(not(feature = "afl"))]
-    {
-        let files: Vec<String> = args.collect();
-        if files.is_empty() {
-            let mut data = Vec::new();
-            if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut data) {
-                eprintln!("luvit-fuzz: stdin: {e}");
-                std::process::exit(1);
-            }
-            run(&data);
-        }
-        for f in files {
-            match std::fs::read(&f) {
-                Ok(data) => run(&data),
-                Err(e) => {
-                    eprintln!("luvit-fuzz: {f}: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
+    for data in inputs {
+        run(&data);
     }
 }
