@@ -678,4 +678,71 @@ mod tests {
         events(&mut p);
         assert!(p.head().keep_alive);
     }
+
+    /// The events of `input` pushed in pieces of `cut` bytes, bodies joined.
+    fn events_in_pieces(input: &[u8], cut: usize) -> Vec<String> {
+        let mut p = Parser::new(Kind::Request);
+        let mut out: Vec<String> = Vec::new();
+        for piece in input.chunks(cut.max(1)) {
+            p.push(piece);
+            loop {
+                let e = match p.next_event() {
+                    Ok(Event::NeedMore) => break,
+                    Ok(Event::Head) => "head".to_string(),
+                    Ok(Event::End) => "end".to_string(),
+                    Ok(Event::Body(r)) => {
+                        // hex, so a UTF-8 sequence cut between pieces compares equal
+                        let hex: String = p.buf()[r].iter().map(|b| format!("{b:02x}")).collect();
+                        format!("body:{hex}")
+                    }
+                    Err(e) => {
+                        out.push(format!("error:{}", e.status));
+                        return out;
+                    }
+                };
+                match (e.strip_prefix("body:"), out.last_mut()) {
+                    (Some(b), Some(last)) if last.starts_with("body:") => last.push_str(b),
+                    _ => out.push(e),
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Pipelined requests (Content-Length, chunked, bodyless, junk) parse the same pushed
+        /// whole or in pieces of any size.
+        #[test]
+        fn requests_parse_the_same_whole_or_in_pieces(
+            msgs in proptest::collection::vec(
+                (0usize..4, "[a-z/]{1,8}", "[ -~]{0,20}", proptest::collection::vec(proptest::num::u8::ANY, 0..40)),
+                1..4,
+            ),
+            cut in 1usize..20,
+        ) {
+            let mut input = Vec::new();
+            for (kind, path, value, body) in &msgs {
+                let head = format!("POST /{path} HTTP/1.1\r\nX-V: {value}\r\n");
+                input.extend_from_slice(head.as_bytes());
+                match kind {
+                    0 => input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes()),
+                    1 => {
+                        input.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                        for c in body.chunks(7) {
+                            input.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                            input.extend_from_slice(c);
+                            input.extend_from_slice(b"\r\n");
+                        }
+                        input.extend_from_slice(b"0\r\n\r\n");
+                        continue;
+                    }
+                    2 => input.extend_from_slice(b"\r\n"),
+                    _ => {}
+                }
+                input.extend_from_slice(body);
+            }
+            let whole = events_in_pieces(&input, input.len());
+            proptest::prop_assert_eq!(&whole, &events_in_pieces(&input, cut));
+        }
+    }
 }
