@@ -528,4 +528,34 @@ mod tests {
         assert_eq!(quote("print(\"a\")\nx"), r#""print(\"a\")\nx""#);
         assert_eq!(quote("a\\b\u{1}"), r#""a\\b\1""#);
     }
+
+    /// Fuzz finding mobdebug_watches_outlive_the_session (tests/fuzz/regressions/mobdebug/):
+    /// SETW watches stayed after the IDE left, evaluated on every line and inherited by the
+    /// next client (the fuzz target slowed down session after session).
+    #[test]
+    fn mobdebug_watches_outlive_the_session() {
+        // SAFETY: a test state with the debug library, as the runtime's has.
+        let lua = unsafe { mlua::Lua::unsafe_new() };
+        let main = std::cell::Cell::new(std::ptr::null_mut());
+        // SAFETY: only reads the state pointer mlua passes.
+        unsafe { lua.exec_raw::<()>((), |l| main.set(l)) }.unwrap();
+        let (d, link) = super::super::start_local(&lua, main.get(), Box::new(|_| None)).unwrap();
+        let (out, mut replies) = unbounded_channel::<String>();
+        let id = link.new_id();
+        link.send(Incoming::Connected {
+            id,
+            out,
+            mobdebug: true,
+        });
+        link.send(Incoming::Message {
+            id,
+            text: "SETW x > 1".into(),
+        });
+        super::super::service(&lua);
+        assert_eq!(replies.try_recv().ok().as_deref(), Some("200 OK 1\n"));
+        assert!(d.st.borrow().md.watching());
+        link.send(Incoming::Disconnected { id });
+        super::super::service(&lua);
+        assert!(!d.st.borrow().md.watching(), "the watch outlived its IDE");
+    }
 }

@@ -863,6 +863,12 @@ impl Debugger {
     fn detach(&self) {
         let mut st = self.st.borrow_mut();
         st.client = None;
+        // MobDebug's watches and pending replies belong to that client (a later one must not
+        // inherit watches that stop it, nor the program evaluate them on every line meanwhile).
+        st.md.watches.clear();
+        st.md.fired = None;
+        st.md.deferred = None;
+        st.md.pending_run = false;
         st.bps.clear();
         st.fn_bps.clear();
         st.step = Step::None;

@@ -245,7 +245,7 @@ pub fn run(data: &[u8], mobdebug: bool) {
         });
         // The client's other half: on the first stop, the second batch and goodbye. A stop it
         // is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
-        // `work()` runs: after 100 ms of it, goodbye too, so the program never waits for ever.
+        // `work()` runs: after 50 ms of it, goodbye too, so the program never waits for ever.
         let link = h.link.clone();
         let second_len = second.len();
         let working = Arc::new(AtomicBool::new(false));
@@ -262,7 +262,7 @@ pub fn run(data: &[u8], mobdebug: bool) {
                     Err(TryRecvError::Empty) => {
                         std::thread::sleep(Duration::from_millis(1));
                         quiet += 1;
-                        if quiet == 100 && in_work.load(Ordering::SeqCst) {
+                        if quiet == 50 && in_work.load(Ordering::SeqCst) {
                             link.send(Incoming::Disconnected { id });
                         }
                         continue;
@@ -292,8 +292,19 @@ pub fn run(data: &[u8], mobdebug: bool) {
             });
         }
         debug::service(&h.lua);
+        // A MobDebug program waits for the IDE's first RUN/STEP/OVER/OUT before it runs at all
+        // (`wait_for_client`); a DAP program runs.
+        let starts = !mobdebug
+            || first.iter().any(|l| {
+                let cmd = l.split(' ').next().unwrap_or("");
+                matches!(cmd, "RUN" | "STEP" | "OVER" | "OUT")
+            });
         working.store(true, Ordering::SeqCst);
-        let ran = h.work.call::<mlua::Value>(3);
+        let ran = if starts {
+            h.work.call::<mlua::Value>(3)
+        } else {
+            Ok(mlua::Value::Nil)
+        };
         working.store(false, Ordering::SeqCst);
         h.link.send(Incoming::Disconnected { id });
         debug::service(&h.lua);
