@@ -342,7 +342,10 @@ impl Parser {
             return Ok(Event::NeedMore);
         }
         let base = &self.buf[..];
-        let input = &self.buf[self.pos..];
+        // Only the first max_head bytes are read: a head not complete within them is 431
+        // however the bytes arrived (whole, a bad byte past the limit would read as a 400).
+        let all = &self.buf[self.pos..];
+        let input = &all[..all.len().min(self.max_head)];
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let too_large = || ParseError {
             status: 431,
@@ -402,7 +405,7 @@ impl Parser {
             Ok(Some(n)) => n,
             Ok(None) => {
                 self.head = head;
-                if input.len() > self.max_head {
+                if all.len() > self.max_head {
                     return Err(too_large());
                 }
                 return Ok(Event::NeedMore);
@@ -657,6 +660,29 @@ mod tests {
         assert_eq!(events(&mut p), ["head", "body:hi", "end"]);
         assert_eq!(p.head().code, 200);
         assert!(p.head().reason.is_empty());
+    }
+
+    /// Fuzz finding http_oversized_head_is_431_however_it_arrives
+    /// (tests/fuzz/regressions/http/): a head over the limit with a bad byte past it got 400
+    /// when it arrived whole and 431 when it came in pieces.
+    #[test]
+    fn http_oversized_head_is_431_however_it_arrives() {
+        let mut msg = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        msg.extend(std::iter::repeat_n(b'C', 20_000));
+        msg.extend_from_slice(b"\x01\r\n\r\n");
+        let mut whole = Parser::new(Kind::Request);
+        whole.push(&msg);
+        assert_eq!(events(&mut whole), ["error:431"]);
+        let mut pieces = Parser::new(Kind::Request);
+        let mut got = Vec::new();
+        for c in msg.chunks(1000) {
+            pieces.push(c);
+            got.extend(events(&mut pieces));
+            if !got.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(got, ["error:431"]);
     }
 
     #[test]
