@@ -195,14 +195,18 @@ fn text_reply(code: u16, reason: &'static str, body: &str) -> Answer {
 /// Decides on a request from its bytes alone (no I/O): the request line, the Host and Origin
 /// rules, discovery, the exact `/UUID` websocket path and its handshake.
 pub fn answer(buf: &[u8], info: &DoorInfo) -> Answer {
-    let Some(head_len) = find_head_end(buf) else {
-        if buf.len() > MAX_HEAD {
-            return text_reply(431, "Request Header Fields Too Large", "");
+    // httparse alone says where the head ends (it takes a bare LF as a line end too): the
+    // Host and Origin checked are those of the head answered, and the websocket gets exactly
+    // what follows it.
+    let (head, head_len) = match Head::parse(buf) {
+        Ok(Some((_, n))) if n > MAX_HEAD => {
+            return text_reply(431, "Request Header Fields Too Large", "")
         }
-        return Answer::NeedMore;
-    };
-    let head = match Head::parse(&buf[..head_len]) {
-        Ok(h) => h,
+        Ok(Some(h)) => h,
+        Ok(None) if buf.len() > MAX_HEAD => {
+            return text_reply(431, "Request Header Fields Too Large", "")
+        }
+        Ok(None) => return Answer::NeedMore,
         Err(why) => return text_reply(400, "Bad Request", &why),
     };
     if let Err(why) = head.check_host() {
@@ -373,10 +377,6 @@ async fn reply(
     sock.shutdown().await
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
-}
-
 /// The parts of a request head the front door decides on.
 #[derive(Debug, Default)]
 struct Head {
@@ -389,14 +389,15 @@ struct Head {
 }
 
 impl Head {
-    fn parse(bytes: &[u8]) -> Result<Head, String> {
+    /// The head at the start of `bytes` and its length; `None` while it is incomplete.
+    fn parse(bytes: &[u8]) -> Result<Option<(Head, usize)>, String> {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut req = httparse::Request::new(&mut headers);
-        match req.parse(bytes) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
+        let len = match req.parse(bytes) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(format!("malformed request: {e}")),
-        }
+        };
         let mut head = Head {
             method: req.method.unwrap_or("").to_string(),
             path: req.path.unwrap_or("").to_string(),
@@ -412,7 +413,7 @@ impl Head {
                 _ => {}
             }
         }
-        Ok(head)
+        Ok(Some((head, len)))
     }
 
     /// DNS rebinding: only `localhost` and IP literals may name this server (one Host only).
@@ -515,14 +516,39 @@ mod tests {
 
     #[test]
     fn two_hosts_are_refused_never_read_as_none() {
-        let h =
-            Head::parse(b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n").unwrap();
+        let parse = |b: &[u8]| Head::parse(b).unwrap().unwrap().0;
+        let h = parse(b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n");
         assert!(h.check_host().is_err());
-        let h = Head::parse(b"GET / HTTP/1.1\r\nOrigin: https://evil.com\r\n\r\n").unwrap();
+        let h = parse(b"GET / HTTP/1.1\r\nOrigin: https://evil.com\r\n\r\n");
         assert!(h.check_host().is_ok());
         assert!(h.check_origin().is_err());
-        let h = Head::parse(b"GET / HTTP/1.1\r\nOrigin: vscode-file://vscode-app\r\n\r\n").unwrap();
+        let h = parse(b"GET / HTTP/1.1\r\nOrigin: vscode-file://vscode-app\r\n\r\n");
         assert!(h.check_origin().is_ok());
+    }
+
+    /// Fuzz finding door_head_ends_where_httparse_says (tests/fuzz/regressions/door/): the
+    /// door waited for `\r\n\r\n` while httparse (which decides) ends a head at a bare LF
+    /// too: an LF-only request hung until the timeout, and the websocket lost the bytes between
+    /// the two ends.
+    #[test]
+    fn door_head_ends_where_httparse_says() {
+        let info = DoorInfo {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9229)),
+            uuid: "u".into(),
+            title: "t".into(),
+        };
+        let a = answer(b"GET /json/version HTTP/1.1\nHost: localhost\n\n", &info);
+        assert!(matches!(a, Answer::Reply { code: 200, .. }), "{a:?}");
+        let a = answer(b"GET /json HTTP/1.1\nHost: evil.com\n\n", &info);
+        assert!(matches!(a, Answer::Reply { code: 403, .. }), "{a:?}");
+        let a = answer(
+            b"GET /u HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\n\x81\x80\r\n\r\n",
+            &info,
+        );
+        match a {
+            Answer::Upgrade { rest, .. } => assert_eq!(rest, b"\x81\x80\r\n\r\n"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

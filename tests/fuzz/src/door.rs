@@ -56,12 +56,9 @@ impl Target {
 
     pub fn run(&self, data: &[u8]) {
         let answer = server::answer(data, &self.info);
-        let head = data
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|p| &data[..p]);
+        let head = head_end(data).map(|p| &data[..p]);
         match answer {
-            Answer::NeedMore => assert!(head.is_none() && data.len() <= 16 * 1024),
+            Answer::NeedMore => assert!(data.len() <= 16 * 1024),
             Answer::Reply {
                 code,
                 reason,
@@ -79,7 +76,11 @@ impl Target {
                 let head = head.expect("an upgrade needs a head");
                 assert_hosts_allowed(head);
                 let text = String::from_utf8_lossy(head);
-                let first = text.split("\r\n").next().unwrap_or("");
+                let first = text
+                    .trim_start_matches(['\r', '\n'])
+                    .split('\n')
+                    .next()
+                    .unwrap_or("");
                 assert!(
                     first.starts_with(&format!("GET /{UUID} ")),
                     "upgraded {first:?}"
@@ -119,6 +120,24 @@ impl Default for Target {
     fn default() -> Self {
         Target::new()
     }
+}
+
+/// Where the head ends, as HTTP/1.1 allows a recipient to read it (RFC 9112 §2.2: a bare LF
+/// ends a line too; empty lines before the request line are skipped).
+fn head_end(data: &[u8]) -> Option<usize> {
+    let start = data.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let mut i = start;
+    while i < data.len() {
+        if data[i] == b'\n' {
+            match data.get(i + 1..) {
+                Some([b'\n', ..]) => return Some(i + 1),
+                Some([b'\r', b'\n', ..]) => return Some(i + 2),
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The values of every header line named `name` (case-insensitive), trimmed.

@@ -196,11 +196,16 @@ impl Target {
                 Value::String(lua.create_string(input.bytes(n)).expect("string"))
             }
             7 => self.json.get("null").expect("null"),
-            8 if !made.is_empty() => Value::Table(made[(b >> 4) as usize % made.len()].clone()),
+            // a table again: a cycle, or a shared one (a few only: a DAG of shared tables
+            // writes out exponentially, in any JSON encoder)
+            8 if !made.is_empty() && made.len() < 12 => {
+                Value::Table(made[(b >> 4) as usize % made.len()].clone())
+            }
             9 => Value::Function(lua.create_function(|_, ()| Ok(())).expect("function")),
-            10 if depth < 1200 => {
-                // a deep chain of one-element arrays
-                let n = 1 + input.byte() as usize * 8;
+            10 if depth < 2 => {
+                // a deep chain of one-element arrays, around the 1000-level limit (one or two
+                // per input: indented, their text grows with the square of the depth)
+                let n = 1 + input.byte() as usize * 4;
                 let mut v = Value::Integer(1);
                 for _ in 0..n {
                     let t = lua.create_table().expect("table");
@@ -209,7 +214,9 @@ impl Target {
                 }
                 v
             }
-            _ if depth < 24 => {
+            // tables: nested up to 24 deep, at most 500 of them (the input's bytes run out
+            // long before a real document's would; this keeps a run short)
+            _ if depth < 24 && made.len() < 500 => {
                 let t = lua.create_table().expect("table");
                 made.push(t.clone());
                 if b & 0x10 != 0 {
