@@ -245,11 +245,14 @@ pub fn run(data: &[u8], mobdebug: bool) {
         });
         // The client's other half: on the first stop, the second batch and goodbye. A stop it
         // is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
-        // `work()` runs: after 50 ms of it, goodbye too, so the program never waits for ever.
+        // `work()` runs: after 200 ms of it, goodbye too, so the program never waits for ever.
         let link = h.link.clone();
         let second_len = second.len();
         let working = Arc::new(AtomicBool::new(false));
         let in_work = working.clone();
+        // Set while the second batch is being sent: the harness's own goodbye waits for it.
+        let sending_flag = Arc::new(AtomicBool::new(false));
+        let sending = sending_flag.clone();
         let client = std::thread::spawn(move || {
             let mut second = second;
             let mut got = Vec::new();
@@ -262,7 +265,8 @@ pub fn run(data: &[u8], mobdebug: bool) {
                     Err(TryRecvError::Empty) => {
                         std::thread::sleep(Duration::from_millis(1));
                         quiet += 1;
-                        if quiet == 50 && in_work.load(Ordering::SeqCst) {
+                        // (once the second batch went, its goodbye ends any stop)
+                        if quiet == 200 && !sent && in_work.load(Ordering::SeqCst) {
                             link.send(Incoming::Disconnected { id });
                         }
                         continue;
@@ -277,10 +281,12 @@ pub fn run(data: &[u8], mobdebug: bool) {
                 got.push(msg);
                 if stopped && !sent {
                     sent = true;
+                    sending.store(true, Ordering::SeqCst);
                     for text in second.drain(..) {
                         link.send(Incoming::Message { id, text });
                     }
                     link.send(Incoming::Disconnected { id });
+                    sending.store(false, Ordering::SeqCst);
                 }
             }
             (got, sent)
@@ -306,6 +312,9 @@ pub fn run(data: &[u8], mobdebug: bool) {
             Ok(mlua::Value::Nil)
         };
         working.store(false, Ordering::SeqCst);
+        while sending_flag.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
         h.link.send(Incoming::Disconnected { id });
         debug::service(&h.lua);
         let (got, sent) = client.join().expect("client thread");

@@ -1,6 +1,6 @@
 //! The fuzz targets in `cargo test` (uninstrumented): every committed corpus file and crash
 //! regression input, then a bounded run of inputs mutated from them by a fixed-seed generator
-//! (`LUVIT_FUZZ_SMOKE_RUNS` per target, default 300). A failure names the target and input.
+//! (`LUVIT_FUZZ_SMOKE_RUNS` per target, default 3000). A failure names the target and input.
 
 use std::path::{Path, PathBuf};
 
@@ -79,7 +79,7 @@ fn smoke(name: &str) {
     let runs: usize = std::env::var("LUVIT_FUZZ_SMOKE_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(3000);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
     for i in 0..runs {
         let (_, seed) = &seeds[rng.below(seeds.len())];
