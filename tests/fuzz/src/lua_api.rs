@@ -180,6 +180,13 @@ end
 pub struct Target {
     rt: Runtime,
     fuzz: Function,
+    sandbox: std::path::PathBuf,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.sandbox);
+    }
 }
 
 impl Target {
@@ -198,7 +205,7 @@ impl Target {
         rt.run_thread(BOOT.as_bytes(), mlua::MultiValue::new())
             .expect("boot script");
         let fuzz: Function = rt.lua.globals().get("FUZZ").expect("FUZZ");
-        Target { rt, fuzz }
+        Target { rt, fuzz, sandbox }
     }
 
     pub fn run(&self, data: &[u8]) {
