@@ -142,6 +142,11 @@ function FUZZ(input)
       end
     end
     if not skip then
+      if DEBUG then
+        local shown = {}
+        for i = 1, argc do shown[i] = type(args[i]) == 'string' and ('%q'):format(args[i]:sub(1, 20)) or tostring(args[i]) end
+        io.stderr:write('call ', name, '(', table.concat(shown, ', '), ')\n')
+      end
       local r = { pcall(f, unpack(args, 1, argc)) }
       if DEBUG then io.stderr:write(name, ' ', tostring(r[1]), ' ', tostring(r[2]), '\n') end
       if r[1] then
