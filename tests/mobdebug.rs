@@ -228,6 +228,50 @@ fn suspend_and_setb_while_running_reach_a_hot_loop() {
     drop(ide.writer.try_clone());
 }
 
+/// Fuzz hang mobdebug_deferred_run_resumes (tests/fuzz/regressions/mobdebug/): a RUN or DONE
+/// that arrived while the program ran paused it, was answered at the pause, and then the
+/// program stayed stopped (the command's resume was dropped): the IDE waited for ever.
+#[test]
+fn mobdebug_deferred_run_resumes() {
+    let mut ide = Ide::start("busy.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("STEP"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused busy.lua 2");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    std::thread::sleep(Duration::from_millis(200));
+    // RUN while running: the program pauses, the first RUN hears where, the second is answered
+    ide.send("RUN");
+    assert!(ide.line().starts_with("202 Paused busy.lua "));
+    assert_eq!(ide.line(), "200 OK");
+    std::thread::sleep(Duration::from_millis(100));
+    // ... and the program runs: SETB gets no reply, its breakpoint stops the loop
+    ide.send("SETB busy.lua 6");
+    assert_eq!(ide.line(), "202 Paused busy.lua 6");
+    // DONE while running: answered at the pause, then the program runs on undebugged
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused busy.lua 6");
+    ide.send("DELB * 0");
+    assert_eq!(ide.line(), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    std::thread::sleep(Duration::from_millis(100));
+    ide.send("DONE");
+    assert!(ide.line().starts_with("202 Paused busy.lua "));
+    // it runs its hot loop on (it uses CPU) instead of staying stopped (idle)
+    let cpu = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = stat.rsplit(')').next().unwrap();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    let pid = ide.child.id();
+    let before = cpu(pid);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        cpu(pid) >= before + 5,
+        "the program stayed stopped after DONE"
+    );
+}
+
 #[test]
 fn no_ide_listening_is_one_line_and_the_program_runs() {
     let port = TcpListener::bind("127.0.0.1:0")

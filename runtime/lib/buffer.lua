@@ -21,8 +21,13 @@ function Buffer:initialize(length)
     if length < 0 or length ~= math.floor(length) then
       error("Buffer:new(length): length must be a non-negative integer", 3)
     end
+    -- malloc says no to a length no memory can hold (1e15): an error, not a write to NULL
+    local p = ffi.C.malloc(length > 0 and length or 1)
+    if p == nil then
+      error("Buffer:new(length): cannot allocate " .. string.format('%.0f', length) .. " bytes", 3)
+    end
     self.length = length
-    self.ctype = ffi.gc(ffi.cast('unsigned char*', ffi.C.malloc(length > 0 and length or 1)), ffi.C.free)
+    self.ctype = ffi.gc(ffi.cast('unsigned char*', p), ffi.C.free)
     ffi.fill(self.ctype, length, 0)
   elseif type(length) == 'string' then
     local s = length

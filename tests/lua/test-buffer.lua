@@ -9,6 +9,13 @@ require('tap')(function(test)
     assert(b:toString() == 'A\0\0B')
   end)
 
+  -- fuzz crash lua_api_buffer_new_huge_length (tests/fuzz/regressions/lua_api/): malloc's NULL
+  -- for Buffer:new(1e15) was filled with zeros: a segfault.
+  test('lua_api_buffer_new_huge_length: an impossible length is an error', function()
+    local ok, err = pcall(Buffer.new, Buffer, 1e15)
+    assert(not ok and tostring(err):find('cannot allocate 1000000000000000 bytes', 1, true), tostring(err))
+  end)
+
   test('new from a string and toString ranges', function()
     local b = Buffer:new('hello')
     assert(tostring(b) == 'hello')

@@ -210,6 +210,19 @@ require('tap')(function(test)
     end)
   end)
 
+  -- fuzz crash http_encode_response_control_bytes (tests/fuzz/regressions/http/): a header
+  -- value with control bytes went out as is, and our own client refused the response.
+  test('http_encode_response_control_bytes: control bytes in values become a space', function()
+    local native = require('http-parser')
+    local bytes = native.encodeResponse(200, 'O\1K', { { 'X-A', 'a\2\3b\127c\td' } }, 0, 0, '')
+    assert(bytes:find('X-A: a b c\td\r\n', 1, true), bytes)
+    assert(bytes:find('^HTTP/1.1 200 O K\r\n'), bytes)
+    local p = native.newParser('response')
+    p:expect('GET')
+    local head = p:next(bytes)
+    assert(type(head) == 'table' and head[1][2] == 'a b c\td', tostring(head))
+  end)
+
   test('malformed request: 400, closed, and the server goes on serving', function(expect)
     local server
     server = http.createServer(function(req, res) res:finish('fine') end)

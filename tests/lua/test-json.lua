@@ -42,6 +42,27 @@ require('tap')(function(test)
     assert(s == '{\n  "a": [\n    1,\n    2\n  ]\n}', s)
   end)
 
+  -- fuzz crash json_stringify_huge_indent (tests/fuzz/regressions/json/): indent = 2^40 asked
+  -- for a terabyte of spaces and aborted the process.
+  test('json_stringify_huge_indent: a numeric indent is clamped to 10 spaces', function()
+    for _, n in ipairs({ 2^40, 1e300, 1/0, 12 }) do
+      local s = json.stringify({ 1 }, { indent = n })
+      assert(s == '[\n' .. string.rep(' ', 10) .. '1\n]', s)
+    end
+    assert(json.stringify({ 1 }, { indent = 0.5 }) == '[1]')
+  end)
+
+  -- fuzz finding json_parse_null_holes_round_trip: a parsed array with a null in it was
+  -- written back cut at the first hole ('[1,null,3]' became '[1]').
+  test('json_parse_null_holes_round_trip: nulls in arrays survive a round trip', function()
+    assert(json.stringify(json.parse('[1,null,3]')) == '[1,null,3]')
+    assert(json.stringify(json.parse('[null,null,"x"]')) == '[null,null,"x"]')
+    assert(json.stringify(json.parse('{"a":[1,2,3,4,5,null,7]}')) == '{"a":[1,2,3,4,5,null,7]}')
+    local arr = getmetatable(json.parse('[]'))
+    local ok, err = pcall(json.stringify, setmetatable({ [2^40] = 1 }, arr))
+    assert(not ok and err:find('sparse'), err)
+  end)
+
   test('cycles and functions are errors, not crashes', function()
     local t = {}
     t.self = t

@@ -31,6 +31,16 @@ require('tap')(function(test)
     end))
   end)
 
+  -- fuzz crash lua_api_uv_random_huge_length (tests/fuzz/regressions/lua_api/): uv.random(1e15)
+  -- allocated the length first and aborted the process.
+  test('lua_api_uv_random_huge_length: over 64 KiB is E2BIG, not an allocation', function()
+    for _, n in ipairs({ 1e15, 2^53, 65537 }) do
+      local v, err, name = uv.random(n)
+      assert(v == nil and name == 'E2BIG', tostring(err))
+    end
+    assert(#uv.random(65536) == 65536 and #uv.random(0) == 0)
+  end)
+
   test('connect to a closed port is ECONNREFUSED', function(expect)
     local probe = uv.new_tcp()
     probe:bind('127.0.0.1', 0)

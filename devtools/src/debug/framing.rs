@@ -124,4 +124,39 @@ mod tests {
             while let Ok(Some(_)) = read_message(&mut r) {}
         }
     }
+
+    proptest::proptest! {
+        /// Any messages written back to back read back the same, whatever the reader's buffer
+        /// size (a header or body split across reads).
+        #[test]
+        fn written_messages_read_back_equal(
+            texts in proptest::collection::vec(".{0,300}", 0..8),
+            cap in 1usize..64,
+        ) {
+            let mut buf = Vec::new();
+            for t in &texts {
+                write_message(&mut buf, t).unwrap();
+            }
+            let mut r = io::BufReader::with_capacity(cap, io::Cursor::new(buf));
+            for t in &texts {
+                let got = read_message(&mut r).unwrap();
+                proptest::prop_assert_eq!(got.as_deref(), Some(t.as_str()));
+            }
+            proptest::prop_assert_eq!(read_message(&mut r).unwrap(), None);
+        }
+
+        /// Arbitrary bytes after a valid message: the message still reads, the rest returns.
+        #[test]
+        fn garbage_after_a_message_never_panics(
+            text in ".{0,64}",
+            tail in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+        ) {
+            let mut buf = Vec::new();
+            write_message(&mut buf, &text).unwrap();
+            buf.extend_from_slice(&tail);
+            let mut r = io::Cursor::new(buf);
+            proptest::prop_assert_eq!(read_message(&mut r).unwrap(), Some(text));
+            while let Ok(Some(_)) = read_message(&mut r) {}
+        }
+    }
 }

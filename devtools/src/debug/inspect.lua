@@ -488,6 +488,11 @@ local function strliteral(v)
   return (('%q'):format(v):gsub('\010', 'n'):gsub('\026', '\\026'))
 end
 
+-- Names that look like identifiers but are Lua's reserved words (`{['end'] = 1}`, not `{end = 1}`).
+local KEYWORDS = {}
+for w in ('and break do else elseif end false for function goto if in local nil not or repeat '
+  .. 'return then true until while'):gmatch('%a+') do KEYWORDS[w] = true end
+
 local literal
 local function tableliteral(t, o, seen, depth)
   if seen[t] then return 'nil --[[ref]]' end
@@ -506,10 +511,15 @@ local function tableliteral(t, o, seen, depth)
   pcall(sort, keys, keyorder)
   for _, k in ipairs(keys) do
     if #parts >= budget then break end
-    local key
-    if isident(k) then key = k
-    else key = '[' .. literal(k, o, seen, depth + 1) .. ']' end
-    parts[#parts + 1] = key .. ' = ' .. literal(rawget(t, k), o, seen, depth + 1)
+    local kt = type(k)
+    -- a key that would be written as nil (userdata, thread, a table being written) cannot be
+    -- loaded back: `{[nil] = 1}` is an error; such entries are left out
+    if not (kt == 'userdata' or kt == 'thread' or (kt == 'table' and seen[k])) then
+      local key
+      if isident(k) and not KEYWORDS[k] then key = k
+      else key = '[' .. literal(k, o, seen, depth + 1) .. ']' end
+      parts[#parts + 1] = key .. ' = ' .. literal(rawget(t, k), o, seen, depth + 1)
+    end
   end
   seen[t] = nil
   local more = (n + #keys > budget) and ' --[[more]]' or ''

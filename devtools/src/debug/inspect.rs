@@ -9,7 +9,8 @@ use mlua::ffi;
 use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
 use serde_json::{json, Value as Json};
 
-const SOURCE: &str = include_str!("inspect.lua");
+/// The debugger's Lua side (its `md_*` functions are MobDebug's serializer).
+pub const SOURCE: &str = include_str!("inspect.lua");
 
 pub struct Helper {
     /// A coroutine that calls `inspect.<name>(...)` each time it is resumed with a name and
@@ -204,5 +205,54 @@ mod tests {
             .eval()
             .unwrap();
         assert!(loaded, "{text}");
+    }
+
+    /// Fuzz finding serializer_keyword_keys (tests/fuzz/regressions/serializer/): a key that
+    /// is a reserved word was written bare (`{end = 1}`), which does not load.
+    #[test]
+    fn serializer_keyword_keys() {
+        // SAFETY: a test state with the debug library, as the runtime's has.
+        let lua = unsafe { Lua::unsafe_new() };
+        let helper = Helper::new(&lua).unwrap();
+        let t: Value = lua
+            .load("return { ['end'] = 1, ['nil'] = 2, ['goto'] = 3, x = 4, ['and'] = { ['or'] = 5 } }")
+            .eval()
+            .unwrap();
+        let text: String = helper.call(&lua, "md_dump", t).unwrap();
+        let ok: bool = lua
+            .load(format!(
+                "local t = loadstring({text:?})() return t['end'] == 1 and t['nil'] == 2 \
+                 and t['goto'] == 3 and t.x == 4 and t['and']['or'] == 5"
+            ))
+            .eval()
+            .unwrap();
+        assert!(ok, "{text}");
+    }
+
+    /// Fuzz finding serializer_nil_keys (tests/fuzz/regressions/serializer/): keys written as
+    /// nil (userdata, coroutines, a table inside itself) made `{[nil --[[ref]]] = 1}`, which
+    /// raises "table index is nil" when loaded. Those entries are left out now.
+    #[test]
+    fn serializer_nil_keys() {
+        // SAFETY: as above.
+        let lua = unsafe { Lua::unsafe_new() };
+        let helper = Helper::new(&lua).unwrap();
+        let t: Value = lua
+            .load(
+                "local t = { a = 1 } t[t] = 2 t[io.stdout] = 3 \
+                 t[coroutine.create(print)] = 4 t[{}] = 5 return t",
+            )
+            .eval()
+            .unwrap();
+        let text: String = helper.call(&lua, "md_dump", t).unwrap();
+        let ok: bool = lua
+            .load(format!(
+                "local f = loadstring({text:?}) local ok, t = pcall(f) \
+                 if not ok then return false end local n = 0 \
+                 for k in pairs(t) do n = n + 1 end return t.a == 1 and n == 2"
+            ))
+            .eval()
+            .unwrap();
+        assert!(ok, "{text}");
     }
 }

@@ -215,8 +215,9 @@ impl Debugger {
         format!("@{}", super::session::normalize_path(&path))
     }
 
-    /// The program stopped: the pending run command hears where.
-    pub(super) fn md_paused(&self, chunk: &str, line: i32) {
+    /// The program stopped: the pending run command hears where, then the command that paused
+    /// it runs. Its flow is the stop's: a deferred `RUN`/`STEP`/`DONE` resumes at once.
+    pub(super) fn md_paused(&self, chunk: &str, line: i32) -> Flow {
         let pending = std::mem::take(&mut self.st.borrow_mut().md.pending_run);
         let fired = self.st.borrow_mut().md.fired.take();
         if pending {
@@ -227,10 +228,9 @@ impl Debugger {
             }
         }
         let deferred = self.st.borrow_mut().md.deferred.take();
-        if let Some(cmd) = deferred {
-            if !cmd.starts_with("SUSPEND") {
-                let _ = self.mobdebug_command(&cmd);
-            }
+        match deferred {
+            Some(cmd) if !cmd.starts_with("SUSPEND") => self.mobdebug_command(&cmd),
+            _ => Flow::Stay,
         }
     }
 
@@ -527,5 +527,35 @@ mod tests {
     fn chunks_that_are_not_files_are_named_by_their_quoted_text() {
         assert_eq!(quote("print(\"a\")\nx"), r#""print(\"a\")\nx""#);
         assert_eq!(quote("a\\b\u{1}"), r#""a\\b\1""#);
+    }
+
+    /// Fuzz finding mobdebug_watches_outlive_the_session (tests/fuzz/regressions/mobdebug/):
+    /// SETW watches stayed after the IDE left, evaluated on every line and inherited by the
+    /// next client (the fuzz target slowed down session after session).
+    #[test]
+    fn mobdebug_watches_outlive_the_session() {
+        // SAFETY: a test state with the debug library, as the runtime's has.
+        let lua = unsafe { mlua::Lua::unsafe_new() };
+        let main = std::cell::Cell::new(std::ptr::null_mut());
+        // SAFETY: only reads the state pointer mlua passes.
+        unsafe { lua.exec_raw::<()>((), |l| main.set(l)) }.unwrap();
+        let (d, link) = super::super::start_local(&lua, main.get(), Box::new(|_| None)).unwrap();
+        let (out, mut replies) = unbounded_channel::<String>();
+        let id = link.new_id();
+        link.send(Incoming::Connected {
+            id,
+            out,
+            mobdebug: true,
+        });
+        link.send(Incoming::Message {
+            id,
+            text: "SETW x > 1".into(),
+        });
+        super::super::service(&lua);
+        assert_eq!(replies.try_recv().ok().as_deref(), Some("200 OK 1\n"));
+        assert!(d.st.borrow().md.watching());
+        link.send(Incoming::Disconnected { id });
+        super::super::service(&lua);
+        assert!(!d.st.borrow().md.watching(), "the watch outlived its IDE");
     }
 }

@@ -40,6 +40,7 @@ use inspect::{Helper, Target};
 use protocol::Sequencer;
 use server::{Incoming, Link};
 
+pub use inspect::SOURCE as INSPECT_LUA;
 pub use server::host_allowed;
 pub use session::normalize_path;
 
@@ -246,6 +247,17 @@ pub fn start_mobdebug(
     *d.mobdebug_link.borrow_mut() = Some(link.clone());
     mobdebug::spawn(stream, link).map_err(|e| format!("luvit: mobdebug thread: {e}"))?;
     Ok(Some(d))
+}
+
+/// A debugger with no transport of its own: the caller plays one, sending
+/// [`Incoming`](server::Incoming) messages through the returned link and calling [`service`]
+/// (the fuzz targets in tests/fuzz drive the real session code this way).
+pub fn start_local(
+    lua: &Lua,
+    main: *mut lua_State,
+    sources: SourceText,
+) -> Result<(Rc<Debugger>, Arc<Link>), String> {
+    init(lua, main, Box::new(|| {}), sources)
 }
 
 /// The debugger and the link its transports use.
@@ -780,6 +792,7 @@ impl Debugger {
             });
         }
         self.stopped.set(true);
+        let mut flow = session::Flow::Stay;
         if self.is_mobdebug() {
             let mut ar: lua_Debug = std::mem::zeroed();
             let at = if ffi::lua_getstack(l, level, &mut ar) != 0 {
@@ -789,7 +802,7 @@ impl Debugger {
                 None
             };
             let (chunk, line) = at.unwrap_or_default();
-            self.md_paused(&chunk, line);
+            flow = self.md_paused(&chunk, line);
         }
         let mut body = json!({
             "reason": reason, "threadId": 1, "allThreadsStopped": true,
@@ -804,14 +817,12 @@ impl Debugger {
         if !self.is_mobdebug() {
             self.event("stopped", body);
         }
-        loop {
+        while flow == session::Flow::Stay {
             let msg = match self.rx.recv() {
                 Ok(m) => m,
                 Err(_) => break,
             };
-            if self.take(msg) == session::Flow::Resume {
-                break;
-            }
+            flow = self.take(msg);
         }
         self.stopped.set(false);
         let mut st = self.st.borrow_mut();
@@ -887,6 +898,12 @@ impl Debugger {
     fn detach(&self) {
         let mut st = self.st.borrow_mut();
         st.client = None;
+        // MobDebug's watches and pending replies belong to that client (a later one must not
+        // inherit watches that stop it, nor the program evaluate them on every line meanwhile).
+        st.md.watches.clear();
+        st.md.fired = None;
+        st.md.deferred = None;
+        st.md.pending_run = false;
         st.bps.clear();
         st.fn_bps.clear();
         st.step = Step::None;

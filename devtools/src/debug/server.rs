@@ -179,20 +179,147 @@ pub fn spawn(door: FrontDoor, link: Arc<Link>) -> std::io::Result<()> {
     Ok(())
 }
 
-struct DoorInfo {
-    addr: SocketAddr,
-    uuid: String,
-    title: String,
+/// What discovery answers with: the address, the websocket path's UUID, the program.
+pub struct DoorInfo {
+    pub addr: SocketAddr,
+    pub uuid: String,
+    pub title: String,
 }
 
 const MAX_HEAD: usize = 16 * 1024;
+
+/// What the front door answers the bytes a client has sent so far.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// No complete head yet (and not too large): read more.
+    NeedMore,
+    /// An HTTP response, then the connection closes.
+    Reply {
+        code: u16,
+        reason: &'static str,
+        ctype: &'static str,
+        body: String,
+    },
+    /// The websocket handshake's response; `rest` (what followed the head) is the first
+    /// websocket bytes.
+    Upgrade { response: String, rest: Vec<u8> },
+}
+
+fn text_reply(code: u16, reason: &'static str, body: &str) -> Answer {
+    Answer::Reply {
+        code,
+        reason,
+        ctype: "text/plain",
+        body: body.to_string(),
+    }
+}
+
+/// Decides on a request from its bytes alone (no I/O): the request line, the Host and Origin
+/// rules, discovery, the exact `/UUID` websocket path and its handshake.
+pub fn answer(buf: &[u8], info: &DoorInfo) -> Answer {
+    // httparse alone says where the head ends (it takes a bare LF as a line end too): the
+    // Host and Origin checked are those of the head answered, and the websocket gets exactly
+    // what follows it.
+    let (head, head_len) = match Head::parse(buf) {
+        Ok(Some((_, n))) if n > MAX_HEAD => {
+            return text_reply(431, "Request Header Fields Too Large", "")
+        }
+        Ok(Some(h)) => h,
+        Ok(None) if buf.len() > MAX_HEAD => {
+            return text_reply(431, "Request Header Fields Too Large", "")
+        }
+        Ok(None) => return Answer::NeedMore,
+        Err(why) => return text_reply(400, "Bad Request", &why),
+    };
+    if let Err(why) = head.check_host() {
+        return text_reply(403, "Forbidden", &why);
+    }
+    let ws_path = format!("/{}", info.uuid);
+    if head.path == ws_path && head.upgrade_websocket {
+        if let Err(why) = head.check_origin() {
+            return text_reply(403, "Forbidden", &why);
+        }
+        if head.method != "GET" {
+            return text_reply(405, "Method Not Allowed", "");
+        }
+        let Some(key) = head.ws_key.as_deref() else {
+            return text_reply(400, "Bad Request", "missing Sec-WebSocket-Key");
+        };
+        let accept = derive_accept_key(key.as_bytes());
+        return Answer::Upgrade {
+            response: format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+            ),
+            rest: buf[head_len..].to_vec(),
+        };
+    }
+    let path = head.path.split('?').next().unwrap_or("");
+    let json = |body: serde_json::Value| Answer::Reply {
+        code: 200,
+        reason: "OK",
+        ctype: "application/json; charset=UTF-8",
+        body: body.to_string(),
+    };
+    match path {
+        "/json" | "/json/list" | "/json/version" if head.method != "GET" => {
+            text_reply(405, "Method Not Allowed", "")
+        }
+        "/json" | "/json/list" => {
+            let ws = format!("{}/{}", info.addr, info.uuid);
+            json(serde_json::json!([{
+                "description": "luvit instance",
+                "id": info.uuid,
+                "title": info.title,
+                "type": "node",
+                "url": format!("file://{}", info.title),
+                "webSocketDebuggerUrl": format!("ws://{ws}"),
+                "devtoolsFrontendUrl": "",
+                "dap": true,
+            }]))
+        }
+        "/json/version" => json(serde_json::json!({
+            "Browser": format!("luvit/{}", crate::version()),
+            "Protocol-Version": "1.1",
+            "dap": true,
+        })),
+        _ => text_reply(404, "Not Found", ""),
+    }
+}
+
+/// The websocket settings of a debugger session (the largest message DAP may send us).
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig {
+        max_message_size: Some(64 << 20),
+        ..Default::default()
+    }
+}
+
+/// What a websocket read means for the session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A DAP message (binary frames are read as lossy UTF-8).
+    Text(String),
+    /// Ping, pong, raw frames: nothing for the Lua side.
+    Skip,
+    /// Closed, ended or broken: the session ends.
+    End,
+}
+
+pub fn frame<E>(msg: Option<Result<Message, E>>) -> Frame {
+    match msg {
+        Some(Ok(Message::Text(text))) => Frame::Text(text.to_string()),
+        Some(Ok(Message::Binary(b))) => Frame::Text(String::from_utf8_lossy(&b).into_owned()),
+        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => Frame::End,
+        Some(Ok(_)) => Frame::Skip,
+    }
+}
 
 /// One HTTP request on a fresh connection: discovery, a refusal, or the websocket session.
 async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     // The whole head within 10 s (not 10 s per read: a byte every 9 s would hold a task).
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let head_len = loop {
+    loop {
         let mut chunk = [0u8; 2048];
         let n = match tokio::time::timeout_at(deadline, sock.read(&mut chunk)).await {
             Ok(r) => r?,
@@ -202,100 +329,26 @@ async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Re
             return Ok(());
         }
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(p) = find_head_end(&buf) {
-            break p;
+        match answer(&buf, info) {
+            Answer::NeedMore => {}
+            Answer::Reply {
+                code,
+                reason,
+                ctype,
+                body,
+            } => return reply(&mut sock, code, reason, ctype, &body).await,
+            Answer::Upgrade { response, rest } => {
+                sock.write_all(response.as_bytes()).await?;
+                let ws = WebSocketStream::from_partially_read(
+                    sock,
+                    rest,
+                    Role::Server,
+                    Some(ws_config()),
+                )
+                .await;
+                return session(ws, link).await;
+            }
         }
-        if buf.len() > MAX_HEAD {
-            return reply(
-                &mut sock,
-                431,
-                "Request Header Fields Too Large",
-                "text/plain",
-                "",
-            )
-            .await;
-        }
-    };
-    let head = match Head::parse(&buf[..head_len]) {
-        Ok(h) => h,
-        Err(why) => return reply(&mut sock, 400, "Bad Request", "text/plain", &why).await,
-    };
-    if let Err(why) = head.check_host() {
-        return reply(&mut sock, 403, "Forbidden", "text/plain", &why).await;
-    }
-    let ws_path = format!("/{}", info.uuid);
-    if head.path == ws_path && head.upgrade_websocket {
-        if let Err(why) = head.check_origin() {
-            return reply(&mut sock, 403, "Forbidden", "text/plain", &why).await;
-        }
-        if head.method != "GET" {
-            return reply(&mut sock, 405, "Method Not Allowed", "text/plain", "").await;
-        }
-        let Some(key) = head.ws_key.as_deref() else {
-            return reply(
-                &mut sock,
-                400,
-                "Bad Request",
-                "text/plain",
-                "missing Sec-WebSocket-Key",
-            )
-            .await;
-        };
-        let accept = derive_accept_key(key.as_bytes());
-        let resp = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-        );
-        sock.write_all(resp.as_bytes()).await?;
-        let rest = buf[head_len..].to_vec();
-        let config = WebSocketConfig {
-            max_message_size: Some(64 << 20),
-            ..Default::default()
-        };
-        let ws = WebSocketStream::from_partially_read(sock, rest, Role::Server, Some(config)).await;
-        return session(ws, link).await;
-    }
-    let path = head.path.split('?').next().unwrap_or("");
-    match path {
-        "/json" | "/json/list" | "/json/version" if head.method != "GET" => {
-            reply(&mut sock, 405, "Method Not Allowed", "text/plain", "").await
-        }
-        "/json" | "/json/list" => {
-            let ws = format!("{}/{}", info.addr, info.uuid);
-            let body = serde_json::json!([{
-                "description": "luvit instance",
-                "id": info.uuid,
-                "title": info.title,
-                "type": "node",
-                "url": format!("file://{}", info.title),
-                "webSocketDebuggerUrl": format!("ws://{ws}"),
-                "devtoolsFrontendUrl": "",
-                "dap": true,
-            }]);
-            reply(
-                &mut sock,
-                200,
-                "OK",
-                "application/json; charset=UTF-8",
-                &body.to_string(),
-            )
-            .await
-        }
-        "/json/version" => {
-            let body = serde_json::json!({
-                "Browser": format!("luvit/{}", crate::version()),
-                "Protocol-Version": "1.1",
-                "dap": true,
-            });
-            reply(
-                &mut sock,
-                200,
-                "OK",
-                "application/json; charset=UTF-8",
-                &body.to_string(),
-            )
-            .await
-        }
-        _ => reply(&mut sock, 404, "Not Found", "text/plain", "").await,
     }
 }
 
@@ -313,14 +366,10 @@ async fn session(mut ws: WebSocketStream<TcpStream>, link: &Link) -> std::io::Re
         tokio::select! {
             // The Lua side is behind: read nothing more until it catches up.
             _ = tokio::time::sleep(Duration::from_millis(2)), if backed_up => {}
-            msg = ws.next(), if !backed_up => match msg {
-                Some(Ok(Message::Text(text))) => link.send(Incoming::Message { id, text: text.to_string() }),
-                Some(Ok(Message::Binary(b))) => link.send(Incoming::Message {
-                    id,
-                    text: String::from_utf8_lossy(&b).into_owned(),
-                }),
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+            msg = ws.next(), if !backed_up => match frame(msg) {
+                Frame::Text(text) => link.send(Incoming::Message { id, text }),
+                Frame::End => break,
+                Frame::Skip => {}
             },
             out = out_rx.recv() => match out {
                 Some(text) => {
@@ -355,10 +404,6 @@ async fn reply(
     sock.shutdown().await
 }
 
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
-}
-
 /// The parts of a request head the front door decides on.
 #[derive(Debug, Default)]
 struct Head {
@@ -371,14 +416,15 @@ struct Head {
 }
 
 impl Head {
-    fn parse(bytes: &[u8]) -> Result<Head, String> {
+    /// The head at the start of `bytes` and its length; `None` while it is incomplete.
+    fn parse(bytes: &[u8]) -> Result<Option<(Head, usize)>, String> {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut req = httparse::Request::new(&mut headers);
-        match req.parse(bytes) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("incomplete request head".into()),
+        let len = match req.parse(bytes) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
             Err(e) => return Err(format!("malformed request: {e}")),
-        }
+        };
         let mut head = Head {
             method: req.method.unwrap_or("").to_string(),
             path: req.path.unwrap_or("").to_string(),
@@ -394,7 +440,7 @@ impl Head {
                 _ => {}
             }
         }
-        Ok(head)
+        Ok(Some((head, len)))
     }
 
     /// DNS rebinding: only `localhost` and IP literals may name this server (one Host only).
@@ -497,14 +543,39 @@ mod tests {
 
     #[test]
     fn two_hosts_are_refused_never_read_as_none() {
-        let h =
-            Head::parse(b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n").unwrap();
+        let parse = |b: &[u8]| Head::parse(b).unwrap().unwrap().0;
+        let h = parse(b"GET / HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n");
         assert!(h.check_host().is_err());
-        let h = Head::parse(b"GET / HTTP/1.1\r\nOrigin: https://evil.com\r\n\r\n").unwrap();
+        let h = parse(b"GET / HTTP/1.1\r\nOrigin: https://evil.com\r\n\r\n");
         assert!(h.check_host().is_ok());
         assert!(h.check_origin().is_err());
-        let h = Head::parse(b"GET / HTTP/1.1\r\nOrigin: vscode-file://vscode-app\r\n\r\n").unwrap();
+        let h = parse(b"GET / HTTP/1.1\r\nOrigin: vscode-file://vscode-app\r\n\r\n");
         assert!(h.check_origin().is_ok());
+    }
+
+    /// Fuzz finding door_head_ends_where_httparse_says (tests/fuzz/regressions/door/): the
+    /// door waited for `\r\n\r\n` while httparse (which decides) ends a head at a bare LF
+    /// too: an LF-only request hung until the timeout, and the websocket lost the bytes between
+    /// the two ends.
+    #[test]
+    fn door_head_ends_where_httparse_says() {
+        let info = DoorInfo {
+            addr: SocketAddr::from(([127, 0, 0, 1], 9229)),
+            uuid: "u".into(),
+            title: "t".into(),
+        };
+        let a = answer(b"GET /json/version HTTP/1.1\nHost: localhost\n\n", &info);
+        assert!(matches!(a, Answer::Reply { code: 200, .. }), "{a:?}");
+        let a = answer(b"GET /json HTTP/1.1\nHost: evil.com\n\n", &info);
+        assert!(matches!(a, Answer::Reply { code: 403, .. }), "{a:?}");
+        let a = answer(
+            b"GET /u HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: k\r\n\n\x81\x80\r\n\r\n",
+            &info,
+        );
+        match a {
+            Answer::Upgrade { rest, .. } => assert_eq!(rest, b"\x81\x80\r\n\r\n"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -401,6 +401,11 @@ impl EventLoop {
             || !self.local_q.borrow().is_empty()
     }
 
+    /// The main Lua state (what the debugger hooks; tests/fuzz starts one on it).
+    pub fn main_state(&self) -> *mut mlua::ffi::lua_State {
+        self.main_state.0
+    }
+
     /// Whether Lua code is running on the main thread right now (not inside a coroutine).
     pub fn on_main_thread(&self, lua: &Lua) -> bool {
         self.main_state.0.is_null()

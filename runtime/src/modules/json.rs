@@ -13,6 +13,8 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 const MAX_DEPTH: usize = 1000;
+/// The most spaces a numeric `state.indent` gives.
+const MAX_INDENT: i64 = 10;
 const META_KEY: &str = "luvit.json.meta";
 
 // ---- parsing -------------------------------------------------------------------------------
@@ -367,6 +369,26 @@ impl Enc {
         (kind, tojson)
     }
 
+    /// The length of a table marked as an array: its largest positive integer key, so nulls
+    /// parsed into holes (`[1,null,3]`) are written back (the border `#t` may stop at a hole).
+    /// `None` when that would write more than 2^24 entries, most of them null.
+    unsafe fn max_index(&mut self, idx: c_int) -> Option<usize> {
+        let l = self.l;
+        let (mut max, mut n) = (ffi::lua_objlen(l, idx), 0usize);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, idx) != 0 {
+            ffi::lua_pop(l, 1);
+            if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+                let k = ffi::lua_tonumber(l, -1);
+                if k >= 1.0 && k.fract() == 0.0 {
+                    max = max.max(k.min(usize::MAX as f64) as usize);
+                    n += 1;
+                }
+            }
+        }
+        (max <= 1 << 24 || max / 2 <= n).then_some(max)
+    }
+
     /// dkjson's rule: an array when every key is a positive integer and it is not mostly
     /// holes. A table whose keys are exactly 1..n is recognised without a full scan.
     unsafe fn array_len(&mut self, idx: c_int) -> Option<usize> {
@@ -437,7 +459,13 @@ impl Enc {
         // dkjson's rule: an array when every key is a positive integer and it is not mostly holes.
         let as_array = match kind {
             Some(b'o') => None,
-            Some(b'a') => Some(ffi::lua_objlen(l, idx)),
+            Some(b'a') => match self.max_index(idx) {
+                Some(n) => Some(n),
+                None => {
+                    self.seen.pop();
+                    return Err("json.stringify: array too sparse to write".into());
+                }
+            },
             _ => self.array_len(idx),
         };
         let sep: &[u8] = if self.indent.is_some() { b": " } else { b":" };
@@ -526,8 +554,12 @@ fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaStr
     if let Value::Table(st) = &state {
         match st.get::<Value>("indent")? {
             Value::Boolean(true) => indent = Some(b"  ".to_vec()),
-            Value::Integer(n) if n > 0 => indent = Some(vec![b' '; n as usize]),
-            Value::Number(n) if n > 0.0 => indent = Some(vec![b' '; n as usize]),
+            // A number of spaces, at most 10 (node's JSON.stringify rule): `indent = 2^40`
+            // must not ask for a terabyte.
+            Value::Integer(n) if n > 0 => indent = Some(vec![b' '; n.min(MAX_INDENT) as usize]),
+            Value::Number(n) if n >= 1.0 => {
+                indent = Some(vec![b' '; n.min(MAX_INDENT as f64) as usize])
+            }
             Value::String(s) => indent = Some(s.as_bytes().to_vec()),
             _ => {}
         }

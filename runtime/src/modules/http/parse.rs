@@ -100,8 +100,14 @@ pub struct Parser {
     luvit_codec: bool,
 }
 
+/// Where `part` (a slice httparse returned) lies in `base`. httparse hands back a static `""`
+/// for a reason phrase that is not UTF-8: that (anything outside `base`) is an empty range.
 fn offset(base: &[u8], part: &[u8]) -> Range<usize> {
-    let start = part.as_ptr() as usize - base.as_ptr() as usize;
+    let (b, p) = (base.as_ptr() as usize, part.as_ptr() as usize);
+    if p < b || p + part.len() > b + base.len() {
+        return 0..0;
+    }
+    let start = p - b;
     start..start + part.len()
 }
 
@@ -336,7 +342,10 @@ impl Parser {
             return Ok(Event::NeedMore);
         }
         let base = &self.buf[..];
-        let input = &self.buf[self.pos..];
+        // Only the first max_head bytes are read: a head not complete within them is 431
+        // however the bytes arrived (whole, a bad byte past the limit would read as a 400).
+        let all = &self.buf[self.pos..];
+        let input = &all[..all.len().min(self.max_head)];
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let too_large = || ParseError {
             status: 431,
@@ -396,7 +405,7 @@ impl Parser {
             Ok(Some(n)) => n,
             Ok(None) => {
                 self.head = head;
-                if input.len() > self.max_head {
+                if all.len() > self.max_head {
                     return Err(too_large());
                 }
                 return Ok(Event::NeedMore);
@@ -641,6 +650,41 @@ mod tests {
         assert_eq!(p.finish(), Ok(Event::End));
     }
 
+    /// Fuzz crash http_response_non_utf8_reason (tests/fuzz/regressions/http/): httparse's
+    /// static "" for a non-UTF-8 reason made `offset` underflow (a panic through Lua's frames,
+    /// so an abort: any server could kill a luvit client with one status line).
+    #[test]
+    fn http_response_non_utf8_reason() {
+        let mut p = Parser::new(Kind::Response);
+        p.push(b"HTTP/1.1 200 \xcb\xc7OK\r\nContent-Length: 2\r\n\r\nhi");
+        assert_eq!(events(&mut p), ["head", "body:hi", "end"]);
+        assert_eq!(p.head().code, 200);
+        assert!(p.head().reason.is_empty());
+    }
+
+    /// Fuzz finding http_oversized_head_is_431_however_it_arrives
+    /// (tests/fuzz/regressions/http/): a head over the limit with a bad byte past it got 400
+    /// when it arrived whole and 431 when it came in pieces.
+    #[test]
+    fn http_oversized_head_is_431_however_it_arrives() {
+        let mut msg = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        msg.extend(std::iter::repeat_n(b'C', 20_000));
+        msg.extend_from_slice(b"\x01\r\n\r\n");
+        let mut whole = Parser::new(Kind::Request);
+        whole.push(&msg);
+        assert_eq!(events(&mut whole), ["error:431"]);
+        let mut pieces = Parser::new(Kind::Request);
+        let mut got = Vec::new();
+        for c in msg.chunks(1000) {
+            pieces.push(c);
+            got.extend(events(&mut pieces));
+            if !got.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(got, ["error:431"]);
+    }
+
     #[test]
     fn upgrade_leaves_the_rest_to_the_user() {
         let mut p = Parser::new(Kind::Request);
@@ -659,5 +703,72 @@ mod tests {
         p.push(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
         events(&mut p);
         assert!(p.head().keep_alive);
+    }
+
+    /// The events of `input` pushed in pieces of `cut` bytes, bodies joined.
+    fn events_in_pieces(input: &[u8], cut: usize) -> Vec<String> {
+        let mut p = Parser::new(Kind::Request);
+        let mut out: Vec<String> = Vec::new();
+        for piece in input.chunks(cut.max(1)) {
+            p.push(piece);
+            loop {
+                let e = match p.next_event() {
+                    Ok(Event::NeedMore) => break,
+                    Ok(Event::Head) => "head".to_string(),
+                    Ok(Event::End) => "end".to_string(),
+                    Ok(Event::Body(r)) => {
+                        // hex, so a UTF-8 sequence cut between pieces compares equal
+                        let hex: String = p.buf()[r].iter().map(|b| format!("{b:02x}")).collect();
+                        format!("body:{hex}")
+                    }
+                    Err(e) => {
+                        out.push(format!("error:{}", e.status));
+                        return out;
+                    }
+                };
+                match (e.strip_prefix("body:"), out.last_mut()) {
+                    (Some(b), Some(last)) if last.starts_with("body:") => last.push_str(b),
+                    _ => out.push(e),
+                }
+            }
+        }
+        out
+    }
+
+    proptest::proptest! {
+        /// Pipelined requests (Content-Length, chunked, bodyless, junk) parse the same pushed
+        /// whole or in pieces of any size.
+        #[test]
+        fn requests_parse_the_same_whole_or_in_pieces(
+            msgs in proptest::collection::vec(
+                (0usize..4, "[a-z/]{1,8}", "[ -~]{0,20}", proptest::collection::vec(proptest::num::u8::ANY, 0..40)),
+                1..4,
+            ),
+            cut in 1usize..20,
+        ) {
+            let mut input = Vec::new();
+            for (kind, path, value, body) in &msgs {
+                let head = format!("POST /{path} HTTP/1.1\r\nX-V: {value}\r\n");
+                input.extend_from_slice(head.as_bytes());
+                match kind {
+                    0 => input.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes()),
+                    1 => {
+                        input.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                        for c in body.chunks(7) {
+                            input.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                            input.extend_from_slice(c);
+                            input.extend_from_slice(b"\r\n");
+                        }
+                        input.extend_from_slice(b"0\r\n\r\n");
+                        continue;
+                    }
+                    2 => input.extend_from_slice(b"\r\n"),
+                    _ => {}
+                }
+                input.extend_from_slice(body);
+            }
+            let whole = events_in_pieces(&input, input.len());
+            proptest::prop_assert_eq!(&whole, &events_in_pieces(&input, cut));
+        }
     }
 }

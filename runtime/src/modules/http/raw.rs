@@ -274,11 +274,13 @@ fn is_token(s: &[u8]) -> bool {
             .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-/// Appends `value` with every run of CR, LF or NUL turned into one space (no header splitting).
+/// Appends `value` with every run of control bytes (CR, LF, NUL, any other below 0x20 but
+/// tab, and DEL) turned into one space: no header splitting, and nothing a strict parser
+/// (ours included) refuses as an invalid header value.
 fn push_value(out: &mut Vec<u8>, value: &[u8]) {
     let mut in_break = false;
     for &b in value {
-        if matches!(b, b'\r' | b'\n' | 0) {
+        if (b < 0x20 && b != b'\t') || b == 0x7f {
             if !in_break {
                 out.push(b' ');
             }

@@ -292,6 +292,10 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         "random",
         None,
         |lua, (len, _flags, cb): (usize, Value, Option<Function>)| {
+            // libuv's limit: more is E2BIG (a length of 1e15 must not be allocated)
+            if len > 65536 {
+                return ret::<()>(lua, Err(UvError::new("E2BIG", None)));
+            }
             let mut buf = vec![0u8; len];
             let mut filled = 0;
             while filled < len {

@@ -1,0 +1,344 @@
+//! Targets `dap` and `mobdebug`: whole debugger sessions through the real session code
+//! (devtools/src/debug/session.rs, mobdebug.rs, inspect.lua) on a real runtime's Lua state
+//! with a small program loaded, the transport played by this harness.
+//!
+//! The input is lines: messages (DAP JSON, or MobDebug command lines) for the running program,
+//! then, after a line `--`, the messages for when it stops (without `--`, the same ones). The
+//! harness attaches, sends the first batch and lets the debugger answer it, then runs the
+//! program's `work()`; if the program stops (a breakpoint, a step, a pause, an exception), it
+//! sends the second batch and detaches. Messages that would end the process (`terminate`,
+//! `terminateDebuggee`, `EXIT`) are renamed, and code the client may run (evaluate, conditions,
+//! log messages, EXEC, SETW) is kept to what cannot assign, call or loop, so the program's state
+//! must come out unchanged.
+//!
+//! Oracle: nothing panics or hangs; every DAP message gets exactly one response; the
+//! program's data is the same before and after (unless a `setVariable` succeeded).
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use luvit::runtime::Runtime;
+use luvit_devtools::debug::server::{Incoming, Link};
+use luvit_devtools::debug::{self, Debugger};
+use mlua::Function;
+use serde_json::Value as Json;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::mpsc::unbounded_channel;
+
+/// The program under debug (chunk `@/fuzz/prog.lua`; breakpoints name that path).
+pub const PROGRAM: &str = r#"STATE = { counter = 0, list = { 1, 2, 3 }, name = 'x', nested = { a = { b = { c = 1 } } } }
+local up = 10
+function work(n)
+  local t = {}
+  for i = 1, n do
+    t[i] = i * 2 + up
+  end
+  local co = coroutine.create(function(x)
+    local y = x + 1
+    coroutine.yield(y)
+    return y * 2
+  end)
+  coroutine.resume(co, n)
+  coroutine.resume(co)
+  pcall(error, 'caught')
+  STATE.counter = STATE.counter + 1
+  return t
+end
+local function dump(v, seen)
+  if type(v) ~= 'table' then return type(v) .. ':' .. tostring(v) end
+  if seen[v] then return 'cycle' end
+  seen[v] = true
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local out = {}
+  for _, k in ipairs(keys) do
+    if k ~= 'counter' then out[#out + 1] = tostring(k) .. '=' .. dump(v[k], seen) end
+  end
+  seen[v] = nil
+  return '{' .. table.concat(out, ',') .. '}'
+end
+function snapshot()
+  local _, upv = debug.getupvalue(work, 1)
+  return dump(STATE, {}) .. ' up=' .. tostring(upv) .. ' ' .. tostring(rawget(_G, 'x'))
+end
+"#;
+
+struct Harness {
+    _rt: Runtime,
+    _debugger: std::rc::Rc<Debugger>,
+    link: Arc<Link>,
+    lua: mlua::Lua,
+    work: Function,
+    snapshot: Function,
+}
+
+thread_local! {
+    // One debugger per process (it hooks the Lua state and records the Lua thread).
+    static HARNESS: RefCell<Option<Harness>> = const { RefCell::new(None) };
+}
+
+fn harness<R>(f: impl FnOnce(&Harness) -> R) -> R {
+    HARNESS.with(|h| {
+        let mut h = h.borrow_mut();
+        let h = h.get_or_insert_with(|| {
+            let rt = Runtime::new().expect("runtime");
+            let lua = rt.lua.clone();
+            let (d, link) =
+                debug::start_local(&lua, rt.el.main_state(), Box::new(|_| None)).expect("debugger");
+            lua.load(PROGRAM)
+                .set_name("@/fuzz/prog.lua")
+                .exec()
+                .expect("program");
+            let work: Function = lua.globals().get("work").expect("work");
+            let snapshot: Function = lua.globals().get("snapshot").expect("snapshot");
+            Harness {
+                _rt: rt,
+                _debugger: d,
+                link,
+                lua,
+                work,
+                snapshot,
+            }
+        });
+        f(h)
+    })
+}
+
+/// Code the client may have run: no assignment, call, function or loop can be written with
+/// what is allowed (so evaluating it cannot change or stall the program).
+fn harmless_code(s: &str, braces: bool) -> bool {
+    let without_ops = s
+        .replace("==", "")
+        .replace("~=", "")
+        .replace("<=", "")
+        .replace(">=", "");
+    if without_ops.contains(['=', '(', '"', '\'', ':', ';']) || s.contains("[[") || s.contains("[=")
+    {
+        return false;
+    }
+    if braces {
+        // log messages: `{expr}` holes, never nested (no table constructor, no f{...} call)
+        let mut open = false;
+        for c in s.chars() {
+            match c {
+                '{' if open => return false,
+                '{' => open = true,
+                '}' => open = false,
+                _ => {}
+            }
+        }
+    } else if s.contains(['{', '}']) {
+        return false;
+    }
+    !s.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| matches!(w, "while" | "repeat" | "for" | "goto" | "function"))
+}
+
+/// Lua table constructors for EXEC/STACK params: data only (no calls, loops or functions).
+fn harmless_params(s: &str) -> bool {
+    !s.contains('(')
+        && !s.contains("[[")
+        && !s
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| matches!(w, "while" | "repeat" | "for" | "goto" | "function"))
+}
+
+const CODE_KEYS: &[&str] = &[
+    "expression",
+    "value",
+    "text",
+    "condition",
+    "hitCondition",
+    "logMessage",
+];
+
+/// Renames what would end the process and replaces code that could change the program.
+fn tame_json(v: &mut Json) {
+    match v {
+        Json::Object(map) => {
+            if map.get("command").and_then(Json::as_str) == Some("terminate") {
+                map.insert("command".into(), Json::from("terminate-renamed"));
+            }
+            if map.contains_key("terminateDebuggee") {
+                map.insert("terminateDebuggee".into(), Json::Bool(false));
+            }
+            for (k, x) in map.iter_mut() {
+                if let (true, Json::String(s)) = (CODE_KEYS.contains(&k.as_str()), &*x) {
+                    if !harmless_code(s, k == "logMessage") {
+                        *x = Json::from("STATE.name");
+                    }
+                } else {
+                    tame_json(x);
+                }
+            }
+        }
+        Json::Array(a) => a.iter_mut().for_each(tame_json),
+        _ => {}
+    }
+}
+
+fn tame_dap(line: &str) -> String {
+    match serde_json::from_str::<Json>(line) {
+        Ok(mut v) => {
+            tame_json(&mut v);
+            v.to_string()
+        }
+        // Not JSON: the session must answer it with an error response.
+        Err(_) => line.to_string(),
+    }
+}
+
+fn tame_mobdebug(line: &str) -> String {
+    let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+    match cmd {
+        "EXIT" => "EXIT-renamed".to_string(),
+        "EXEC" => {
+            let (chunk, params) = match rest.rfind("--") {
+                Some(i) => (&rest[..i], &rest[i..]),
+                None => (rest, ""),
+            };
+            let chunk = chunk.trim_start_matches("return ");
+            let chunk = if harmless_code(chunk, false) {
+                chunk
+            } else {
+                "STATE.name"
+            };
+            let params = if harmless_params(params) { params } else { "" };
+            format!("EXEC return {chunk}{params}")
+        }
+        "SETW" if !harmless_code(rest, false) => "SETW STATE.name".to_string(),
+        "STACK" if !harmless_params(rest) => "STACK".to_string(),
+        _ => line.to_string(),
+    }
+}
+
+/// Runs one session; `mobdebug` picks the protocol.
+pub fn run(data: &[u8], mobdebug: bool) {
+    let text = String::from_utf8_lossy(data);
+    let mut lines: Vec<&str> = text.split('\n').filter(|l| !l.is_empty()).collect();
+    lines.truncate(64);
+    let (first, second): (Vec<&str>, Vec<&str>) = match lines.iter().position(|l| *l == "--") {
+        Some(i) => (lines[..i].to_vec(), lines[i + 1..].to_vec()),
+        None => (lines.clone(), lines.clone()),
+    };
+    let tame = |l: &&str| {
+        if mobdebug {
+            tame_mobdebug(l)
+        } else {
+            tame_dap(l)
+        }
+    };
+    let first: Vec<String> = first.iter().map(tame).collect();
+    let second: Vec<String> = second.iter().map(tame).collect();
+
+    harness(|h| {
+        let before: String = h.snapshot.call(()).expect("snapshot");
+        let id = h.link.new_id();
+        let (out_tx, mut out_rx) = unbounded_channel::<String>();
+        h.link.send(Incoming::Connected {
+            id,
+            out: out_tx,
+            mobdebug,
+        });
+        // The client's other half: on the first stop, the second batch and goodbye. A stop it
+        // is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
+        // `work()` runs: after 200 ms of it, goodbye too, so the program never waits for ever.
+        let link = h.link.clone();
+        let second_len = second.len();
+        let working = Arc::new(AtomicBool::new(false));
+        let in_work = working.clone();
+        // Set while the second batch is being sent: the harness's own goodbye waits for it.
+        let sending_flag = Arc::new(AtomicBool::new(false));
+        let sending = sending_flag.clone();
+        let client = std::thread::spawn(move || {
+            let mut second = second;
+            let mut got = Vec::new();
+            let mut sent = false;
+            let mut quiet = 0;
+            loop {
+                let msg = match out_rx.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        std::thread::sleep(Duration::from_millis(1));
+                        quiet += 1;
+                        // (once the second batch went, its goodbye ends any stop)
+                        if quiet == 200 && !sent && in_work.load(Ordering::SeqCst) {
+                            link.send(Incoming::Disconnected { id });
+                        }
+                        continue;
+                    }
+                };
+                quiet = 0;
+                let stopped = if mobdebug {
+                    msg.starts_with("202 Paused") || msg.starts_with("203 Paused")
+                } else {
+                    msg.contains("\"event\":\"stopped\"")
+                };
+                got.push(msg);
+                if stopped && !sent {
+                    sent = true;
+                    sending.store(true, Ordering::SeqCst);
+                    for text in second.drain(..) {
+                        link.send(Incoming::Message { id, text });
+                    }
+                    link.send(Incoming::Disconnected { id });
+                    sending.store(false, Ordering::SeqCst);
+                }
+            }
+            (got, sent)
+        });
+        for text in &first {
+            h.link.send(Incoming::Message {
+                id,
+                text: text.clone(),
+            });
+        }
+        debug::service(&h.lua);
+        // A MobDebug program waits for the IDE's first RUN/STEP/OVER/OUT before it runs at all
+        // (`wait_for_client`); a DAP program runs.
+        let starts = !mobdebug
+            || first.iter().any(|l| {
+                let cmd = l.split(' ').next().unwrap_or("");
+                matches!(cmd, "RUN" | "STEP" | "OVER" | "OUT")
+            });
+        working.store(true, Ordering::SeqCst);
+        let ran = if starts {
+            h.work.call::<mlua::Value>(3)
+        } else {
+            Ok(mlua::Value::Nil)
+        };
+        working.store(false, Ordering::SeqCst);
+        while sending_flag.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+        h.link.send(Incoming::Disconnected { id });
+        debug::service(&h.lua);
+        let (got, sent) = client.join().expect("client thread");
+        if std::env::var_os("LUVIT_FUZZ_DEBUG").is_some() {
+            eprintln!("stopped: {sent}; the client got: {got:#?}");
+        }
+        assert!(ran.is_ok(), "work() failed under the debugger: {ran:?}");
+        if !mobdebug {
+            let responses = got
+                .iter()
+                .filter(|m| m.contains("\"type\":\"response\""))
+                .count();
+            let want = first.len() + if sent { second_len } else { 0 };
+            assert_eq!(
+                responses, want,
+                "{want} messages got {responses} responses: {got:#?}"
+            );
+        }
+        let set_variable = got
+            .iter()
+            .any(|m| m.contains("\"command\":\"setVariable\"") && m.contains("\"success\":true"));
+        let after: String = h.snapshot.call(()).expect("snapshot");
+        if !set_variable {
+            assert_eq!(before, after, "the program's state changed: {got:#?}");
+        }
+    })
+}

@@ -1,0 +1,290 @@
+//! Target `json`: luvit's `json` module (runtime/src/modules/json.rs) both ways.
+//!
+//! Parse mode feeds the bytes to `json.parse(text, pos, nullval)`: it must return
+//! `value, endpos` or luvit's `nil, pos, msg` (never raise); what serde_json accepts (within the
+//! depth limit) it must accept too; a parsed value must stringify, and parse back equal.
+//! Stringify mode builds a Lua value from the bytes (nested and cyclic tables, sparse arrays,
+//! `json.null`, nan/inf, huge numbers, every byte in strings and keys, functions, options):
+//! `json.stringify` returns text that is valid JSON, or raises a plain string error.
+
+use mlua::{Function, Lua, Table, Value};
+
+use crate::Input;
+
+/// Checks the parse contract on one text; returns a description of a broken rule, or nil.
+const PARSE_CHECK: &str = r#"
+local json, text, pos, usenull = ...
+local nullval = usenull and json.null or nil
+local ok, v, endpos, msg = pcall(json.parse, text, pos, nullval)
+if not ok then return 'json.parse raised: ' .. tostring(v) end
+if v == nil and endpos ~= nil and msg ~= nil then
+  if type(endpos) ~= 'number' or type(msg) ~= 'string' then
+    return 'bad failure triple: ' .. tostring(endpos) .. ', ' .. tostring(msg)
+  end
+  if endpos < 1 or endpos > math.max(#text, pos or 1) + 1 then
+    return 'failure position ' .. endpos .. ' outside the text (' .. #text .. ' bytes)'
+  end
+  -- luvit's dkjson reads 1e400 as math.huge; serde_json refuses it (known, see README)
+  return nil, msg:find('number out of range', 1, true) ~= nil
+end
+if type(endpos) ~= 'number' then return 'no end position after a value' end
+-- a parsed value stringifies and parses back to the same text
+local ok2, s = pcall(json.stringify, v)
+if not ok2 then
+  if tostring(s):find('too deep', 1, true) then return nil, true end
+  return 'stringify of a parsed value failed: ' .. tostring(s)
+end
+local v2 = json.parse(s, 1, nullval)
+local function same(a, b)
+  if type(a) ~= 'table' or type(b) ~= 'table' then return a == b or (a ~= a and b ~= b) end
+  if getmetatable(a) ~= getmetatable(b) then return false end
+  for k, x in pairs(a) do if not same(x, b[k]) then return false end end
+  for k in pairs(b) do if a[k] == nil then return false end end
+  return true
+end
+if not same(v, v2) then return 'round trip changed the value: ' .. s .. ' vs ' .. json.stringify(v2) end
+return nil, true
+"#;
+
+/// Stringifies a generated value; returns the text, or nil and the error.
+const STRINGIFY: &str = r#"
+local json, v, state = ...
+local ok, s = pcall(json.stringify, v, state)
+if ok then
+  if type(s) ~= 'string' then return nil, 'stringify returned a ' .. type(s) end
+  return s
+end
+if type(s) ~= 'string' then return nil, 'stringify raised a non-string: ' .. tostring(s) end
+return nil, s, true
+"#;
+
+pub struct Target {
+    lua: Lua,
+    json: Table,
+    parse_check: Function,
+    stringify: Function,
+}
+
+impl Target {
+    pub fn new() -> Target {
+        let lua = Lua::new();
+        let json = luvit::modules::json::register(&lua).expect("json module");
+        let parse_check = lua
+            .load(PARSE_CHECK)
+            .set_name("=fuzz-json")
+            .into_function()
+            .expect("check");
+        let stringify = lua
+            .load(STRINGIFY)
+            .set_name("=fuzz-json")
+            .into_function()
+            .expect("stringify");
+        Target {
+            lua,
+            json,
+            parse_check,
+            stringify,
+        }
+    }
+
+    pub fn run(&self, data: &[u8]) {
+        let mut input = Input::new(data);
+        let mode = input.byte();
+        if mode & 1 == 0 {
+            self.parse(mode, input.rest());
+        } else {
+            self.generate(&mut input);
+        }
+    }
+
+    fn parse(&self, mode: u8, text: &[u8]) {
+        let pos: Value = match (mode >> 1) & 3 {
+            0 => Value::Nil,
+            1 => Value::Integer(1),
+            2 => Value::Integer(1 + (mode >> 3) as i64),
+            _ => Value::Number(f64::from(mode >> 3) + 0.5),
+        };
+        let usenull = mode & 0x80 != 0;
+        let s = self.lua.create_string(text).expect("string");
+        let r: mlua::Result<(Option<String>, Option<bool>)> =
+            self.parse_check
+                .call((self.json.clone(), s, pos.clone(), usenull));
+        let accepted = match r {
+            // `true`: accepted, or refused for a known reason
+            Ok((None, acc)) => acc.unwrap_or(false),
+            Ok((Some(why), _)) => panic!("json.parse: {why}"),
+            Err(e) => panic!("json.parse check: {e}"),
+        };
+        // What serde_json (strict) accepts from position 1, ours accepts.
+        if matches!(pos, Value::Nil | Value::Integer(1)) && !accepted && depth(text) <= 1000 {
+            if let Ok(t) = std::str::from_utf8(text) {
+                let mut de = serde_json::Deserializer::from_str(t);
+                de.disable_recursion_limit();
+                let ok = serde::Deserialize::deserialize(&mut de)
+                    .map(|_: serde::de::IgnoredAny| ())
+                    .and_then(|_| de.end())
+                    .is_ok();
+                if ok {
+                    panic!("json.parse refused valid JSON: {t:?}");
+                }
+            }
+        }
+    }
+
+    fn generate(&self, input: &mut Input) {
+        let lua = &self.lua;
+        let opts = input.byte();
+        let mut made: Vec<Table> = Vec::new();
+        let v = self.value(input, 0, &mut made);
+        let state: Value = match opts & 7 {
+            0 => Value::Nil,
+            1 => Value::Integer(3),
+            _ => {
+                let st = lua.create_table().expect("table");
+                let indent: Value = match opts >> 3 {
+                    0 => Value::Boolean(true),
+                    1 => Value::Integer(2),
+                    2 => Value::Number(2.5),
+                    3 => Value::Integer(-1),
+                    4 => Value::Number(f64::NAN),
+                    5 => Value::Number(1e300),
+                    6 => Value::Integer(1 << 40),
+                    7 => Value::String(lua.create_string("\t").expect("string")),
+                    _ => Value::Nil,
+                };
+                st.set("indent", indent).expect("set");
+                Value::Table(st)
+            }
+        };
+        let r: mlua::Result<(Option<mlua::LuaString>, Option<String>, Option<bool>)> =
+            self.stringify.call((self.json.clone(), v, state));
+        match r {
+            Ok((Some(text), _, _)) => {
+                let bytes = text.as_bytes();
+                let valid = match std::str::from_utf8(&bytes) {
+                    Ok(t) => valid_json(t),
+                    // Lua strings are bytes: invalid UTF-8 passes through as dkjson's does.
+                    Err(_) => valid_json(&String::from_utf8_lossy(&bytes)),
+                };
+                assert!(
+                    valid,
+                    "json.stringify wrote invalid JSON: {:?}",
+                    String::from_utf8_lossy(&bytes)
+                );
+            }
+            Ok((None, Some(_), Some(true))) => {}
+            Ok((_, why, _)) => panic!("json.stringify: {why:?}"),
+            Err(e) => panic!("json.stringify check: {e}"),
+        }
+    }
+
+    /// A Lua value from the input; tables made so far can be referenced again (cycles).
+    fn value(&self, input: &mut Input, depth: usize, made: &mut Vec<Table>) -> Value {
+        let lua = &self.lua;
+        let b = input.byte();
+        match b % 16 {
+            0 => Value::Nil,
+            1 => Value::Boolean(b & 16 != 0),
+            2 => Value::Integer(input.i64()),
+            3 => Value::Number(f64::from_bits(input.u64())),
+            4 => Value::Number(
+                [f64::NAN, f64::INFINITY, -f64::INFINITY, -0.0, 1e308, 5e-324]
+                    [(b >> 4) as usize % 6],
+            ),
+            5 | 6 => {
+                let n = (b >> 4) as usize * 2;
+                Value::String(lua.create_string(input.bytes(n)).expect("string"))
+            }
+            7 => self.json.get("null").expect("null"),
+            // a table again: a cycle, or a shared one (a few only: a DAG of shared tables
+            // writes out exponentially, in any JSON encoder)
+            8 if !made.is_empty() && made.len() < 12 => {
+                Value::Table(made[(b >> 4) as usize % made.len()].clone())
+            }
+            9 => Value::Function(lua.create_function(|_, ()| Ok(())).expect("function")),
+            10 if depth < 2 => {
+                // a deep chain of one-element arrays, around the 1000-level limit (one or two
+                // per input: indented, their text grows with the square of the depth)
+                let n = 1 + input.byte() as usize * 4;
+                let mut v = Value::Integer(1);
+                for _ in 0..n {
+                    let t = lua.create_table().expect("table");
+                    t.raw_set(1, v).expect("set");
+                    v = Value::Table(t);
+                }
+                v
+            }
+            // tables: nested up to 24 deep, at most 500 of them (the input's bytes run out
+            // long before a real document's would; this keeps a run short)
+            _ if depth < 24 && made.len() < 500 => {
+                let t = lua.create_table().expect("table");
+                made.push(t.clone());
+                if b & 0x10 != 0 {
+                    let mt = lua.create_table().expect("table");
+                    let kind = ["array", "object", "null", "other"][(b >> 5) as usize % 4];
+                    mt.set("__jsontype", kind).expect("set");
+                    t.set_metatable(Some(mt)).ok();
+                }
+                let n = input.byte() % 8;
+                for _ in 0..n {
+                    let kb = input.byte();
+                    let key: Value = match kb % 5 {
+                        0 | 1 => Value::Integer((kb >> 3) as i64),
+                        2 => Value::String(lua.create_string(input.bytes(4)).expect("string")),
+                        3 => Value::Number(f64::from(kb) / 4.0 - 10.0),
+                        _ => Value::Boolean(true),
+                    };
+                    let val = self.value(input, depth + 1, made);
+                    if !matches!(key, Value::Nil) {
+                        t.raw_set(key, val).expect("set");
+                    }
+                }
+                Value::Table(t)
+            }
+            _ => Value::Integer(0),
+        }
+    }
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target::new()
+    }
+}
+
+/// serde_json's strict reading, with no recursion limit.
+fn valid_json(text: &str) -> bool {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    serde::Deserialize::deserialize(&mut de)
+        .map(|_: serde::de::IgnoredAny| ())
+        .and_then(|_| de.end())
+        .is_ok()
+}
+
+/// The deepest nesting of `[`/`{` outside strings (rough: enough to skip the depth limit).
+fn depth(text: &[u8]) -> usize {
+    let (mut d, mut max, mut in_str, mut esc) = (0usize, 0usize, false, false);
+    for &b in text {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => {
+                d += 1;
+                max = max.max(d);
+            }
+            b']' | b'}' => d = d.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}

@@ -1,0 +1,228 @@
+//! Target `lua_api`: generated Lua programs against the runtime's API surface — `uv`, `fs`,
+//! `net`, `timer`, `buffer` — with arguments of random types and counts, and handles used after
+//! they are closed, in a real `luvit::runtime::Runtime` (booted as a thread body is).
+//!
+//! The input is a program: each byte pair picks a function and how many arguments it gets,
+//! the following bytes pick each argument from a pool (nil, booleans, edge numbers, strings,
+//! tables, functions, and every value earlier calls returned: handles, sockets, buffers, fds).
+//! Each call runs under `pcall`; at the end every handle is closed and the loop runs out.
+//!
+//! Oracle: each call returns or raises a Lua error (a string or an error table): no Rust panic
+//! crosses into Lua (a panic is recorded by the hook even when `pcall` would swallow it), no
+//! segfault, no abort.
+//!
+//! What is left out, and why: calls that end or change the whole process (spawn, kill, chdir,
+//! setuid, signals, setenv, threads, `uv.run`/`stop`, sleep) and name lookups that would leave
+//! the machine (`uv.getaddrinfo` resolves IP literals and `localhost` only here). Files are
+//! made under a fresh temporary directory, four levels deep, that is the working directory.
+
+use std::cell::Cell;
+
+use luvit::runtime::Runtime;
+use mlua::Function;
+
+thread_local! {
+    /// Set by the panic hook: a panic inside a Lua call that `pcall` swallowed still counts.
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
+}
+
+const BOOT: &str = r#"
+local uv = require('uv')
+-- No name leaves the machine: IP literals and localhost only.
+local getaddrinfo = uv.getaddrinfo
+uv.getaddrinfo = function(host, ...)
+  if type(host) == 'string' and host ~= 'localhost' and not host:match('^[%d%.]+$') and not host:find(':', 1, true) then
+    error('fuzz: name resolution of ' .. host .. ' is blocked')
+  end
+  return getaddrinfo(host, ...)
+end
+-- An 'error' event nobody listens for is thrown, and from a callback that is an uncaught
+-- exception, which ends the process (luvit's rule, node's too): a program may catch those.
+process:on('uncaughtException', function() end)
+local fs, net, timer = require('fs'), require('net'), require('timer')
+local Buffer = require('buffer').Buffer
+
+local DENY = {
+  spawn = 1, kill = 1, process_kill = 1, chdir = 1, os_setenv = 1, os_unsetenv = 1,
+  set_process_title = 1, disable_stdio_inheritance = 1, run = 1, stop = 1, loop_close = 1,
+  loop_configure = 1, library_shutdown = 1, sleep = 1, new_thread = 1, thread_join = 1,
+  thread_self = 1, thread_equal = 1, new_work = 1, queue_work = 1, new_signal = 1,
+  signal_start = 1, signal_start_oneshot = 1, signal_stop = 1, os_setpriority = 1,
+  setuid = 1, setgid = 1, print_all_handles = 1, print_active_handles = 1, new_tty = 1,
+  tty_set_mode = 1, tty_reset_mode = 1, tty_get_winsize = 1, thread_setaffinity = 1,
+  thread_getaffinity = 1, thread_setpriority = 1, os_getpriority = 1, set_stdio = 1,
+}
+local FNS = {}
+local function add(prefix, t, deny)
+  local names = {}
+  for k, v in pairs(t) do
+    if type(v) == 'function' and not (deny and deny[k]) then names[#names + 1] = k end
+  end
+  table.sort(names)
+  for _, k in ipairs(names) do FNS[#FNS + 1] = { prefix .. k, t[k] } end
+end
+add('uv.', uv, DENY)
+add('fs.', fs)
+add('net.', net)
+add('timer.', timer)
+local function methods(prefix, class)
+  local names, seen = {}, {}
+  local c = class
+  while type(c) == 'table' and #names < 200 do
+    for k, v in pairs(c) do
+      if type(v) == 'function' and not seen[k] and k ~= 'extend' then
+        seen[k] = true
+        names[#names + 1] = k
+      end
+    end
+    local mt = getmetatable(c)
+    c = mt and mt.__index
+    if type(c) ~= 'table' then break end
+  end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    local f = class[k]
+    FNS[#FNS + 1] = { prefix .. k, function(self, ...) return f(self, ...) end, method = true }
+  end
+end
+methods('Buffer:', Buffer)
+methods('Socket:', net.Socket)
+methods('Server:', net.Server)
+
+-- Names that take a file descriptor first: never 0, 1 or 2 (the harness's own stdio).
+local function fdlike(name)
+  return name:find('close') or name:find('read') or name:find('write') or name:find('open')
+    or name:find('^fs%.f') or name:find('^uv%.fs_f') or name:find('sendfile')
+    or name:find('tty') or name:find('Sync$') or name:find('guess_handle') or name:find('poll')
+end
+
+local BASE = {
+  false, true, 0, 1, -1, 0.5, 2^31, 2^53, 1e15, -2^63, 1/0, -1/0, 0/0, 65536, 80,
+  '', 'a', 'a/b', '.', '..', 'b', '127.0.0.1', '::1', 'localhost', '\0', ('x'):rep(300),
+  'r', 'w', 'a+', 'hex', 'utf8', 'tcp', { 1, 2 }, { family = 'inet' }, {},
+  function() end, function(...) return ... end, coroutine.create(function() end),
+  newproxy(false),
+}
+
+local DEBUG = os.getenv('LUVIT_FUZZ_DEBUG')
+
+function FUZZ(input)
+  local pos = 0
+  local function byte()
+    pos = pos + 1
+    return input:byte(pos)
+  end
+  local pool = {}
+  local function pick(b)
+    local n = #BASE + #pool + 1
+    local i = b % n
+    if i == 0 then return nil end
+    if i <= #BASE then return BASE[i] end
+    return pool[i - #BASE]
+  end
+  local bad
+  for _ = 1, 24 do
+    local fb, cb = byte(), byte()
+    if not fb or not cb then break end
+    local entry = FNS[(fb * 256 + cb) % #FNS + 1]
+    local name, f = entry[1], entry[2]
+    local argc = cb % 5
+    local args = {}
+    for i = 1, argc do args[i] = pick(byte() or 0) end
+    if entry.method then
+      -- a method gets an object of any kind as self, often a fitting one
+      args = { pick(byte() or 0), unpack(args, 1, argc) }
+      argc = argc + 1
+    end
+    local skip = false
+    if fdlike(name) then
+      for i = 1, argc do
+        local a = args[i]
+        if a == 0 or a == 1 or a == 2 then skip = true end
+      end
+    end
+    if not skip then
+      if DEBUG then
+        local shown = {}
+        for i = 1, argc do shown[i] = type(args[i]) == 'string' and ('%q'):format(args[i]:sub(1, 20)) or tostring(args[i]) end
+        io.stderr:write('call ', name, '(', table.concat(shown, ', '), ')\n')
+      end
+      local r = { pcall(f, unpack(args, 1, argc)) }
+      if DEBUG then io.stderr:write(name, ' ', tostring(r[1]), ' ', tostring(r[2]), '\n') end
+      if r[1] then
+        for i = 2, math.min(#r, 4) do
+          if r[i] ~= nil and #pool < 48 then pool[#pool + 1] = r[i] end
+        end
+      else
+        -- a Lua error: a message, a luvit error table, mlua's error userdata, or whatever the
+        -- program handed over (an unhandled 'error' event re-raises its argument as is); a
+        -- swallowed Rust panic is caught by the hook, and shows in mlua's message too
+        local shown, text = pcall(tostring, r[2])
+        if shown and type(text) == 'string' and text:find('panic', 1, true) then
+          bad = name .. ' raised a panic: ' .. text
+          break
+        end
+      end
+    end
+  end
+  -- Close everything and let the loop run out (bounded).
+  for _ = 1, 100 do
+    uv.walk(function(h)
+      if not h:is_closing() then pcall(h.close, h) end
+    end)
+    if not uv.loop_alive() then break end
+    uv.run('once')
+  end
+  return bad
+end
+"#;
+
+pub struct Target {
+    rt: Runtime,
+    fuzz: Function,
+    sandbox: std::path::PathBuf,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.sandbox);
+    }
+}
+
+impl Target {
+    pub fn new() -> Target {
+        let sandbox = std::env::temp_dir().join(format!("luvit-fuzz-api-{}", std::process::id()));
+        let deep = sandbox.join("1/2/3/4");
+        std::fs::create_dir_all(&deep).expect("sandbox");
+        std::env::set_current_dir(&deep).expect("cd sandbox");
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            PANICKED.set(true);
+            prev(info);
+        }));
+        let rt = Runtime::new().expect("runtime");
+        // Booted as a thread body: luvit's globals and modules, and no process exit at the end.
+        rt.run_thread(BOOT.as_bytes(), mlua::MultiValue::new())
+            .expect("boot script");
+        let fuzz: Function = rt.lua.globals().get("FUZZ").expect("FUZZ");
+        Target { rt, fuzz, sandbox }
+    }
+
+    pub fn run(&self, data: &[u8]) {
+        let _enter = self.rt.el.enter();
+        let input = self.rt.lua.create_string(data).expect("string");
+        let r: mlua::Result<Option<String>> = self.fuzz.call(input);
+        assert!(!PANICKED.replace(false), "a Rust panic crossed into Lua");
+        match r {
+            Ok(None) => {}
+            Ok(Some(why)) => panic!("lua_api: {why}"),
+            Err(e) => panic!("lua_api driver failed: {e}"),
+        }
+    }
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target::new()
+    }
+}
