@@ -142,7 +142,7 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut interactive = false;
     let mut cpu = CpuFlags::default();
     let mut loop_flags = FlagGroup::new("loop-prof", &["dir", "threshold"]);
-    let mut heap = HeapFlags::default();
+    let mut heap = FlagGroup::new("heap-prof", &["dir", "interval"]);
     loop {
         if matches!(
             rest.first().map(String::as_str),
@@ -188,79 +188,33 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     o.mobdebug = mobdebug;
     o.interactive = interactive;
     o.cpu_prof = cpu.options()?;
-    o.heap_prof = heap.options()?;
+    o.heap_prof = heap_options(&heap)?;
     o.loop_prof = loop_options(&loop_flags)?;
     Ok(o)
 }
 
-/// `--heap-prof`, `--heap-prof-dir=DIR`, `--heap-prof-interval=BYTES` (node's flags; the value
-/// may also be the next argument). main.rs checks the directory before the program runs.
-#[derive(Default)]
-struct HeapFlags {
-    on: bool,
-    dir: Option<String>,
-    interval: Option<String>,
-}
-
-impl HeapFlags {
-    fn take(&mut self, rest: &mut Vec<String>) -> Result<bool, CliError> {
-        let Some(arg) = rest.first().cloned() else {
-            return Ok(false);
-        };
-        if arg == "--heap-prof" {
-            self.on = true;
-            rest.remove(0);
-            return Ok(true);
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        let slot = match flag.as_str() {
-            "--heap-prof-dir" => &mut self.dir,
-            "--heap-prof-interval" => &mut self.interval,
-            _ => return Ok(false),
-        };
-        rest.remove(0);
-        let value = match inline {
-            Some(v) => v,
-            None if !rest.is_empty() => rest.remove(0),
-            None => return Err(CliError(format!("luvit: {flag} needs a value"))),
-        };
-        *slot = Some(value);
-        Ok(true)
+/// `--heap-prof`, `--heap-prof-dir=DIR`, `--heap-prof-interval=BYTES` (node's flags). main.rs
+/// checks the directory before the program runs.
+fn heap_options(
+    g: &FlagGroup,
+) -> Result<Option<luvit_devtools::profile::heap::sampler::HeapProfOptions>, CliError> {
+    if !g.enabled()? {
+        return Ok(None);
     }
-
-    fn options(
-        self,
-    ) -> Result<Option<luvit_devtools::profile::heap::sampler::HeapProfOptions>, CliError> {
-        if !self.on {
-            if self.dir.is_some() || self.interval.is_some() {
-                return Err(CliError(
-                    "luvit: --heap-prof-dir/-interval need --heap-prof".into(),
-                ));
-            }
-            return Ok(None);
-        }
-        let interval = match self.interval {
-            None => luvit_devtools::profile::heap::sampler::DEFAULT_INTERVAL,
-            Some(v) => match v.parse::<u64>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(CliError(format!(
-                        "luvit: --heap-prof-interval: expected a number of bytes, got '{v}'"
-                    )))
-                }
-            },
-        };
-        let dir = match self.dir {
-            Some(d) => std::path::PathBuf::from(d),
-            None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
-        };
-        Ok(Some(
-            luvit_devtools::profile::heap::sampler::HeapProfOptions { dir, interval },
-        ))
-    }
+    let interval = g
+        .number("interval", "a number of bytes", |n| {
+            n >= 1.0 && n.fract() == 0.0
+        })?
+        .map_or(
+            luvit_devtools::profile::heap::sampler::DEFAULT_INTERVAL,
+            |n| n as u64,
+        );
+    Ok(Some(
+        luvit_devtools::profile::heap::sampler::HeapProfOptions {
+            dir: g.dir(),
+            interval,
+        },
+    ))
 }
 
 /// `--cpu-prof`, `--cpu-prof-dir=DIR`, `--cpu-prof-name=NAME`, `--cpu-prof-interval=MICROS`
