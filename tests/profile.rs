@@ -393,3 +393,206 @@ fn cpu_prof_format_pprof_writes_a_gzipped_protobuf_and_unknown_formats_are_refus
     assert!(stderr.contains("cpuprofile, pprof"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `.pb.gz` at `path`, decoded.
+fn read_pprof(path: &std::path::Path) -> pprof::protos::Profile {
+    use pprof::protos::Message;
+    use std::io::Read;
+    let gz = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut pb = Vec::new();
+    flate2::read::GzDecoder::new(gz.as_slice())
+        .read_to_end(&mut pb)
+        .expect("gzip");
+    pprof::protos::Profile::decode(pb.as_slice()).expect("a pprof profile")
+}
+
+#[test]
+fn native_prof_samples_the_rust_side_under_lua_and_writes_pprof_and_a_flamegraph() {
+    let dir = temp_dir("native");
+    let script = example("profile-native.lua");
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["--native-prof", "--native-prof-interval=1000"])
+        .arg(format!("--native-prof-dir={}", dir.display()))
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pb: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".pb.gz"))
+        .collect();
+    assert_eq!(pb.len(), 1, "{pb:?}");
+    let name = pb[0].file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.starts_with("NATIVE.") && name.ends_with(".0.001.pb.gz"),
+        "{name}"
+    );
+    let p = read_pprof(&pb[0]);
+    let s = |i: i64| p.string_table[i as usize].as_str();
+    let samples: i64 = p.sample.iter().map(|x| x.value[0]).sum();
+    assert!(samples >= 20, "{samples} samples");
+    // stacks reach from Lua into our Rust modules: a frame in runtime/src/modules/json or zlib
+    let file_of = |loc: u64| {
+        let l = &p.location[(loc - 1) as usize];
+        s(p.function[(l.line[0].function_id - 1) as usize].filename)
+    };
+    let in_modules = p
+        .sample
+        .iter()
+        .filter(|x| {
+            x.location_id.iter().any(|&l| {
+                let f = file_of(l);
+                f.contains("modules/json") || f.contains("modules/zlib") || f.contains("flate2")
+            })
+        })
+        .map(|x| x.value[0])
+        .sum::<i64>();
+    assert!(
+        in_modules * 4 >= samples,
+        "{in_modules} of {samples} samples in json/zlib"
+    );
+    // a stack that leaves Rust for Lua ends at a labelled frame, never in garbage
+    let names: Vec<&str> = p.function.iter().map(|f| s(f.name)).collect();
+    assert!(
+        names.contains(&"[Lua interpreter]") || names.contains(&"[JIT code]"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("NativeProfiler")),
+        "{names:?}"
+    );
+    assert!(p.sample.iter().all(|x| s(x.label[0].key) == "thread"));
+    let svg = std::fs::read_to_string(pb[0].with_extension("").with_extension("svg")).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.contains("luvit"), "an svg");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn native_prof_survives_samples_that_land_in_compiled_lua_calling_into_the_vm() {
+    // The old unwinder aborted when a sample landed in a VM helper called from a trace.
+    let code = "local x = 0 for r = 1, 12 do for i = 1, 200000 do \
+                x = x + (i % 7) + math.floor(i / 3) + math.fmod(i, 5) end end print(x)";
+    let dir = temp_dir("native-jit");
+    for _ in 0..3 {
+        let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+            .args(["--native-prof", "--native-prof-interval=200"])
+            .arg(format!("--native-prof-dir={}", dir.display()))
+            .args(["-e", code])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn native_and_cpu_profilers_cannot_share_sigprof_and_bad_native_flags_are_refused() {
+    for (args, says) in [
+        (
+            vec!["--cpu-prof", "--native-prof", "-e", "print(1)"],
+            "SIGPROF",
+        ),
+        (
+            vec![
+                "--native-prof",
+                "--native-prof-interval=5",
+                "-e",
+                "print(1)",
+            ],
+            "interval",
+        ),
+        (
+            vec!["--native-prof-dir=/tmp", "-e", "print(1)"],
+            "need --native-prof",
+        ),
+        (
+            vec![
+                "--native-prof",
+                "--native-prof-dir=/no/such/dir",
+                "-e",
+                "print(1)",
+            ],
+            "/no/such/dir",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+    // from Lua, the second profiler is refused while the first runs
+    let dir = temp_dir("native-lua");
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["--native-prof", "--native-prof-dir", &dir.to_string_lossy()])
+        .args([
+            "-e",
+            "local p = require('profiler') print(p.start('cpu')) print(#p.stop('native'))",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("false\t") && stdout.contains("SIGPROF") && stdout.ends_with("\n2\n"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_http_request_handler_is_its_own_callback_in_the_loop_and_cpu_profiles() {
+    let dir = temp_dir("http");
+    let script = example("profile-http.lua");
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["--loop-prof", "--cpu-prof", "--cpu-prof-name=c"])
+        .arg(format!("--loop-prof-dir={}", dir.display()))
+        .arg(format!("--cpu-prof-dir={}", dir.display()))
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = std::fs::read_to_string(&script)
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("-- the request handler"))
+        .unwrap()
+        + 1;
+    let site = format!("{}:{line}", script.display());
+    let r = json_file(&dir, ".json");
+    // the slow entry names the handler, not the socket read it ran inside
+    let slow = &r["slow"][0];
+    assert_eq!(slow["kind"], "http request", "{slow}");
+    assert_eq!(slow["site"], site.as_str(), "{slow}");
+    assert_eq!(slow["function"], site.as_str(), "{slow}");
+    assert_eq!(slow["hot"][0]["name"], "render", "{slow}");
+    let requests = r["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "http request")
+        .expect("an http request site");
+    assert_eq!(requests["count"], 3, "{requests}");
+    // CPU samples in the handler sit under its origin frame
+    let folded = std::fs::read_to_string(dir.join("c.folded")).unwrap();
+    let frame = format!("[http request] {site}");
+    let under: u64 = folded
+        .lines()
+        .filter(|l| l.contains(&frame) && l.contains(";render"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(under > 0, "no render samples under {frame}:\n{folded}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,6 +25,7 @@ ClientRequest    request(options|url, onResponse), get: write, done(data) / fini
 local net = require('net')
 local url = require('url')
 local uv = require('uv')
+local enter, leave = uv._enter, uv._leave
 local native = require('http-parser')
 local httpHeader = require('http-header')
 local stream = require('stream')
@@ -457,6 +458,17 @@ end
 local F_KEEP_ALIVE_IN, F_UPGRADE, F_EXPECT, F_BODYLESS = 1, 2, 4, 8
 local band = bit.band
 
+-- The 'request' event, shown to the loop's observers as a callback of its own (an
+-- `http request` made where the server was) rather than as part of the socket's read.
+local function emitRequest(server, req, res)
+  local origin = server._requestOrigin
+  if origin and enter(origin, server._onRequest or server.emit) then
+    server:emit('request', req, res)
+    return leave()
+  end
+  server:emit('request', req, res)
+end
+
 -- A request head: `headers` is its {name, value} list, the rest as nextMessage gives them.
 function Connection:onHead(headers, method, path, minor, flags)
   local server, socket = self.server, self.socket
@@ -484,7 +496,7 @@ function Connection:onHead(headers, method, path, minor, flags)
     end
     self:write('HTTP/1.1 100 Continue\r\n\r\n')
   end
-  server:emit('request', req, res)
+  emitRequest(server, req, res)
 end
 
 -- Upgrade and CONNECT: the socket leaves HTTP; what followed the head goes with it.
@@ -507,7 +519,7 @@ function Connection:upgrade(req, res)
   end
   -- luvit's way: the request handler gets the raw socket with the rest unread in it.
   if #rest > 0 then socket:unshift(rest) end
-  server:emit('request', req, res)
+  emitRequest(server, req, res)
 end
 
 -- Stops parsing: the socket belongs to someone else now (or is going away).
@@ -647,6 +659,9 @@ function Server:init(options, onRequest)
   self.timeout = options.timeout or 0
   if options.keepAlive == false then self.keepAlive = false end
   if onRequest then self:on('request', onRequest) end
+  -- where the server was made: its requests show there in profiles and async stacks
+  self._requestOrigin = uv._origin('http request')
+  self._onRequest = onRequest
   self:on('connection', function(socket) serve(self, socket) end)
 end
 Server.initialize = Server.init

@@ -34,6 +34,8 @@ pub struct Options {
     pub interactive: bool,
     /// `--cpu-prof` and its `-dir`/`-name`/`-interval` settings.
     pub cpu_prof: Option<luvit_devtools::profile::CpuOptions>,
+    /// `--native-prof` and its `-dir`/`-name`/`-interval` settings.
+    pub native_prof: Option<luvit_devtools::profile::native::NativeOptions>,
     /// `--heap-prof` and its `-dir`/`-interval` settings.
     pub heap_prof: Option<luvit_devtools::profile::heap::sampler::HeapProfOptions>,
     /// `--loop-prof` and its `-dir`/`-threshold` settings.
@@ -72,10 +74,15 @@ Options:
                                 first line
   --cpu-prof                    write a CPU profile at exit (.cpuprofile, .folded, .svg)
   --cpu-prof-dir=DIR            where (default: the working directory)
-  --cpu-prof-name=NAME          the files' base name (default CPU.<date>.<time>.<pid>.0.001)
+  --cpu-prof-name=NAME          the files' base name (default CPU.<date>.<time>.<pid>.0.<seq>)
   --cpu-prof-interval=MICROS    sampling interval (default 1000; LuaJIT samples per ms)
   --cpu-prof-format=FORMAT      cpuprofile (Chrome's, default) or pprof (.pb.gz); both
                                 with .folded and .svg
+  --native-prof                 sample the native side (Rust, C, the loop) at exit:
+                                NATIVE.*.pb.gz (pprof) and .svg; not with --cpu-prof
+  --native-prof-dir=DIR         where (default: the working directory)
+  --native-prof-name=NAME       the files' base name (default NATIVE.<date>...)
+  --native-prof-interval=MICROS sampling interval (default 10000)
   --heap-prof                   write a sampling heap profile at exit (.heapprofile, .svg)
   --heap-prof-dir=DIR           where (default: the working directory)
   --heap-prof-interval=BYTES    mean bytes between samples (default 524288)
@@ -140,7 +147,8 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     let mut inspect: Option<luvit_devtools::debug::Options> = None;
     let mut mobdebug = None;
     let mut interactive = false;
-    let mut cpu = CpuFlags::default();
+    let mut cpu = FlagGroup::new("cpu-prof", &["dir", "name", "interval", "format"]);
+    let mut native = FlagGroup::new("native-prof", &["dir", "name", "interval"]);
     let mut loop_flags = FlagGroup::new("loop-prof", &["dir", "threshold"]);
     let mut heap = FlagGroup::new("heap-prof", &["dir", "interval"]);
     loop {
@@ -152,7 +160,11 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
             rest.remove(0);
             continue;
         }
-        if cpu.take(&mut rest)? || loop_flags.take(&mut rest)? || heap.take(&mut rest)? {
+        if cpu.take(&mut rest)?
+            || native.take(&mut rest)?
+            || loop_flags.take(&mut rest)?
+            || heap.take(&mut rest)?
+        {
             continue;
         }
         let Some(r) = rest.first().and_then(|a| {
@@ -187,7 +199,13 @@ pub fn parse(argv: Vec<String>) -> Result<Options, CliError> {
     o.inspect = inspect;
     o.mobdebug = mobdebug;
     o.interactive = interactive;
-    o.cpu_prof = cpu.options()?;
+    o.cpu_prof = cpu_options(&cpu)?;
+    o.native_prof = native_options(&native)?;
+    if o.cpu_prof.is_some() && o.native_prof.is_some() {
+        return Err(CliError(
+            "luvit: --cpu-prof and --native-prof both sample on SIGPROF: use one at a time".into(),
+        ));
+    }
     o.heap_prof = heap_options(&heap)?;
     o.loop_prof = loop_options(&loop_flags)?;
     Ok(o)
@@ -217,92 +235,51 @@ fn heap_options(
     ))
 }
 
-/// `--cpu-prof`, `--cpu-prof-dir=DIR`, `--cpu-prof-name=NAME`, `--cpu-prof-interval=MICROS`
-/// (node's flags; the value may also be the next argument).
-#[derive(Default)]
-struct CpuFlags {
-    on: bool,
-    dir: Option<String>,
-    name: Option<String>,
-    interval: Option<String>,
-    format: Option<String>,
+/// `--cpu-prof`, `--cpu-prof-dir=DIR`, `--cpu-prof-name=NAME`, `--cpu-prof-interval=MICROS`,
+/// `--cpu-prof-format=cpuprofile|pprof` (node's flags, and the format).
+fn cpu_options(g: &FlagGroup) -> Result<Option<luvit_devtools::profile::CpuOptions>, CliError> {
+    if !g.enabled()? {
+        return Ok(None);
+    }
+    let interval_us = g
+        .number("interval", "microseconds", |n| n >= 1.0 && n.fract() == 0.0)?
+        .map_or(1000, |n| n as u64);
+    let format = match g.get("format") {
+        None => luvit_devtools::profile::cpu::CpuFormat::CpuProfile,
+        Some(f) => luvit_devtools::profile::cpu::CpuFormat::parse(f).ok_or_else(|| {
+            CliError(format!(
+                "luvit: --cpu-prof-format: unknown format '{f}' (formats: cpuprofile, pprof)"
+            ))
+        })?,
+    };
+    Ok(Some(luvit_devtools::profile::CpuOptions {
+        dir: g.dir(),
+        name: g.get("name").map(String::from),
+        interval_us,
+        format,
+    }))
 }
 
-impl CpuFlags {
-    /// Consumes one cpu-prof flag at the front of `rest`, if there is one.
-    fn take(&mut self, rest: &mut Vec<String>) -> Result<bool, CliError> {
-        let Some(arg) = rest.first().cloned() else {
-            return Ok(false);
-        };
-        if arg == "--cpu-prof" {
-            self.on = true;
-            rest.remove(0);
-            return Ok(true);
-        }
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) => (f.to_string(), Some(v.to_string())),
-            None => (arg.clone(), None),
-        };
-        let slot = match flag.as_str() {
-            "--cpu-prof-dir" => &mut self.dir,
-            "--cpu-prof-name" => &mut self.name,
-            "--cpu-prof-interval" => &mut self.interval,
-            "--cpu-prof-format" => &mut self.format,
-            _ => return Ok(false),
-        };
-        rest.remove(0);
-        let value = match inline {
-            Some(v) => v,
-            None if !rest.is_empty() => rest.remove(0),
-            None => return Err(CliError(format!("luvit: {flag} needs a value"))),
-        };
-        *slot = Some(value);
-        Ok(true)
+/// `--native-prof`, `--native-prof-dir=DIR`, `--native-prof-name=NAME`,
+/// `--native-prof-interval=MICROS` (named like the CPU profiler's).
+fn native_options(
+    g: &FlagGroup,
+) -> Result<Option<luvit_devtools::profile::native::NativeOptions>, CliError> {
+    if !g.enabled()? {
+        return Ok(None);
     }
-
-    fn options(self) -> Result<Option<luvit_devtools::profile::CpuOptions>, CliError> {
-        if !self.on {
-            if self.dir.is_some()
-                || self.name.is_some()
-                || self.interval.is_some()
-                || self.format.is_some()
-            {
-                return Err(CliError(
-                    "luvit: --cpu-prof-dir/-name/-interval/-format need --cpu-prof".into(),
-                ));
-            }
-            return Ok(None);
-        }
-        let interval_us = match self.interval {
-            None => 1000,
-            Some(v) => match v.parse::<u64>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(CliError(format!(
-                        "luvit: --cpu-prof-interval: expected microseconds, got '{v}'"
-                    )))
-                }
-            },
-        };
-        let dir = match self.dir {
-            Some(d) => std::path::PathBuf::from(d),
-            None => std::env::current_dir().unwrap_or_else(|_| ".".into()),
-        };
-        let format = match self.format.as_deref() {
-            None => luvit_devtools::profile::cpu::CpuFormat::CpuProfile,
-            Some(f) => luvit_devtools::profile::cpu::CpuFormat::parse(f).ok_or_else(|| {
-                CliError(format!(
-                    "luvit: --cpu-prof-format: unknown format '{f}' (formats: cpuprofile, pprof)"
-                ))
-            })?,
-        };
-        Ok(Some(luvit_devtools::profile::CpuOptions {
-            dir,
-            name: self.name,
-            interval_us,
-            format,
-        }))
-    }
+    let interval_us = g
+        .number("interval", "microseconds (100 or more)", |n| {
+            n >= 100.0 && n.fract() == 0.0
+        })?
+        .map_or(luvit_devtools::profile::native::DEFAULT_INTERVAL_US, |n| {
+            n as u64
+        });
+    Ok(Some(luvit_devtools::profile::native::NativeOptions {
+        dir: g.dir(),
+        name: g.get("name").map(String::from),
+        interval_us,
+    }))
 }
 
 /// A profiler's flags: `--NAME` turns it on, `--NAME-KEY=VALUE` (or `--NAME-KEY VALUE`) set
@@ -477,6 +454,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
             mobdebug: None,
             interactive: false,
             cpu_prof: None,
+            native_prof: None,
             heap_prof: None,
             loop_prof: None,
             exe,
@@ -523,6 +501,7 @@ fn parse_rest(exe: String, rest: Vec<String>) -> Result<Options, CliError> {
         mobdebug: None,
         interactive: false,
         cpu_prof: None,
+        native_prof: None,
         heap_prof: None,
         loop_prof: None,
         exe,

@@ -58,6 +58,10 @@ fn main() {
         ("--cpu-prof-dir", opts.cpu_prof.as_ref().map(|o| &o.dir)),
         ("--loop-prof-dir", opts.loop_prof.as_ref().map(|o| &o.dir)),
         ("--heap-prof-dir", opts.heap_prof.as_ref().map(|o| &o.dir)),
+        (
+            "--native-prof-dir",
+            opts.native_prof.as_ref().map(|o| &o.dir),
+        ),
     ];
     for (flag, dir) in dirs {
         if let Some(Err(e)) = dir.map(|d| luvit::profiling::check_dir(flag, d)) {
@@ -68,6 +72,12 @@ fn main() {
     luvit::profiling::install_control(&rt.lua);
     if let Some(cpu) = &opts.cpu_prof {
         if let Err(e) = luvit::profiling::start_cpu(&rt.el, cpu.clone()) {
+            eprintln!("luvit: {e}");
+            std::process::exit(1);
+        }
+    }
+    if let Some(o) = &opts.native_prof {
+        if let Err(e) = luvit::profiling::start_native(o.clone()) {
             eprintln!("luvit: {e}");
             std::process::exit(1);
         }
@@ -84,7 +94,11 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if opts.cpu_prof.is_some() || opts.loop_prof.is_some() || opts.heap_prof.is_some() {
+    if opts.cpu_prof.is_some()
+        || opts.native_prof.is_some()
+        || opts.loop_prof.is_some()
+        || opts.heap_prof.is_some()
+    {
         let _enter = rt.el.enter();
         luvit::profiling::watch_signals(&rt);
     }

@@ -15,6 +15,7 @@ pub enum Profiler {
     Cpu,
     Loop,
     Heap,
+    Native,
 }
 
 impl Profiler {
@@ -23,7 +24,10 @@ impl Profiler {
             "cpu" => Ok(Profiler::Cpu),
             "loop" => Ok(Profiler::Loop),
             "heap" => Ok(Profiler::Heap),
-            other => Err(format!("unknown profiler '{other}' (cpu, loop or heap)")),
+            "native" => Ok(Profiler::Native),
+            other => Err(format!(
+                "unknown profiler '{other}' (cpu, loop, heap or native)"
+            )),
         }
     }
 }
@@ -82,8 +86,8 @@ pub fn repl_command(lua: &Lua, args: &str) -> Result<String, String> {
     }
 }
 
-pub const PROF_USAGE: &str = "usage: .prof cpu start|stop, .prof loop [start|stop], \
-.prof heap start|stop, .prof heap snapshot [FILE]";
+pub const PROF_USAGE: &str = "usage: .prof cpu|native|heap start|stop, .prof loop [start|stop], \
+.prof heap snapshot [FILE]";
 
 /// The DAP custom requests; `None` for any other command.
 pub fn dap_request(lua: &Lua, command: &str, args: &Json) -> Option<Result<Json, String>> {
@@ -92,7 +96,9 @@ pub fn dap_request(lua: &Lua, command: &str, args: &Json) -> Option<Result<Json,
         let which = || {
             args.get("profiler")
                 .and_then(Json::as_str)
-                .ok_or_else(|| format!("{command}: 'profiler' is required (cpu, loop or heap)"))
+                .ok_or_else(|| {
+                    format!("{command}: 'profiler' is required (cpu, loop, heap or native)")
+                })
                 .and_then(Profiler::parse)
         };
         match command {

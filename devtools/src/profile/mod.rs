@@ -10,6 +10,8 @@ pub mod cpu;
 pub mod event_loop;
 pub mod heap;
 pub mod histogram;
+pub mod name;
+pub mod native;
 pub mod pprof_out;
 pub mod safepoint;
 pub mod stack;

@@ -11,20 +11,20 @@ use pprof::protos::{Function, Line, Location, Message, Profile, Sample, ValueTyp
 use super::cpu::{Frame, Samples};
 
 /// Strings in the profile's table, each once (index 0 is "").
-struct Strings {
-    table: Vec<String>,
+pub(super) struct Strings {
+    pub(super) table: Vec<String>,
     index: HashMap<String, i64>,
 }
 
 impl Strings {
-    fn new() -> Strings {
+    pub(super) fn new() -> Strings {
         Strings {
             table: vec![String::new()],
             index: HashMap::from([(String::new(), 0)]),
         }
     }
 
-    fn id(&mut self, s: &str) -> i64 {
+    pub(super) fn id(&mut self, s: &str) -> i64 {
         if let Some(&i) = self.index.get(s) {
             return i;
         }

@@ -21,7 +21,7 @@ pub const HELP: &str = "\
 .exit     Exit the REPL
 .help     Print this help message
 .load     Run a file in this session: .load FILE
-.prof     Profile: .prof cpu start|stop, .prof loop [start|stop], .prof heap snapshot [FILE]
+.prof     Profile: .prof cpu|native|heap start|stop, .prof loop [start|stop], .prof heap snapshot [FILE]
 .save     Save every input of this session to a file: .save FILE
 
 Press Ctrl+C to cancel the input or interrupt running code, Ctrl+D to exit.

@@ -64,15 +64,19 @@ impl Callback {
 
 /// The origin of a callback scheduled now, when observers want origins.
 pub fn origin_here(lua: &Lua, el: &EventLoop, kind: &'static str) -> Option<Rc<Origin>> {
-    el.observed().then(|| {
-        let (site, api) = scheduling_site(lua);
-        Rc::new(Origin {
-            kind,
-            api,
-            site,
-            parent: el.current_origin(),
-            memo: Default::default(),
-        })
+    el.observed().then(|| origin_now(lua, el, kind))
+}
+
+/// The origin of a callback scheduled now, observed or not (for the few places that keep one
+/// for a long time: an HTTP server's requests).
+pub fn origin_now(lua: &Lua, el: &EventLoop, kind: &'static str) -> Rc<Origin> {
+    let (site, api) = scheduling_site(lua);
+    Rc::new(Origin {
+        kind,
+        api,
+        site,
+        parent: el.current_origin(),
+        memo: Default::default(),
     })
 }
 
@@ -200,12 +204,72 @@ fn run(
     for o in observers.iter() {
         o.callback_started(&run);
     }
+    let nested = el.nested.borrow().len();
     invoke(lua, el, f, args);
+    // a nested run the callback entered and did not leave (its handler raised) ends here
+    while el.nested.borrow().len() > nested {
+        leave_nested(el);
+    }
     let elapsed = run.started.elapsed();
     for o in observers.iter().rev() {
         o.callback_finished(&run, elapsed);
     }
     *el.current_origin.borrow_mut() = prev;
+}
+
+/// A callback that a built-in runs inside the current one, told to the observers as a
+/// callback of its own: an HTTP server's request handler runs inside the socket's read
+/// callback, and shows as an `http request` scheduled where the server was created.
+pub struct NestedRun {
+    origin: Rc<Origin>,
+    function: Function,
+    started: Instant,
+    outer: Option<Rc<Origin>>,
+}
+
+/// From now until [`leave_nested`], the observers see `function` running as a callback of
+/// `origin`. False (and nothing to leave) when nothing observes the loop.
+pub fn enter_nested(el: &EventLoop, origin: Rc<Origin>, function: Function) -> bool {
+    let observers = el.observers();
+    if observers.is_empty() {
+        return false;
+    }
+    let outer = el.current_origin.replace(Some(origin.clone()));
+    let nested = NestedRun {
+        origin,
+        function,
+        started: Instant::now(),
+        outer,
+    };
+    let run = CallbackRun {
+        origin: &nested.origin,
+        function: &nested.function,
+        ready: None,
+        started: nested.started,
+    };
+    for o in observers.iter() {
+        o.callback_started(&run);
+    }
+    el.nested.borrow_mut().push(nested);
+    true
+}
+
+/// Ends the innermost nested run (no-op when there is none).
+pub fn leave_nested(el: &EventLoop) {
+    let Some(nested) = el.nested.borrow_mut().pop() else {
+        return;
+    };
+    let run = CallbackRun {
+        origin: &nested.origin,
+        function: &nested.function,
+        ready: None,
+        started: nested.started,
+    };
+    let elapsed = nested.started.elapsed();
+    for o in el.observers().iter().rev() {
+        o.callback_finished(&run, elapsed);
+    }
+    *el.current_origin.borrow_mut() = nested.outer;
 }
 
 /// How many callbacks are running (nested through next ticks and `uv.run`): the REPL's Ctrl-C

@@ -165,6 +165,9 @@ pub struct EventLoop {
     /// The current run was entered from the main thread (callbacks need no thread switch).
     run_from_main: Cell<bool>,
     current_origin: RefCell<Option<Rc<Origin>>>,
+    /// Callbacks a built-in runs inside the current one (an HTTP request handler inside a
+    /// socket's read), as the observers see them: see `dispatch::enter_nested`.
+    pub(crate) nested: RefCell<Vec<dispatch::NestedRun>>,
 }
 
 impl EventLoop {
@@ -200,6 +203,7 @@ impl EventLoop {
             main_state,
             run_from_main: Cell::new(true),
             current_origin: RefCell::new(None),
+            nested: RefCell::new(Vec::new()),
         }))
     }
 

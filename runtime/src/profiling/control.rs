@@ -10,6 +10,7 @@ use luvit_devtools::profile::control::{self, ProfileControl, Profiler};
 use luvit_devtools::profile::cpu::CpuFormat;
 use luvit_devtools::profile::event_loop::report;
 use luvit_devtools::profile::heap::{self, sampler, sampler::HeapProfOptions};
+use luvit_devtools::profile::native::{self, NativeOptions};
 use luvit_devtools::profile::{CpuOptions, LoopOptions};
 use mlua::Lua;
 use serde_json::Value as Json;
@@ -83,6 +84,16 @@ impl ProfileControl for Control {
                 };
                 super::start_heap(&el, o)
             }
+            Profiler::Native => {
+                let interval_us = number(options, "interval")?
+                    .map_or(native::DEFAULT_INTERVAL_US, |n| n.max(100.0) as u64);
+                let name = options.get("name").and_then(Json::as_str).map(String::from);
+                super::start_native(NativeOptions {
+                    dir: dir(options)?,
+                    name,
+                    interval_us,
+                })
+            }
         }
     }
 
@@ -92,6 +103,7 @@ impl ProfileControl for Control {
             Profiler::Cpu => super::stop_cpu(Some(&el)),
             Profiler::Loop => super::stop_loop(&el, None),
             Profiler::Heap => super::stop_heap(None),
+            Profiler::Native => super::stop_native(),
         }
     }
 

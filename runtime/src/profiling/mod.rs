@@ -1,7 +1,7 @@
-//! The profilers' life in the process: `--cpu-prof`, `--loop-prof` and `--heap-prof` start devtools'
-//! profilers on the runtime's Lua state before the program runs (or `require('profiler')`
-//! starts them later), and their files are written when the process exits (normally, after an
-//! uncaught error, or on SIGINT/SIGTERM).
+//! The profilers' life in the process: `--cpu-prof`, `--loop-prof`, `--heap-prof` and
+//! `--native-prof` start devtools' profilers on the runtime's Lua state before the program
+//! runs (or `require('profiler')` starts them later), and their files are written when the
+//! process exits (normally, after an uncaught error, or on SIGINT/SIGTERM).
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::rc::Rc;
 
 use luvit_devtools::profile::event_loop::report;
 use luvit_devtools::profile::heap::{self, sampler, sampler::HeapProfOptions};
+use luvit_devtools::profile::native::{self, NativeOptions, NativeProfiler};
 use luvit_devtools::profile::{cpu, write, CpuOptions, CpuProfiler, LoopOptions, LoopProfiler};
 use luvit_devtools::LoopObserver;
 
@@ -24,6 +25,43 @@ thread_local! {
     static CPU: RefCell<Option<CpuProfiler>> = const { RefCell::new(None) };
     static LOOP: RefCell<Option<Rc<LoopProfiler>>> = const { RefCell::new(None) };
     static CPU_ORIGINS: RefCell<Option<Rc<dyn LoopObserver>>> = const { RefCell::new(None) };
+    static NATIVE: RefCell<Option<NativeProfiler>> = const { RefCell::new(None) };
+}
+
+/// Both sample on SIGPROF, which one process can give to one handler.
+pub const SIGPROF_SHARED: &str = "the CPU and native profilers both use SIGPROF: run one at a time";
+
+/// Starts the native profiler. An error when it or the CPU profiler runs.
+pub fn start_native(options: NativeOptions) -> Result<(), String> {
+    if NATIVE.with(|n| n.borrow().is_some()) {
+        return Err("the native profiler is already running".into());
+    }
+    if CPU.with(|c| c.borrow().is_some()) {
+        return Err(SIGPROF_SHARED.into());
+    }
+    let p = NativeProfiler::start(options)?;
+    NATIVE.with(|n| *n.borrow_mut() = Some(p));
+    Ok(())
+}
+
+/// Stops the native profiler and writes its `.pb.gz` and `.svg`; their paths.
+pub fn stop_native() -> Result<Vec<PathBuf>, String> {
+    let Some(p) = NATIVE.with(|n| n.borrow_mut().take()) else {
+        return Err("the native profiler is not running".into());
+    };
+    let options = p.options.clone();
+    let (stacks, duration) = p.stop()?;
+    let name = options
+        .name
+        .clone()
+        .unwrap_or_else(|| luvit_devtools::profile::name::dated("NATIVE"));
+    let name = name.strip_suffix(".pb.gz").unwrap_or(&name).to_string();
+    native::write_files(&stacks, options.interval_us, duration, &options.dir, &name).map_err(|e| {
+        format!(
+            "luvit: cannot write the native profile to {}: {e}",
+            options.dir.display()
+        )
+    })
 }
 
 /// A profile directory must exist and be writable, checked before the program runs.
@@ -82,7 +120,7 @@ pub fn stop_loop(el: &EventLoop, dir: Option<&Path>) -> Result<Vec<PathBuf>, Str
 
 fn write_loop(p: &LoopProfiler, dir: Option<&Path>) -> Result<Vec<PathBuf>, String> {
     let dir = dir.unwrap_or(&p.options.dir);
-    report::write_files(p, dir, &cpu::dated_name("LOOP")).map_err(|e| {
+    report::write_files(p, dir, &luvit_devtools::profile::name::dated("LOOP")).map_err(|e| {
         format!(
             "luvit: cannot write the loop profile to {}: {e}",
             dir.display()
@@ -94,6 +132,9 @@ fn write_loop(p: &LoopProfiler, dir: Option<&Path>) -> Result<Vec<PathBuf>, Stri
 pub fn start_cpu(el: &EventLoop, options: CpuOptions) -> Result<(), String> {
     if CPU.with(|c| c.borrow().is_some()) {
         return Err("the CPU profiler is already running".into());
+    }
+    if NATIVE.with(|n| n.borrow().is_some()) {
+        return Err(SIGPROF_SHARED.into());
     }
     // SAFETY: the runtime's main state, on its thread; it lives until the process exits.
     let p = unsafe { CpuProfiler::start(el.main_state.0, options) };
@@ -194,6 +235,11 @@ pub fn finish() {
     }
     if CPU.with(|c| c.borrow().is_some()) {
         if let Err(e) = stop_cpu(None) {
+            eprintln!("{e}");
+        }
+    }
+    if NATIVE.with(|n| n.borrow().is_some()) {
+        if let Err(e) = stop_native() {
             eprintln!("{e}");
         }
     }

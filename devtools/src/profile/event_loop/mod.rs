@@ -84,6 +84,10 @@ pub struct LoopProfiler {
     /// Wall time spent parked waiting for I/O or timers.
     idle: Cell<Duration>,
     depth: Cell<u32>,
+    /// The longest callback past the threshold nested in the running one (an HTTP request
+    /// inside a socket read): (site, started, duration). The slow entry names it, the more
+    /// precise of the two.
+    slow_inner: Cell<Option<(usize, Duration, Duration)>>,
     pub(crate) sites: RefCell<Vec<SiteStats>>,
     by_key: RefCell<HashMap<String, usize>>,
     /// This profiler's tag in `Origin::memo` (origins remember their site for one profiler).
@@ -111,6 +115,7 @@ impl LoopProfiler {
             started: Instant::now(),
             idle: Cell::new(Duration::ZERO),
             depth: Cell::new(0),
+            slow_inner: Cell::new(None),
             sites: RefCell::new(Vec::new()),
             by_key: RefCell::new(HashMap::new()),
             generation: NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -276,15 +281,23 @@ impl LoopObserver for LoopProfiler {
                 self.trace_next.set((i + 1) % TRACE_CAPACITY);
             }
         }
+        if d > 0 && elapsed >= self.options.threshold {
+            let longest = self.slow_inner.get().is_none_or(|(_, _, t)| elapsed > t);
+            if longest {
+                self.slow_inner.set(Some((site, start, elapsed)));
+            }
+        }
         if d == 0 {
             let samples = self.watchdog.end();
+            let inner = self.slow_inner.take();
             if elapsed >= self.options.threshold {
                 self.slow_count.set(self.slow_count.get() + 1);
+                let (site, at, duration) = inner.unwrap_or((site, start, elapsed));
                 let mut slow = self.slow.borrow_mut();
                 slow.push(Slow {
                     site,
-                    at: start,
-                    duration: elapsed,
+                    at,
+                    duration,
                     samples,
                 });
                 if slow.len() > SLOW_KEPT {

@@ -53,30 +53,7 @@ pub unsafe fn write_snapshot_raw(l: *mut lua_State, path: &Path) -> io::Result<W
     r
 }
 
-/// node's default names: `<prefix>.YYYYMMDD.HHMMSS.PID.0.<seq>.<ext>` (local time); `seq`
-/// counts the files this process named, from 1.
+/// node's default name for a heap file: `<prefix>.YYYYMMDD.HHMMSS.PID.0.<seq>.<ext>`.
 pub fn default_name(prefix: &str, ext: &str) -> String {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static SEQ: AtomicU32 = AtomicU32::new(1);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: localtime_r fills the struct we own.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    format!(
-        "{prefix}.{:04}{:02}{:02}.{:02}{:02}{:02}.{}.0.{:03}.{ext}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec,
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("{}.{ext}", super::name::dated(prefix))
 }

@@ -1,5 +1,5 @@
 //! `require('profiler')`: the profilers driven from Lua. `start(which, options)` and
-//! `stop(which)` (which: `'cpu'`, `'loop'`, `'heap'`; options as the command-line flags:
+//! `stop(which)` (which: `'cpu'`, `'loop'`, `'heap'`, `'native'`; options as the command-line flags:
 //! `dir`, `interval`, `name`, `threshold`) go through the same control as the REPL's `.prof`
 //! and the DAP requests; one file per profiler adds its own functions to the table.
 

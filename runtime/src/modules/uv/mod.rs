@@ -7,6 +7,7 @@ pub mod fs;
 pub mod handle;
 pub mod misc;
 pub mod net;
+pub mod origin;
 pub mod process;
 pub mod signal;
 pub mod stream;
@@ -29,6 +30,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     udp::register(lua, &mut r)?;
     dns::register(lua, &mut r)?;
     work::register(lua, &mut r)?;
+    origin::register(lua, &mut r)?;
     let uv = r.uv.clone();
     r.finish(lua)?;
     Ok(uv)
