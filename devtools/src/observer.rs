@@ -26,6 +26,9 @@ pub struct Origin {
     pub api: Option<String>,
     pub site: Option<Site>,
     pub parent: Option<Rc<Origin>>,
+    /// Where the function this origin runs is defined (`app.lua:3`), when the origin knows
+    /// it better than the callback that runs it does (a request handler run inside a read).
+    pub function: Option<String>,
     /// A profiler's note on this origin (the loop profiler keeps its site index here, so a
     /// callback run costs no lookup); 0 when none.
     pub memo: std::cell::Cell<u64>,
@@ -90,6 +93,7 @@ mod tests {
             api: None,
             site: None,
             parent: None,
+            function: None,
             memo: Default::default(),
         });
         let child = Origin {
@@ -100,6 +104,7 @@ mod tests {
                 line: 12,
             }),
             parent: Some(root),
+            function: None,
             memo: Default::default(),
         };
         let kinds: Vec<_> = child.chain().map(|o| o.kind).collect();

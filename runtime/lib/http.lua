@@ -25,7 +25,7 @@ ClientRequest    request(options|url, onResponse), get: write, done(data) / fini
 local net = require('net')
 local url = require('url')
 local uv = require('uv')
-local enter, leave = uv._enter, uv._leave
+local enter, nested = uv._enter, uv._nested
 local native = require('http-parser')
 local httpHeader = require('http-header')
 local stream = require('stream')
@@ -461,11 +461,7 @@ local band = bit.band
 -- The 'request' event, shown to the loop's observers as a callback of its own (an
 -- `http request` made where the server was) rather than as part of the socket's read.
 local function emitRequest(server, req, res)
-  local origin = server._requestOrigin
-  if origin and enter(origin, server._onRequest or server.emit) then
-    server:emit('request', req, res)
-    return leave()
-  end
+  if nested.on and server._requestOrigin then enter(server._requestOrigin) end
   server:emit('request', req, res)
 end
 
@@ -660,8 +656,7 @@ function Server:init(options, onRequest)
   if options.keepAlive == false then self.keepAlive = false end
   if onRequest then self:on('request', onRequest) end
   -- where the server was made: its requests show there in profiles and async stacks
-  self._requestOrigin = uv._origin('http request')
-  self._onRequest = onRequest
+  self._requestOrigin = uv._origin('http request', onRequest)
   self:on('connection', function(socket) serve(self, socket) end)
 end
 Server.initialize = Server.init

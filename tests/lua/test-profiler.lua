@@ -52,6 +52,36 @@ require('tap')(function(test)
     end))
   end)
 
+  test('a loop profiler started at run time sees requests of a server made before it', function(expect)
+    local http = require('http')
+    local uv = require('uv')
+    local server = http.createServer(function(req, res) -- the handler
+      spin(40)
+      res:finish('ok')
+    end)
+    assert(uv._nested.on == false, 'nothing observes the loop yet')
+    server:listen(0, '127.0.0.1', expect(function()
+      assert(profiler.loopStart({ threshold = 20 }))
+      assert(uv._nested.on == true)
+      http.get({ host = '127.0.0.1', port = server:address().port }, expect(function(res)
+        res:on('data', function() end)
+        res:on('end', expect(function()
+          local r = assert(profiler.loop())
+          local found
+          for _, c in ipairs(r.callbacks) do
+            if c.kind == 'http request' then found = c end
+          end
+          assert(found and found.count == 1, 'an http request site')
+          assert(found.site:find('test%-profiler%.lua:%d+$') and found.max_ms >= 35, found.site)
+          assert(r.slow[1].kind == 'http request', r.slow[1].kind)
+          for _, f in ipairs(assert(profiler.loopStop())) do os.remove(f) end
+          assert(uv._nested.on == false)
+          server:close()
+        end))
+      end))
+    end))
+  end)
+
   test('bad options are errors', function()
     assert(not pcall(profiler.monitorEventLoopDelay, { resolution = 0 }))
     assert(not pcall(profiler.loopStart, { threshold = -1 }))

@@ -76,6 +76,7 @@ pub fn origin_now(lua: &Lua, el: &EventLoop, kind: &'static str) -> Rc<Origin> {
         api,
         site,
         parent: el.current_origin(),
+        function: None,
         memo: Default::default(),
     })
 }
@@ -191,6 +192,7 @@ fn run(
             api: None,
             site: None,
             parent: None,
+            function: None,
             memo: Default::default(),
         })
     });
@@ -205,11 +207,15 @@ fn run(
         o.callback_started(&run);
     }
     let nested = el.nested.borrow().len();
+    let base = el.nested_base.replace(nested);
+    let outer_function = el.running_function.replace(f as *const Function);
     invoke(lua, el, f, args);
-    // a nested run the callback entered and did not leave (its handler raised) ends here
+    // the nested runs this callback entered end with it
     while el.nested.borrow().len() > nested {
         leave_nested(el);
     }
+    el.nested_base.set(base);
+    el.running_function.set(outer_function);
     let elapsed = run.started.elapsed();
     for o in observers.iter().rev() {
         o.callback_finished(&run, elapsed);
@@ -222,17 +228,25 @@ fn run(
 /// callback, and shows as an `http request` scheduled where the server was created.
 pub struct NestedRun {
     origin: Rc<Origin>,
-    function: Function,
+    /// The running callback's function (valid until that callback returns, which ends this
+    /// run first); the origin names the nested function itself (`Origin::function`).
+    function: *const Function,
     started: Instant,
     outer: Option<Rc<Origin>>,
 }
 
-/// From now until [`leave_nested`], the observers see `function` running as a callback of
-/// `origin`. False (and nothing to leave) when nothing observes the loop.
-pub fn enter_nested(el: &EventLoop, origin: Rc<Origin>, function: Function) -> bool {
+/// From now until the callback running now returns, or the next nested run it enters, the
+/// observers see `function` running as a callback of `origin`. (Ending at the next one, not at
+/// a call from Lua: a request handler ends where the next pipelined request begins, and the
+/// request path pays one call into Rust, not two.) False when nothing observes the loop.
+pub fn enter_nested(el: &EventLoop, origin: Rc<Origin>) -> bool {
     let observers = el.observers();
-    if observers.is_empty() {
+    let function = el.running_function.get();
+    if observers.is_empty() || function.is_null() {
         return false;
+    }
+    if el.nested.borrow().len() > el.nested_base.get() {
+        leave_nested(el);
     }
     let outer = el.current_origin.replace(Some(origin.clone()));
     let nested = NestedRun {
@@ -241,9 +255,10 @@ pub fn enter_nested(el: &EventLoop, origin: Rc<Origin>, function: Function) -> b
         started: Instant::now(),
         outer,
     };
+    // SAFETY: `running_function` points into `run`'s frame, which outlives this nested run.
     let run = CallbackRun {
         origin: &nested.origin,
-        function: &nested.function,
+        function: unsafe { &*nested.function },
         ready: None,
         started: nested.started,
     };
@@ -255,13 +270,14 @@ pub fn enter_nested(el: &EventLoop, origin: Rc<Origin>, function: Function) -> b
 }
 
 /// Ends the innermost nested run (no-op when there is none).
-pub fn leave_nested(el: &EventLoop) {
+fn leave_nested(el: &EventLoop) {
     let Some(nested) = el.nested.borrow_mut().pop() else {
         return;
     };
+    // SAFETY: as in enter_nested: the outer callback is still running.
     let run = CallbackRun {
         origin: &nested.origin,
-        function: &nested.function,
+        function: unsafe { &*nested.function },
         ready: None,
         started: nested.started,
     };

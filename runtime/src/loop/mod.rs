@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use luvit_devtools::{LoopObserver, Origin};
-use mlua::{AnyUserData, Function, Lua, MultiValue};
+use mlua::{AnyUserData, Function, Lua, MultiValue, Table};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 pub use dispatch::Callback;
@@ -168,6 +168,14 @@ pub struct EventLoop {
     /// Callbacks a built-in runs inside the current one (an HTTP request handler inside a
     /// socket's read), as the observers see them: see `dispatch::enter_nested`.
     pub(crate) nested: RefCell<Vec<dispatch::NestedRun>>,
+    /// How many nested runs were open when the running callback started.
+    pub(crate) nested_base: Cell<usize>,
+    /// The function of the callback running now, while observers are attached (points into
+    /// `dispatch::run`'s frame; null outside it).
+    pub(crate) running_function: Cell<*const Function>,
+    /// `uv._nested`: its `on` field tells the Lua side whether to report nested runs at all
+    /// (a table read on the request path instead of a call into Rust).
+    nested_flag: RefCell<Option<Table>>,
 }
 
 impl EventLoop {
@@ -204,6 +212,9 @@ impl EventLoop {
             run_from_main: Cell::new(true),
             current_origin: RefCell::new(None),
             nested: RefCell::new(Vec::new()),
+            nested_base: Cell::new(0),
+            running_function: Cell::new(std::ptr::null()),
+            nested_flag: RefCell::new(None),
         }))
     }
 
@@ -233,6 +244,19 @@ impl EventLoop {
         self.next_ticks.borrow_mut().clear();
         self.local_q.borrow_mut().clear();
         self.invoker.borrow_mut().take();
+        self.nested_flag.borrow_mut().take();
+    }
+
+    /// Keeps `uv._nested`, whose `on` follows whether anything observes the loop.
+    pub(crate) fn set_nested_flag(&self, t: Table) {
+        let _ = t.raw_set("on", self.observed());
+        *self.nested_flag.borrow_mut() = Some(t);
+    }
+
+    fn update_nested_flag(&self) {
+        if let Some(t) = self.nested_flag.borrow().as_ref() {
+            let _ = t.raw_set("on", self.observed());
+        }
     }
 
     /// Adds an observer of every callback (they are told in the order attached).
@@ -241,6 +265,7 @@ impl EventLoop {
         all.push(observer);
         *self.observers.borrow_mut() = Rc::from(all);
         STAMP.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.update_nested_flag();
     }
 
     /// Removes an observer attached before (the same `Rc`).
@@ -254,6 +279,7 @@ impl EventLoop {
             .collect();
         STAMP.store(!all.is_empty(), std::sync::atomic::Ordering::Relaxed);
         *self.observers.borrow_mut() = Rc::from(all);
+        self.update_nested_flag();
     }
 
     pub fn observed(&self) -> bool {

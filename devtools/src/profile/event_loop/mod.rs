@@ -157,7 +157,10 @@ impl LoopProfiler {
             .find_map(|o| o.site.as_ref())
             .map(|s| format!("{}:{}", display_path(&s.source), s.line))
             .unwrap_or_default();
-        let function = definition(run.function);
+        let function = match &run.origin.function {
+            Some(f) => f.clone(),
+            None => definition(run.function),
+        };
         let full = format!("{kind}\u{0}{site}\u{0}{function}");
         let existing = self.by_key.borrow().get(&full).copied();
         let i = match existing {
@@ -193,7 +196,7 @@ impl LoopProfiler {
 
 /// Where a callback is defined, `path:line`. A built-in module's wrapper (setTimeout's, a
 /// stream's read callback) names the user's function it closes over instead, when it holds one.
-fn definition(f: &mlua::Function) -> String {
+pub fn definition(f: &mlua::Function) -> String {
     let show = |i: &mlua::function::FunctionInfo| match i.what {
         "C" => "[C]".to_string(),
         _ => format!(
