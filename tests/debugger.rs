@@ -345,6 +345,33 @@ fn late_attach_hits_in_an_old_coroutine_and_in_a_module_loaded_later() {
 }
 
 #[test]
+fn a_stop_before_configuration_done_is_announced_once() {
+    // The breakpoint is hit (within 50 ms) before configurationDone arrives; the client must
+    // get one `stopped`, or it takes the second for a later stop of a running program.
+    let script = example("late-attach.lua");
+    let (child, url) = dap::spawn(&["--inspect=127.0.0.1:0"], &script, &[]);
+    let mut d = Dap::connect(&url);
+    d.child = Some(child);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.ok("attach", json!({}));
+    d.set_breakpoints(&script, &[9]);
+    assert!(
+        d.try_event("stopped", Duration::from_secs(10)).is_some(),
+        "the breakpoint was hit"
+    );
+    d.ok("configurationDone", json!({}));
+    assert!(
+        d.try_event("stopped", Duration::from_millis(500)).is_none(),
+        "the stop was announced twice"
+    );
+    let top = d.stack()[0].clone();
+    assert_eq!(top["line"], 9);
+    d.set_breakpoints(&script, &[]);
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}
+
+#[test]
 fn a_client_that_vanishes_while_stopped_leaves_the_program_running_and_another_attaches() {
     let script = example("late-attach.lua");
     let (child, url) = dap::spawn(&["--inspect-wait=127.0.0.1:0"], &script, &[]);

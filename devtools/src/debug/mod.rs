@@ -87,6 +87,9 @@ struct Paused {
     refs: Vec<Target>,
     /// The async origin chain current when the program stopped.
     origin: Option<Rc<Origin>>,
+    /// The client that was sent the `stopped` event, so a configurationDone from it does not
+    /// announce the same stop twice (a stale second event made it think a later stop came).
+    announced_to: Option<u64>,
 }
 
 struct Client {
@@ -789,6 +792,7 @@ impl Debugger {
                 frames: None,
                 refs: Vec::new(),
                 origin,
+                announced_to: None,
             });
         }
         self.stopped.set(true);
@@ -816,6 +820,11 @@ impl Debugger {
         }
         if !self.is_mobdebug() {
             self.event("stopped", body);
+            let mut st = self.st.borrow_mut();
+            let client = st.client.as_ref().map(|c| c.id);
+            if let Some(p) = st.paused.as_mut() {
+                p.announced_to = client;
+            }
         }
         while flow == session::Flow::Stay {
             let msg = match self.rx.recv() {

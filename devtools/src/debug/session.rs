@@ -73,8 +73,16 @@ impl Debugger {
         match req.command.as_str() {
             "initialize" => self.event("initialized", Json::Null),
             "configurationDone" => {
-                // A client that attaches to a stopped program learns it is stopped.
-                let reason = self.st.borrow().paused.as_ref().map(|p| p.reason);
+                // A client that attaches to a stopped program learns it is stopped (unless
+                // the stop happened after it attached and it was told already).
+                let reason = {
+                    let st = self.st.borrow();
+                    let client = st.client.as_ref().map(|c| c.id);
+                    st.paused
+                        .as_ref()
+                        .filter(|p| client.is_none() || p.announced_to != client)
+                        .map(|p| p.reason)
+                };
                 if let Some(reason) = reason {
                     self.event(
                         "stopped",
