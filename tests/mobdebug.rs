@@ -397,3 +397,136 @@ fn output_stdout_r_redirects_the_programs_output_to_the_ide_only() {
         "redirected, not copied: {local:?}"
     );
 }
+
+/// STACK as MobDebug gives it and ZeroBrane reads it: every frame's head has 7 slots (ZeroBrane
+/// stops listing at the first frame with fewer: a frame whose name is nil must say `nil` in
+/// place, not leave a hole), names and namewhat as Lua's getinfo gives them, the main chunk
+/// unnamed (Lua's loaders give it no name), varargs as `(*vararg N)`, and a table holding
+/// itself linked back after the body.
+#[test]
+fn stack_frames_are_named_and_shaped_as_mobdebug_gives_them() {
+    let mut ide = Ide::start("frames.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB frames.lua 5"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    // first in the coroutine: the anonymous coroutine body is the last frame
+    assert_eq!(ide.line(), "202 Paused frames.lua 5");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "local out = {} \
+         for i, f in ipairs(v) do \
+           out[#out + 1] = #f[1] .. ':' .. tostring(f[1][1]) .. '/' .. f[1][5] .. '/' .. f[1][6] \
+         end \
+         print(table.concat(out, ' '))",
+    );
+    assert_eq!(
+        shown,
+        "7:localfn/Lua/upvalue 7:globalfn/Lua/global 7:method/Lua/method 7:field/Lua/field \
+         7:nil/Lua/"
+    );
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    // then through pcall from the main chunk
+    assert_eq!(ide.line(), "202 Paused frames.lua 5");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "local h = {} for i, f in ipairs(v) do h[i] = f[1] end \
+         assert(#h[1] == 7 and h[1][2] == 'frames.lua' and h[1][3] == 3 and h[1][4] == 5) \
+         local main \
+         for i, f in ipairs(v) do if f[1][5] == 'main' then main = f end end \
+         local obj = v[3][2].self[1] \
+         print(v[1][2]['(*vararg 1)'][1], v[1][2]['(*vararg 2)'][1], v[1][2].x[1], \
+           tostring(h[4][1]), h[4][6] == '', h[5][1], h[5][5], h[5][2], \
+           tostring(main[1][1]), main[1][6] == '', main[1][3], obj.self == obj, obj.name)",
+    );
+    assert_eq!(
+        shown,
+        "va1\tva2\t3\tnil\ttrue\tpcall\tC\t=[C]\tnil\ttrue\t0\ttrue\tobj"
+    );
+    assert_eq!(ide.ask("DELB * 0"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ran to its end");
+}
+
+/// EXEC's params as MobDebug (serpent) honours them: `metatostring` (on unless false: a value
+/// whose metatable has __tostring is written as what it returns), `nocode` (on unless false:
+/// functions skipped; off: Lua functions as loadable bytecode, C functions by their library
+/// name), values with no literal (coroutines, userdata) as strings; errors name the chunk by
+/// its text (params comment included), as MobDebug's loadstring does.
+#[test]
+fn exec_params_nocode_and_metatostring_are_honoured_like_mobdebugs() {
+    let mut ide = Ide::start("values.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB values.lua 15"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused values.lua 15");
+    let mut exec = |line: &str, check: &str| {
+        let (head, body) = ide.ask_sized(line);
+        assert!(head.starts_with("200 OK "), "{line}: {head} {body}");
+        lua_check(&body, check)
+    };
+    // metatostring: on by default, off when false
+    assert_eq!(exec("EXEC return point", "print(v[1])"), "\"P\"");
+    assert_eq!(
+        exec(
+            "EXEC return point -- {metatostring = false, comment = false}",
+            "print(v[1])"
+        ),
+        "{x = 1, y = 2}"
+    );
+    assert_eq!(
+        exec(
+            "EXEC return {point, point} -- {metatostring = true}",
+            "print(v[1]:gsub(' %-%-.*', ''))"
+        ),
+        "{\"P\", \"P\"}\t1"
+    );
+    // nocode: functions skipped by default; code that loads when false
+    assert_eq!(
+        exec("EXEC return helper -- {comment = false}", "print(v[1])"),
+        "function() --[[..skipped..]] end"
+    );
+    assert_eq!(
+        exec(
+            "EXEC return helper -- {nocode = false}",
+            "local f = loadstring('return ' .. v[1])() print(type(f), f(7))"
+        ),
+        "function\t7"
+    );
+    // C functions have no bytecode: their library names
+    assert_eq!(
+        exec(
+            "EXEC return string.format, coroutine.create -- {nocode = false, comment = false}",
+            "print(v[1], v[2])"
+        ),
+        "string.format\tcoroutine.create"
+    );
+    // bytecode (and any string) with bytes that are not UTF-8 crosses as escapes, loadable
+    assert_eq!(
+        exec(
+            "EXEC return print, '\\200x', 'h\\195\\169' -- {nocode = false}",
+            "local f = loadstring('return ' .. v[1])() local s = loadstring('return ' .. v[2])() \
+             print(type(f), s:byte(1), #s, v[3])"
+        ),
+        "function\t200\t2\t\"h\u{e9}\""
+    );
+    // what has no literal: strings (or their library names)
+    assert_eq!(
+        exec(
+            "EXEC return coroutine.create(print), newproxy(false), io.stdout -- {metatostring = false}",
+            "print(loadstring('return ' .. v[1])():match('^thread: '), \
+             loadstring('return ' .. v[2])():match('^userdata: '), v[3]:match('^io.stdout'))"
+        ),
+        "thread: \tuserdata: \tio.stdout"
+    );
+    // errors: the chunk named by its text, params comment and all
+    let (head, body) = ide.ask_sized("EXEC error('boom')");
+    assert!(head.starts_with("401 Error in Expression "), "{head}");
+    assert_eq!(body, "[string \"error('boom')\"]:1: boom");
+    let (_, body) = ide.ask_sized("EXEC error('x') -- {comment = false}");
+    assert_eq!(body, "[string \"error('x') -- {comment = false}\"]:1: x");
+    assert_eq!(ide.ask("DELB values.lua 15"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ran to its end");
+}

@@ -9,8 +9,11 @@ use mlua::ffi;
 use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
 use serde_json::{json, Value as Json};
 
-/// The debugger's Lua side (its `md_*` functions are MobDebug's serializer).
+/// The debugger's Lua side.
 pub const SOURCE: &str = include_str!("inspect.lua");
+/// Its MobDebug half (the `md_*` functions: MobDebug's serializer, STACK, EXEC), which extends
+/// the module `SOURCE` returns.
+pub const MD_SOURCE: &str = include_str!("mdvalues.lua");
 
 pub struct Helper {
     /// A coroutine that calls `inspect.<name>(...)` each time it is resumed with a name and
@@ -35,6 +38,9 @@ end)
 impl Helper {
     pub fn new(lua: &Lua) -> mlua::Result<Helper> {
         let module: Table = lua.load(SOURCE).set_name("=luvit-debugger").call(())?;
+        lua.load(MD_SOURCE)
+            .set_name("=luvit-debugger")
+            .call::<()>(module.clone())?;
         let thread: Thread = lua.load(LOOP).set_name("=luvit-debugger").call(module)?;
         Ok(Helper { thread })
     }

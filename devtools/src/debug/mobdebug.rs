@@ -3,9 +3,9 @@
 //!
 //! The program dials the IDE (which listens, default localhost:8172) and answers its
 //! `\n`-terminated commands with MobDebug's replies, byte for byte (`200 OK`, `202 Paused <file>
-//! <line>`, `401 Error in Expression <n>` ...). Values cross as Lua literals (`inspect.lua`'s
-//! `md_*` functions). While the program runs, `SETB`/`DELB` take effect with no reply and any
-//! other command pauses at the next line; the pending `RUN` then gets its `202`.
+//! <line>`, `401 Error in Expression <n>` ...). Values cross as Lua literals (`mdvalues.lua`,
+//! written as serpent writes them). While the program runs, `SETB`/`DELB` take effect with no
+//! reply and any other command pauses at the next line; the pending `RUN` then gets its `202`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -454,23 +454,30 @@ impl Debugger {
             self.md_send("400 Bad Request\n");
             return;
         }
-        // The optional trailing `-- {params}`.
-        let (chunk, params) = match rest.rfind("--") {
+        // The optional trailing `-- {params}`. The chunk keeps it (a Lua comment), as
+        // MobDebug compiles the whole line: error messages name the chunk by that text.
+        let params = match rest.rfind("--") {
             Some(i)
                 if rest[i + 2..].trim_start().starts_with('{')
                     && rest.trim_end().ends_with('}') =>
             {
-                (&rest[..i], Some(rest[i + 2..].trim()))
+                Some(rest[i + 2..].trim())
             }
-            _ => (rest, None),
+            _ => None,
         };
         let (thread, level) = self.md_frame();
-        let r: mlua::Result<(bool, String)> =
+        // Payloads are text (the serializer escapes bytes that are not UTF-8); an error
+        // message may hold any bytes: it is sent as text too.
+        let r: mlua::Result<(bool, mlua::LuaString)> =
             self.helper
-                .call(&self.lua, "md_exec", (thread, level, chunk, params));
+                .call(&self.lua, "md_exec", (thread, level, rest, params));
         match r {
-            Ok((true, payload)) => self.md_send(&format!("200 OK {}\n{payload}", payload.len())),
+            Ok((true, payload)) => {
+                let payload = payload.to_string_lossy();
+                self.md_send(&format!("200 OK {}\n{payload}", payload.len()))
+            }
             Ok((false, err)) => {
+                let err = err.to_string_lossy();
                 self.md_send(&format!("401 Error in Expression {}\n{err}", err.len()))
             }
             Err(e) => {
@@ -494,11 +501,11 @@ impl Debugger {
             return;
         };
         let basedir = self.st.borrow().md.basedir.clone();
-        let r: mlua::Result<String> =
+        let r: mlua::Result<mlua::LuaString> =
             self.helper
                 .call(&self.lua, "md_stack", (thread, level, basedir, params));
         match r {
-            Ok(payload) => self.md_send(&format!("200 OK {payload}\n")),
+            Ok(payload) => self.md_send(&format!("200 OK {}\n", payload.to_string_lossy())),
             Err(e) => {
                 let err = e.to_string();
                 self.md_send(&format!("401 Error in Execution {}\n{err}", err.len()))

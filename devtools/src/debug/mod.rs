@@ -40,6 +40,7 @@ use inspect::{Helper, Target};
 use protocol::Sequencer;
 use server::{Incoming, Link};
 
+pub use inspect::MD_SOURCE as INSPECT_MD_LUA;
 pub use inspect::SOURCE as INSPECT_LUA;
 pub use server::host_allowed;
 pub use session::normalize_path;
