@@ -530,3 +530,23 @@ fn exec_params_nocode_and_metatostring_are_honoured_like_mobdebugs() {
     assert_eq!(ide.ask("RUN"), "200 OK");
     assert_eq!(ide.line(), "", "the program ran to its end");
 }
+
+/// An uncaught error in the main chunk stops where it was raised: the line comes from the
+/// error message (the main chunk's coroutine is dead, its frames report line -1, which
+/// ZeroBrane cannot show; it was `202 Paused main-error.lua -1`); RUN then lets the program
+/// end with its error.
+#[test]
+fn an_uncaught_error_in_the_main_chunk_pauses_at_its_line() {
+    let mut ide = Ide::start("main-error.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused main-error.lua 5");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "print(v[1][1][1], v[1][1][2], v[2][1][5], v[2][1][4], type(v[2][2].parse[1]))",
+    );
+    assert_eq!(shown, "parse\tmain-error.lua\tmain\t8\tfunction");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ended");
+}

@@ -101,6 +101,20 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// The line an error message puts itself at, when it names `chunk` (`path:12: ...` for files,
+/// `[string "..."]:12: ...` for the rest).
+fn error_line(chunk: &str, message: &str) -> Option<i32> {
+    let rest = match chunk.strip_prefix('@') {
+        Some(path) => message.strip_prefix(path)?,
+        None => {
+            let rest = message.strip_prefix("[string \"")?;
+            &rest[rest.find("\"]")? + 2..]
+        }
+    };
+    let digits = rest.strip_prefix(':')?.split(':').next()?;
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
 fn load_size(line: &str) -> Option<usize> {
     let rest = line.strip_prefix("LOAD ")?;
     let size: usize = rest.split_whitespace().next()?.parse().ok()?;
@@ -220,6 +234,16 @@ impl Debugger {
     pub(super) fn md_paused(&self, chunk: &str, line: i32) -> Flow {
         let pending = std::mem::take(&mut self.st.borrow_mut().md.pending_run);
         let fired = self.st.borrow_mut().md.fired.take();
+        // An uncaught error in the main chunk stops in its dead coroutine, whose frames no
+        // longer know their line (-1): the error message says where it was raised.
+        let mut line = line;
+        if line < 1 {
+            let st = self.st.borrow();
+            let message = st.paused.as_ref().and_then(|p| p.error.as_deref());
+            if let Some(at) = message.and_then(|m| error_line(chunk, m)) {
+                line = at;
+            }
+        }
         if pending {
             let file = self.md_file(chunk);
             match fired {
@@ -528,6 +552,19 @@ mod tests {
         assert_eq!(load_size("LOAD 42 app.lua"), Some(42));
         assert_eq!(load_size("LOAD x app.lua"), None);
         assert_eq!(load_size("LOAD 999999999999 a"), None);
+    }
+
+    #[test]
+    fn error_messages_give_the_line_the_frame_lost() {
+        let file = "@/app/main.lua";
+        assert_eq!(error_line(file, "/app/main.lua:7: bad"), Some(7));
+        assert_eq!(error_line(file, "/app/other.lua:7: bad"), None);
+        assert_eq!(error_line(file, "/app/main.lua: bad"), None);
+        assert_eq!(
+            error_line("local q = ...", "[string \"local q = ...\"]:2: x"),
+            Some(2)
+        );
+        assert_eq!(error_line("x", "boom"), None);
     }
 
     #[test]
