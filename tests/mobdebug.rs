@@ -550,3 +550,64 @@ fn an_uncaught_error_in_the_main_chunk_pauses_at_its_line() {
     assert_eq!(ide.ask("RUN"), "200 OK");
     assert_eq!(ide.line(), "", "the program ended");
 }
+
+/// The ZeroBrane package's Debug command, run against a stand-in for the few ZeroBrane calls it
+/// makes (ZeroBrane itself cannot run in CI; the real run is in the branch notes): it starts
+/// `luvit --mobdebug` on the debugger's own port, in ZeroBrane's working folder (the
+/// interpreter prototype's `fworkdir`), with the command-line arguments ZeroBrane keeps, and
+/// leaves the base folder to ZeroBrane. It used to send an empty BASEDIR and start luvit in
+/// '' (its own fworkdir read `ide.config.path.projectdir`).
+#[test]
+fn the_zerobrane_plugin_starts_luvit_on_zerobranes_port_and_folder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let plugin = std::fs::read_to_string(root.join("devtools/zerobrane/luvit.lua")).unwrap();
+    let luvit = env!("CARGO_BIN_EXE_luvit");
+    let driver = format!(
+        r#"
+        local plugin = assert(loadstring(io.read('*a')))
+        local seen = {{}}
+        local interp
+        local proto = {{
+          fworkdir = function(self, f) return 'WORKDIR' end,
+          GetCommandLineArg = function(self, name) seen.argname = name return '--flag' end,
+        }}
+        local ide = {{ config = {{ path = {{ luvit = {luvit:?} }}, debugger = {{}} }}, osname = 'Unix' }}
+        function ide:AddInterpreter(name, i) seen.name = name interp = setmetatable(i, {{ __index = proto }}) end
+        function ide:AddAPI(kind, name, api) seen.api = api end
+        local debugger = {{
+          SetOptions = function(self, o) seen.options = o end,
+          IsListening = function() return false end,
+          Listen = function() seen.listened = true end,
+          GetPortNumber = function() return 8999 end,
+        }}
+        function ide:GetDebugger() return debugger end
+        local function CommandLineRun(cmd, wdir) seen.cmd, seen.wdir = cmd, wdir return 42 end
+        setfenv(plugin, setmetatable({{ ide = ide, CommandLineRun = CommandLineRun }}, {{ __index = _G }}))
+        local pkg = plugin()
+        pkg.onRegister(pkg)
+        local file = {{ GetFullPath = function() return '/p/app.lua' end }}
+        local pid = interp:frun(file, true)
+        print(seen.name, seen.cmd, seen.wdir, seen.argname, tostring(seen.options.basedir),
+          seen.listened, pid, type(seen.api))
+        "#
+    );
+    let out = Command::new(luvit)
+        .args(["-e", &driver])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(plugin.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "luvit\t\"{luvit}\" --mobdebug=localhost:8999 \"/p/app.lua\" --flag\tWORKDIR\tluvit\tnil\ttrue\t42\ttable"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
