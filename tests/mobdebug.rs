@@ -611,3 +611,16 @@ fn the_zerobrane_plugin_starts_luvit_on_zerobranes_port_and_folder() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// LOAD's `201 Started <file> <line>` names the line the program starts on, where ZeroBrane
+/// puts its marker: the main chunk's first instruction. It named the first line of any
+/// function in the file (line 4, inside `parse`, which had not run), while STEP stopped on 6.
+#[test]
+fn load_names_the_line_the_program_starts_on() {
+    let mut ide = Ide::start("main-error.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started main-error.lua 6");
+    assert_eq!(ide.ask("STEP"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused main-error.lua 6");
+    assert_eq!(ide.ask("EXIT"), "200 OK");
+}

@@ -461,9 +461,17 @@ end
 M._util = { rawtostring = rawtostring, isident = isident, keyorder = keyorder, frameenv = frameenv }
 
 --- The first line of a chunk that holds code (LOAD's `201 Started <file> <line>`).
+-- The main chunk's own first instruction, not its functions' bodies (`local function f()`
+-- on line 3 has its body's lines first, but runs nothing before its `end`).
 function M.firstline(text, chunkname)
-  local lines = M.codelines(text, chunkname)
-  return lines and lines[1] or 1
+  local fn = loadstring(text, chunkname)
+  local ok, ju = pcall(require, 'jit.util')
+  if not fn or not ok then return 1 end
+  for pc = 1, (ju.funcinfo(fn).bytecodes or 1) - 1 do
+    local li = ju.funcinfo(fn, pc)
+    if li and li.currentline and li.currentline > 0 then return li.currentline end
+  end
+  return 1
 end
 
 return M
