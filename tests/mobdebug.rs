@@ -520,6 +520,15 @@ fn exec_params_nocode_and_metatostring_are_honoured_like_mobdebugs() {
         ),
         "thread: \tuserdata: \tio.stdout"
     );
+    // a console entry of several lines comes with `\r\f` for each newline (ZeroBrane's
+    // multi-line console): a `--` comment ends at it
+    assert_eq!(
+        exec(
+            "EXEC local a = 40 -- the answer, soon\r\u{c}return a + 2",
+            "print(v[1])"
+        ),
+        "42"
+    );
     // errors: the chunk named by its text, params comment and all
     let (head, body) = ide.ask_sized("EXEC error('boom')");
     assert!(head.starts_with("401 Error in Expression "), "{head}");
