@@ -144,8 +144,15 @@ fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
     assert_eq!(ide.ask("DELB * 0"), "200 OK");
     assert_eq!(ide.ask("SETB basics.lua 7"), "200 OK");
     assert_eq!(ide.ask("OUTPUT stdout c"), "200 OK");
+    // LOAD starts the program and answers from its first line, stopped there with its frames
+    // (MobDebug answers LOAD where the program stands; the stack was empty here)
     assert_eq!(ide.ask("LOAD 0 -"), "201 Started basics.lua 3");
-    assert_eq!(ide.ask("STACK"), "200 OK do local _={};return _;end");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "print(v[1][1][2], v[1][1][4], v[1][1][5], tostring(v[1][1][1]))",
+    );
+    assert_eq!(shown, "basics.lua\t3\tmain\tnil");
     assert_eq!(ide.ask("FROBNICATE"), "400 Bad Request");
     assert_eq!(ide.ask("RUN"), "200 OK");
     assert_eq!(ide.line(), "202 Paused basics.lua 7");
@@ -315,6 +322,8 @@ fn a_watch_expression_stops_the_program_when_it_turns_true() {
 fn a_program_that_calls_mobdebug_start_is_debugged_coroutines_and_all() {
     let mut ide = Ide::launch("zerobrane.lua", false, &[], true);
     ide.ask(&format!("BASEDIR {}", example_dir()));
+    // ZeroBrane's LOAD: answered from the line after start(), where the program stands
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started zerobrane.lua 12");
     // the coroutine was created (and ran once) before the IDE attached
     assert_eq!(ide.ask("SETB zerobrane.lua 6"), "200 OK");
     assert_eq!(ide.ask("RUN"), "200 OK");
@@ -621,15 +630,16 @@ fn the_zerobrane_plugin_starts_luvit_on_zerobranes_port_and_folder() {
     );
 }
 
-/// LOAD's `201 Started <file> <line>` names the line the program starts on, where ZeroBrane
-/// puts its marker: the main chunk's first instruction. It named the first line of any
-/// function in the file (line 4, inside `parse`, which had not run), while STEP stopped on 6.
+/// LOAD's `201 Started <file> <line>` names the line the program stands on, where ZeroBrane
+/// puts its marker: the main chunk's first line (it named the first line of any function in
+/// the file: line 4, inside `parse`, which had not run). A later LOAD names the current stop.
 #[test]
-fn load_names_the_line_the_program_starts_on() {
+fn load_names_the_line_the_program_stands_on() {
     let mut ide = Ide::start("main-error.lua");
     ide.ask(&format!("BASEDIR {}", example_dir()));
     assert_eq!(ide.ask("LOAD 0 -"), "201 Started main-error.lua 6");
     assert_eq!(ide.ask("STEP"), "200 OK");
-    assert_eq!(ide.line(), "202 Paused main-error.lua 6");
+    assert_eq!(ide.line(), "202 Paused main-error.lua 7");
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started main-error.lua 7");
     assert_eq!(ide.ask("EXIT"), "200 OK");
 }

@@ -143,8 +143,13 @@ pub struct MobState {
     pub deferred: Option<String>,
     /// `OUTPUT stdout c|r`: the program's stdout goes to the IDE too (`c`), or only (`r`).
     pub output: Option<char>,
-    /// The script, for `LOAD`'s `201 Started`.
+    /// The script, for `LOAD`'s `201 Started` when the program has no stop to name.
     pub script: Option<(String, i32)>,
+    /// `LOAD` before the start: the program runs to its first line, and that stop answers
+    /// `201 Started <file> <line>`.
+    pub pending_load: bool,
+    /// Where the program last stopped (file as sent, line), for `LOAD`.
+    pub at: Option<(String, i32)>,
     /// SETW expressions (a deleted one leaves its slot, so indexes stay): checked on every
     /// line while any is set; the program stops when one is true.
     pub watches: Vec<Option<String>>,
@@ -244,8 +249,12 @@ impl Debugger {
                 line = at;
             }
         }
-        if pending {
-            let file = self.md_file(chunk);
+        let file = self.md_file(chunk);
+        let load = std::mem::take(&mut self.st.borrow_mut().md.pending_load);
+        self.st.borrow_mut().md.at = Some((file.clone(), line));
+        if load {
+            self.md_send(&format!("201 Started {file} {line}\n"));
+        } else if pending {
             match fired {
                 Some(w) => self.md_send(&format!("203 Paused {file} {line} {w}\n")),
                 None => self.md_send(&format!("202 Paused {file} {line}\n")),
@@ -304,12 +313,22 @@ impl Debugger {
                 Flow::Stay
             }
             "LOAD" => {
-                let script = self.st.borrow().md.script.clone();
-                match script {
-                    Some((chunk, first)) => {
-                        let file = self.md_file(&chunk);
-                        self.md_send(&format!("201 Started {file} {first}\n"));
-                    }
+                if !self.st.borrow().configured {
+                    // MobDebug answers LOAD from where the program stands, stopped with its
+                    // frames: the program starts now and its first line's stop answers.
+                    let mut st = self.st.borrow_mut();
+                    st.configured = true;
+                    st.pause = Some("entry");
+                    st.md.pending_load = true;
+                    return Flow::Resume;
+                }
+                let at = self.st.borrow().md.at.clone();
+                let at = at.or_else(|| {
+                    let script = self.st.borrow().md.script.clone();
+                    script.map(|(chunk, first)| (self.md_file(&chunk), first))
+                });
+                match at {
+                    Some((file, line)) => self.md_send(&format!("201 Started {file} {line}\n")),
                     None => self.md_send("200 OK 0\n"),
                 }
                 Flow::Stay

@@ -870,6 +870,8 @@ impl Debugger {
                 st.client = Some(Client { id, out, mobdebug });
                 st.seq = Sequencer::default();
                 st.configured = false;
+                st.md.pending_load = false;
+                st.md.at = None;
                 session::Flow::Stay
             }
             Incoming::Disconnected { id } => {
@@ -905,6 +907,8 @@ impl Debugger {
         st.md.fired = None;
         st.md.deferred = None;
         st.md.pending_run = false;
+        st.md.pending_load = false;
+        st.md.at = None;
         st.bps.clear();
         st.fn_bps.clear();
         st.step = Step::None;
