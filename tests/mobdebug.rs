@@ -144,8 +144,18 @@ fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
     assert_eq!(ide.ask("DELB * 0"), "200 OK");
     assert_eq!(ide.ask("SETB basics.lua 7"), "200 OK");
     assert_eq!(ide.ask("OUTPUT stdout c"), "200 OK");
+    // LOAD starts the program and answers from its first line, stopped there with its frames
+    // (MobDebug answers LOAD where the program stands; the stack was empty here)
     assert_eq!(ide.ask("LOAD 0 -"), "201 Started basics.lua 3");
-    assert_eq!(ide.ask("STACK"), "200 OK do local _={};return _;end");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "print(v[1][1][2], v[1][1][4], v[1][1][5], tostring(v[1][1][1]))",
+    );
+    assert_eq!(shown, "basics.lua\t3\tmain\tnil");
+    // the runtime's loader frame no longer holds the module's text (it went twice into
+    // every STACK taken while a module loads)
+    assert!(!stack.contains("a breakpoint in the main chunk"), "{stack}");
     assert_eq!(ide.ask("FROBNICATE"), "400 Bad Request");
     assert_eq!(ide.ask("RUN"), "200 OK");
     assert_eq!(ide.line(), "202 Paused basics.lua 7");
@@ -315,6 +325,8 @@ fn a_watch_expression_stops_the_program_when_it_turns_true() {
 fn a_program_that_calls_mobdebug_start_is_debugged_coroutines_and_all() {
     let mut ide = Ide::launch("zerobrane.lua", false, &[], true);
     ide.ask(&format!("BASEDIR {}", example_dir()));
+    // ZeroBrane's LOAD: answered from the line after start(), where the program stands
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started zerobrane.lua 12");
     // the coroutine was created (and ran once) before the IDE attached
     assert_eq!(ide.ask("SETB zerobrane.lua 6"), "200 OK");
     assert_eq!(ide.ask("RUN"), "200 OK");
@@ -396,4 +408,241 @@ fn output_stdout_r_redirects_the_programs_output_to_the_ide_only() {
         !local.contains("total"),
         "redirected, not copied: {local:?}"
     );
+}
+
+/// STACK as MobDebug gives it and ZeroBrane reads it: every frame's head has 7 slots (ZeroBrane
+/// stops listing at the first frame with fewer: a frame whose name is nil must say `nil` in
+/// place, not leave a hole), names and namewhat as Lua's getinfo gives them, the main chunk
+/// unnamed (Lua's loaders give it no name), varargs as `(*vararg N)`, and a table holding
+/// itself linked back after the body.
+#[test]
+fn stack_frames_are_named_and_shaped_as_mobdebug_gives_them() {
+    let mut ide = Ide::start("frames.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB frames.lua 5"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    // first in the coroutine: the anonymous coroutine body is the last frame
+    assert_eq!(ide.line(), "202 Paused frames.lua 5");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "local out = {} \
+         for i, f in ipairs(v) do \
+           out[#out + 1] = #f[1] .. ':' .. tostring(f[1][1]) .. '/' .. f[1][5] .. '/' .. f[1][6] \
+         end \
+         print(table.concat(out, ' '))",
+    );
+    assert_eq!(
+        shown,
+        "7:localfn/Lua/upvalue 7:globalfn/Lua/global 7:method/Lua/method 7:field/Lua/field \
+         7:nil/Lua/"
+    );
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    // then through pcall from the main chunk
+    assert_eq!(ide.line(), "202 Paused frames.lua 5");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "local h = {} for i, f in ipairs(v) do h[i] = f[1] end \
+         assert(#h[1] == 7 and h[1][2] == 'frames.lua' and h[1][3] == 3 and h[1][4] == 5) \
+         local main \
+         for i, f in ipairs(v) do if f[1][5] == 'main' then main = f end end \
+         local obj = v[3][2].self[1] \
+         print(v[1][2]['(*vararg 1)'][1], v[1][2]['(*vararg 2)'][1], v[1][2].x[1], \
+           tostring(h[4][1]), h[4][6] == '', h[5][1], h[5][5], h[5][2], \
+           tostring(main[1][1]), main[1][6] == '', main[1][3], obj.self == obj, obj.name)",
+    );
+    assert_eq!(
+        shown,
+        "va1\tva2\t3\tnil\ttrue\tpcall\tC\t=[C]\tnil\ttrue\t0\ttrue\tobj"
+    );
+    assert_eq!(ide.ask("DELB * 0"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ran to its end");
+}
+
+/// EXEC's params as MobDebug (serpent) honours them: `metatostring` (on unless false: a value
+/// whose metatable has __tostring is written as what it returns), `nocode` (on unless false:
+/// functions skipped; off: Lua functions as loadable bytecode, C functions by their library
+/// name), values with no literal (coroutines, userdata) as strings; errors name the chunk by
+/// its text (params comment included), as MobDebug's loadstring does.
+#[test]
+fn exec_params_nocode_and_metatostring_are_honoured_like_mobdebugs() {
+    let mut ide = Ide::start("values.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB values.lua 15"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused values.lua 15");
+    let mut exec = |line: &str, check: &str| {
+        let (head, body) = ide.ask_sized(line);
+        assert!(head.starts_with("200 OK "), "{line}: {head} {body}");
+        lua_check(&body, check)
+    };
+    // metatostring: on by default, off when false
+    assert_eq!(exec("EXEC return point", "print(v[1])"), "\"P\"");
+    assert_eq!(
+        exec(
+            "EXEC return point -- {metatostring = false, comment = false}",
+            "print(v[1])"
+        ),
+        "{x = 1, y = 2}"
+    );
+    assert_eq!(
+        exec(
+            "EXEC return {point, point} -- {metatostring = true}",
+            "print(v[1]:gsub(' %-%-.*', ''))"
+        ),
+        "{\"P\", \"P\"}\t1"
+    );
+    // nocode: functions skipped by default; code that loads when false
+    assert_eq!(
+        exec("EXEC return helper -- {comment = false}", "print(v[1])"),
+        "function() --[[..skipped..]] end"
+    );
+    assert_eq!(
+        exec(
+            "EXEC return helper -- {nocode = false}",
+            "local f = loadstring('return ' .. v[1])() print(type(f), f(7))"
+        ),
+        "function\t7"
+    );
+    // C functions have no bytecode: their library names
+    assert_eq!(
+        exec(
+            "EXEC return string.format, coroutine.create -- {nocode = false, comment = false}",
+            "print(v[1], v[2])"
+        ),
+        "string.format\tcoroutine.create"
+    );
+    // bytecode (and any string) with bytes that are not UTF-8 crosses as escapes, loadable
+    assert_eq!(
+        exec(
+            "EXEC return print, '\\200x', 'h\\195\\169' -- {nocode = false}",
+            "local f = loadstring('return ' .. v[1])() local s = loadstring('return ' .. v[2])() \
+             print(type(f), s:byte(1), #s, v[3])"
+        ),
+        "function\t200\t2\t\"h\u{e9}\""
+    );
+    // what has no literal: strings (or their library names)
+    assert_eq!(
+        exec(
+            "EXEC return coroutine.create(print), newproxy(false), io.stdout -- {metatostring = false}",
+            "print(loadstring('return ' .. v[1])():match('^thread: '), \
+             loadstring('return ' .. v[2])():match('^userdata: '), v[3]:match('^io.stdout'))"
+        ),
+        "thread: \tuserdata: \tio.stdout"
+    );
+    // a console entry of several lines comes with `\r\f` for each newline (ZeroBrane's
+    // multi-line console): a `--` comment ends at it
+    assert_eq!(
+        exec(
+            "EXEC local a = 40 -- the answer, soon\r\u{c}return a + 2",
+            "print(v[1])"
+        ),
+        "42"
+    );
+    // errors: the chunk named by its text, params comment and all
+    let (head, body) = ide.ask_sized("EXEC error('boom')");
+    assert!(head.starts_with("401 Error in Expression "), "{head}");
+    assert_eq!(body, "[string \"error('boom')\"]:1: boom");
+    let (_, body) = ide.ask_sized("EXEC error('x') -- {comment = false}");
+    assert_eq!(body, "[string \"error('x') -- {comment = false}\"]:1: x");
+    assert_eq!(ide.ask("DELB values.lua 15"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ran to its end");
+}
+
+/// An uncaught error in the main chunk stops where it was raised: the line comes from the
+/// error message (the main chunk's coroutine is dead, its frames report line -1, which
+/// ZeroBrane cannot show; it was `202 Paused main-error.lua -1`); RUN then lets the program
+/// end with its error.
+#[test]
+fn an_uncaught_error_in_the_main_chunk_pauses_at_its_line() {
+    let mut ide = Ide::start("main-error.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused main-error.lua 5");
+    let stack = ide.ask("STACK");
+    let shown = lua_check(
+        stack.strip_prefix("200 OK ").expect("a stack"),
+        "print(v[1][1][1], v[1][1][2], v[2][1][5], v[2][1][4], type(v[2][2].parse[1]))",
+    );
+    assert_eq!(shown, "parse\tmain-error.lua\tmain\t8\tfunction");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "", "the program ended");
+}
+
+/// The ZeroBrane package's Debug command, run against a stand-in for the few ZeroBrane calls it
+/// makes (ZeroBrane itself cannot run in CI; the real run is in the branch notes): it starts
+/// `luvit --mobdebug` on the debugger's own port, in ZeroBrane's working folder (the
+/// interpreter prototype's `fworkdir`), with the command-line arguments ZeroBrane keeps, and
+/// leaves the base folder to ZeroBrane. It used to send an empty BASEDIR and start luvit in
+/// '' (its own fworkdir read `ide.config.path.projectdir`).
+#[test]
+fn the_zerobrane_plugin_starts_luvit_on_zerobranes_port_and_folder() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let plugin = std::fs::read_to_string(root.join("devtools/zerobrane/luvit.lua")).unwrap();
+    let luvit = env!("CARGO_BIN_EXE_luvit");
+    let driver = format!(
+        r#"
+        local plugin = assert(loadstring(io.read('*a')))
+        local seen = {{}}
+        local interp
+        local proto = {{
+          fworkdir = function(self, f) return 'WORKDIR' end,
+          GetCommandLineArg = function(self, name) seen.argname = name return '--flag' end,
+        }}
+        local ide = {{ config = {{ path = {{ luvit = {luvit:?} }}, debugger = {{}} }}, osname = 'Unix' }}
+        function ide:AddInterpreter(name, i) seen.name = name interp = setmetatable(i, {{ __index = proto }}) end
+        function ide:AddAPI(kind, name, api) seen.api = api end
+        local debugger = {{
+          SetOptions = function(self, o) seen.options = o end,
+          IsListening = function() return false end,
+          Listen = function() seen.listened = true end,
+          GetPortNumber = function() return 8999 end,
+        }}
+        function ide:GetDebugger() return debugger end
+        local function CommandLineRun(cmd, wdir) seen.cmd, seen.wdir = cmd, wdir return 42 end
+        setfenv(plugin, setmetatable({{ ide = ide, CommandLineRun = CommandLineRun }}, {{ __index = _G }}))
+        local pkg = plugin()
+        pkg.onRegister(pkg)
+        local file = {{ GetFullPath = function() return '/p/app.lua' end }}
+        local pid = interp:frun(file, true)
+        print(seen.name, seen.cmd, seen.wdir, seen.argname, tostring(seen.options.basedir),
+          seen.listened, pid, type(seen.api))
+        "#
+    );
+    let out = Command::new(luvit)
+        .args(["-e", &driver])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(plugin.as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!(
+            "luvit\t\"{luvit}\" --mobdebug=localhost:8999 \"/p/app.lua\" --flag\tWORKDIR\tluvit\tnil\ttrue\t42\ttable"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// LOAD's `201 Started <file> <line>` names the line the program stands on, where ZeroBrane
+/// puts its marker: the main chunk's first line (it named the first line of any function in
+/// the file: line 4, inside `parse`, which had not run). A later LOAD names the current stop.
+#[test]
+fn load_names_the_line_the_program_stands_on() {
+    let mut ide = Ide::start("main-error.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started main-error.lua 6");
+    assert_eq!(ide.ask("STEP"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused main-error.lua 7");
+    assert_eq!(ide.ask("LOAD 0 -"), "201 Started main-error.lua 7");
+    assert_eq!(ide.ask("EXIT"), "200 OK");
 }

@@ -59,13 +59,13 @@ local function loadApi(luvit)
 end
 
 local function startDebuggerServer(options)
-  if DebuggerAttachDefault then -- ZeroBrane before 1.90
-    DebuggerAttachDefault(options)
-    return ide.config.debugger.port or 8172
+  local debugger = ide.GetDebugger and ide:GetDebugger()
+  if debugger and debugger.SetOptions then
+    debugger:SetOptions(options)
+    if not debugger:IsListening() then debugger:Listen() end
+    return debugger:GetPortNumber() or ide.config.debugger.port or 8172
   end
-  local debugger = ide:GetDebugger()
-  debugger:SetOptions(options)
-  if not debugger:IsListening() then debugger:Listen() end
+  DebuggerAttachDefault(options) -- ZeroBrane before 1.90
   return ide.config.debugger.port or 8172
 end
 
@@ -75,6 +75,7 @@ local interpreter = {
   api = {"baselib", "luajit2", "luvit"},
   hasdebugger = true,
   skipcompile = true,
+  takeparameters = true,
   unhideconsolewindow = true,
   frun = function(self, wfilename, rundebug)
     local luvit = findLuvit()
@@ -85,25 +86,18 @@ local interpreter = {
     local file = wfilename:GetFullPath()
     local cmd
     if rundebug then
-      local port = startDebuggerServer({
-        runstart = ide.config.debugger.runonstart == true,
-        basedir = self:fworkdir(wfilename),
-      })
+      -- ZeroBrane picks the base directory (the project, else the file's folder) and sends
+      -- it as BASEDIR; luvit names files relative to it
+      local port = startDebuggerServer({ runstart = ide.config.debugger.runonstart == true })
       cmd = ('"%s" --mobdebug=localhost:%d "%s"'):format(luvit, port, file)
     else
       cmd = ('"%s" "%s"'):format(luvit, file)
     end
-    local params = ide.config.arg and (ide.config.arg.any or ide.config.arg.luvit)
-    if params then cmd = cmd .. " " .. params end
-    -- CommandLineRun(cmd, wdir, tooutput, nohide, stringcallback, uid, endcallback)
-    return CommandLineRun(cmd, self:fworkdir(wfilename), true, false, nil, nil,
-      function() if ide.debugger then ide.debugger.pid = nil end end)
-  end,
-  fprojdir = function(self, wfilename)
-    return wfilename:GetPath(wx.wxPATH_GET_VOLUME)
-  end,
-  fworkdir = function(self, wfilename)
-    return ide.config.path.projectdir or wfilename:GetPath(wx.wxPATH_GET_VOLUME)
+    local params = self:GetCommandLineArg("luvit")
+    if params and #params > 0 then cmd = cmd .. " " .. params end
+    -- CommandLineRun(cmd, wdir, tooutput, nohide, stringcallback, uid, endcallback);
+    -- fworkdir is ZeroBrane's default: the project folder, else the file's
+    return CommandLineRun(cmd, self:fworkdir(wfilename), true, false)
   end,
 }
 

@@ -107,6 +107,9 @@ end
 local function run(module, source, chunkname)
   local body, err = loadstring(source, chunkname)
   if not body then error(err, 0) end
+  -- not kept alive while the module runs (a debugger's stack view showed every loading
+  -- module's whole text in this frame)
+  source = nil
   runtime.chunkLoaded(chunkname)
   local env = setmetatable({
     module = module,

@@ -457,172 +457,21 @@ function M.completions(co, level, text)
   return out
 end
 
--- MobDebug's side: values as Lua literals that a controller reads with loadstring, the way
--- it reads serpent's output (one line; `%q` strings; functions skipped; cycles, userdata and
--- threads as nil with a comment), the stack in MobDebug's shape, and EXEC in a frame.
-
--- Options (MobDebug's EXEC/STACK params): maxlevel (table depth), numformat (default
--- '%.16g'), maxnum (entries shown per table), comment (false: no address comments).
-local function options(params)
-  params = type(params) == 'table' and params or {}
-  local o = {
-    maxlevel = tonumber(params.maxlevel) or 1000,
-    numformat = type(params.numformat) == 'string' and params.numformat or '%.16g',
-    maxnum = tonumber(params.maxnum),
-    comment = params.comment ~= false,
-  }
-  if not pcall(string.format, o.numformat, 1.5) then o.numformat = '%.16g' end
-  return o
-end
-
-local function numliteral(v, o)
-  if v ~= v then return '0/0' end
-  if v == math.huge then return 'math.huge' end
-  if v == -math.huge then return '-math.huge' end
-  local ok, s = pcall(string.format, o.numformat, v)
-  if not ok or tonumber(s) == nil then s = ('%.16g'):format(v) end
-  return s
-end
-
-local function strliteral(v)
-  return (('%q'):format(v):gsub('\010', 'n'):gsub('\026', '\\026'))
-end
-
--- Names that look like identifiers but are Lua's reserved words (`{['end'] = 1}`, not `{end = 1}`).
-local KEYWORDS = {}
-for w in ('and break do else elseif end false for function goto if in local nil not or repeat '
-  .. 'return then true until while'):gmatch('%a+') do KEYWORDS[w] = true end
-
-local literal
-local function tableliteral(t, o, seen, depth)
-  if seen[t] then return 'nil --[[ref]]' end
-  if depth > o.maxlevel then return '{} --[[...]]' end
-  seen[t] = true
-  local parts, n = {}, arraylen(t)
-  local budget = o.maxnum or math.huge
-  for i = 1, n do
-    if #parts >= budget then break end
-    parts[#parts + 1] = literal(rawget(t, i), o, seen, depth + 1)
-  end
-  local keys = {}
-  for k in next, t do
-    if not (type(k) == 'number' and k >= 1 and k <= n and k % 1 == 0) then keys[#keys + 1] = k end
-  end
-  pcall(sort, keys, keyorder)
-  for _, k in ipairs(keys) do
-    if #parts >= budget then break end
-    local kt = type(k)
-    -- a key that would be written as nil (userdata, thread, a table being written) cannot be
-    -- loaded back: `{[nil] = 1}` is an error; such entries are left out
-    if not (kt == 'userdata' or kt == 'thread' or (kt == 'table' and seen[k])) then
-      local key
-      if isident(k) and not KEYWORDS[k] then key = k
-      else key = '[' .. literal(k, o, seen, depth + 1) .. ']' end
-      parts[#parts + 1] = key .. ' = ' .. literal(rawget(t, k), o, seen, depth + 1)
-    end
-  end
-  seen[t] = nil
-  local more = (n + #keys > budget) and ' --[[more]]' or ''
-  return '{' .. concat(parts, ', ') .. '}' .. more
-end
-
-function literal(v, o, seen, depth)
-  local t = type(v)
-  if t == 'string' then return strliteral(v)
-  elseif t == 'number' then return numliteral(v, o)
-  elseif t == 'boolean' or t == 'nil' then return tostring(v)
-  elseif t == 'table' then return tableliteral(v, o, seen, depth)
-  elseif t == 'function' then return 'function() --[[..skipped..]] end'
-  end
-  return 'nil --[[' .. rawtostring(v):gsub('%]%]', '] ]') .. ']]'
-end
-
---- md_line(v, params) -> one line, with the table's address as a comment (MobDebug's `line`).
-function M.md_line(v, params)
-  local o = options(params)
-  local s = literal(v, o, {}, 1)
-  if type(v) == 'table' and o.comment then s = s .. ' --[[' .. rawtostring(v) .. ']]' end
-  return s
-end
-
---- md_dump(v, params) -> `do local _=<literal>;return _;end` (MobDebug's `dump`).
-function M.md_dump(v, params)
-  return 'do local _=' .. literal(v, options(params), {}, 1) .. ';return _;end'
-end
-
-local function withtostring(v)
-  local ok, s = pcall(rawtostring, v)
-  return { v, ok and s or '?' }
-end
-
-local function parseparams(text)
-  if not text then return {} end
-  local pf = loadstring('return ' .. text)
-  if not pf then return {} end
-  setfenv(pf, {})
-  local ok, p = pcall(pf)
-  return ok and type(p) == 'table' and p or {}
-end
-
---- md_stack(co, level, basedir, params) -> MobDebug's STACK payload.
-function M.md_stack(co, level, basedir, paramtext)
-  local params = parseparams(paramtext)
-  -- frames nest values three deep ({frame, locals, ups} -> name -> {value, tostring})
-  if tonumber(params.maxlevel) then params.maxlevel = tonumber(params.maxlevel) + 4 end
-  local out = {}
-  for i = level, level + 200 do
-    local info = debug.getinfo(co, i, 'nSl')
-    if not info then break end
-    if info.source == '=dispatch' then break end
-    if info.source ~= '=luvit-debugger' then
-      local src = info.source
-      if src:sub(1, 1) == '@' then
-        src = src:sub(2)
-        if basedir ~= '' and src:sub(1, #basedir) == basedir then src = src:sub(#basedir + 1) end
-      end
-      local locals, ups = {}, {}
-      if info.what ~= 'C' then
-        for _, l in ipairs(M.locals(co, i)) do locals[l[1]] = withtostring(l[2]) end
-        for j, v in ipairs(M.varargs(co, i)) do locals['(vararg ' .. j .. ')'] = withtostring(v[2]) end
-        for _, u in ipairs(M.upvalues(co, i)) do ups[u[1]] = withtostring(u[2]) end
-      end
-      out[#out + 1] = {
-        { info.name, src, info.linedefined, info.currentline, info.what, info.namewhat,
-          info.short_src },
-        locals, ups,
-      }
-    end
-  end
-  return M.md_dump(out, params)
-end
-
---- md_exec(co, level, chunk, params) -> ok, payload: EXEC in a frame; each result as a
--- line, all of them dumped as one table (what MobDebug's controller loads).
-function M.md_exec(co, level, chunk, paramtext)
-  local params = parseparams(paramtext)
-  if co and tonumber(params.stack) then level = level + tonumber(params.stack) - 1 end
-  chunk = chunk:gsub('\r?\012', '\n')
-  local fn, err = loadstring(chunk, '=(exec)')
-  if not fn then return false, err end
-  setfenv(fn, frameenv(co, level))
-  local res = (function(...) return { n = select('#', ...), ... } end)(pcall(fn))
-  if not res[1] then return false, tostring(res[2]) end
-  local lines = {}
-  for i = 2, res.n do lines[i - 1] = M.md_line(res[i], params) end
-  return true, M.md_dump(lines)
-end
-
---- md_check(exp) -> nil, or the message if `return(exp)` does not compile (SETW).
-function M.md_check(exp)
-  local fn, err = loadstring('return(' .. exp .. ')', '=(watch)')
-  if fn then return nil end
-  return err
-end
+-- What the MobDebug side (mdvalues.lua) shares.
+M._util = { rawtostring = rawtostring, isident = isident, keyorder = keyorder, frameenv = frameenv }
 
 --- The first line of a chunk that holds code (LOAD's `201 Started <file> <line>`).
+-- The main chunk's own first instruction, not its functions' bodies (`local function f()`
+-- on line 3 has its body's lines first, but runs nothing before its `end`).
 function M.firstline(text, chunkname)
-  local lines = M.codelines(text, chunkname)
-  return lines and lines[1] or 1
+  local fn = loadstring(text, chunkname)
+  local ok, ju = pcall(require, 'jit.util')
+  if not fn or not ok then return 1 end
+  for pc = 1, (ju.funcinfo(fn).bytecodes or 1) - 1 do
+    local li = ju.funcinfo(fn, pc)
+    if li and li.currentline and li.currentline > 0 then return li.currentline end
+  end
+  return 1
 end
 
 return M

@@ -9,8 +9,11 @@ use mlua::ffi;
 use mlua::{FromLuaMulti, IntoLuaMulti, Lua, MultiValue, Table, Thread, Value};
 use serde_json::{json, Value as Json};
 
-/// The debugger's Lua side (its `md_*` functions are MobDebug's serializer).
+/// The debugger's Lua side.
 pub const SOURCE: &str = include_str!("inspect.lua");
+/// Its MobDebug half (the `md_*` functions: MobDebug's serializer, STACK, EXEC), which extends
+/// the module `SOURCE` returns.
+pub const MD_SOURCE: &str = include_str!("mdvalues.lua");
 
 pub struct Helper {
     /// A coroutine that calls `inspect.<name>(...)` each time it is resumed with a name and
@@ -35,6 +38,9 @@ end)
 impl Helper {
     pub fn new(lua: &Lua) -> mlua::Result<Helper> {
         let module: Table = lua.load(SOURCE).set_name("=luvit-debugger").call(())?;
+        lua.load(MD_SOURCE)
+            .set_name("=luvit-debugger")
+            .call::<()>(module.clone())?;
         let thread: Thread = lua.load(LOOP).set_name("=luvit-debugger").call(module)?;
         Ok(Helper { thread })
     }
@@ -254,5 +260,40 @@ mod tests {
             .eval()
             .unwrap();
         assert!(ok, "{text}");
+    }
+
+    /// MobDebug's dump (STACK) writes a value met again as nil and links it back after the
+    /// body, as serpent does: the loaded value has the same shape, cycles and shared tables
+    /// included; a line (EXEC) writes shared tables twice and cuts only cycles.
+    #[test]
+    fn md_dump_links_shared_and_cyclic_tables_back() {
+        // SAFETY: a test state with the debug library, as the runtime's has.
+        let lua = unsafe { Lua::unsafe_new() };
+        let helper = Helper::new(&lua).unwrap();
+        let t: Value = lua
+            .load(
+                "local shared = { n = 1 } local t = { a = shared, list = { shared }, ['odd key'] = {} } \
+                 t.self = t t['odd key'].back = t.list return t",
+            )
+            .eval()
+            .unwrap();
+        let text: String = helper.call(&lua, "md_dump", t.clone()).unwrap();
+        let ok: bool = lua
+            .load(format!(
+                "local t = loadstring({text:?})() return t.self == t and t.a == t.list[1] \
+                 and t.a.n == 1 and t['odd key'].back == t.list"
+            ))
+            .eval()
+            .unwrap();
+        assert!(ok, "{text}");
+        let line: String = helper.call(&lua, "md_line", t).unwrap();
+        let ok: bool = lua
+            .load(format!(
+                "local t = loadstring('return ' .. {line:?})() return t.self == nil \
+                 and t.a.n == 1 and t.list[1].n == 1"
+            ))
+            .eval()
+            .unwrap();
+        assert!(ok, "{line}");
     }
 }

@@ -3,9 +3,9 @@
 //!
 //! The program dials the IDE (which listens, default localhost:8172) and answers its
 //! `\n`-terminated commands with MobDebug's replies, byte for byte (`200 OK`, `202 Paused <file>
-//! <line>`, `401 Error in Expression <n>` ...). Values cross as Lua literals (`inspect.lua`'s
-//! `md_*` functions). While the program runs, `SETB`/`DELB` take effect with no reply and any
-//! other command pauses at the next line; the pending `RUN` then gets its `202`.
+//! <line>`, `401 Error in Expression <n>` ...). Values cross as Lua literals (`mdvalues.lua`,
+//! written as serpent writes them). While the program runs, `SETB`/`DELB` take effect with no
+//! reply and any other command pauses at the next line; the pending `RUN` then gets its `202`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -101,6 +101,20 @@ fn quote(s: &str) -> String {
     out
 }
 
+/// The line an error message puts itself at, when it names `chunk` (`path:12: ...` for files,
+/// `[string "..."]:12: ...` for the rest).
+fn error_line(chunk: &str, message: &str) -> Option<i32> {
+    let rest = match chunk.strip_prefix('@') {
+        Some(path) => message.strip_prefix(path)?,
+        None => {
+            let rest = message.strip_prefix("[string \"")?;
+            &rest[rest.find("\"]")? + 2..]
+        }
+    };
+    let digits = rest.strip_prefix(':')?.split(':').next()?;
+    digits.parse().ok().filter(|&n| n > 0)
+}
+
 fn load_size(line: &str) -> Option<usize> {
     let rest = line.strip_prefix("LOAD ")?;
     let size: usize = rest.split_whitespace().next()?.parse().ok()?;
@@ -129,8 +143,13 @@ pub struct MobState {
     pub deferred: Option<String>,
     /// `OUTPUT stdout c|r`: the program's stdout goes to the IDE too (`c`), or only (`r`).
     pub output: Option<char>,
-    /// The script, for `LOAD`'s `201 Started`.
+    /// The script, for `LOAD`'s `201 Started` when the program has no stop to name.
     pub script: Option<(String, i32)>,
+    /// `LOAD` before the start: the program runs to its first line, and that stop answers
+    /// `201 Started <file> <line>`.
+    pub pending_load: bool,
+    /// Where the program last stopped (file as sent, line), for `LOAD`.
+    pub at: Option<(String, i32)>,
     /// SETW expressions (a deleted one leaves its slot, so indexes stay): checked on every
     /// line while any is set; the program stops when one is true.
     pub watches: Vec<Option<String>>,
@@ -220,8 +239,22 @@ impl Debugger {
     pub(super) fn md_paused(&self, chunk: &str, line: i32) -> Flow {
         let pending = std::mem::take(&mut self.st.borrow_mut().md.pending_run);
         let fired = self.st.borrow_mut().md.fired.take();
-        if pending {
-            let file = self.md_file(chunk);
+        // An uncaught error in the main chunk stops in its dead coroutine, whose frames no
+        // longer know their line (-1): the error message says where it was raised.
+        let mut line = line;
+        if line < 1 {
+            let st = self.st.borrow();
+            let message = st.paused.as_ref().and_then(|p| p.error.as_deref());
+            if let Some(at) = message.and_then(|m| error_line(chunk, m)) {
+                line = at;
+            }
+        }
+        let file = self.md_file(chunk);
+        let load = std::mem::take(&mut self.st.borrow_mut().md.pending_load);
+        self.st.borrow_mut().md.at = Some((file.clone(), line));
+        if load {
+            self.md_send(&format!("201 Started {file} {line}\n"));
+        } else if pending {
             match fired {
                 Some(w) => self.md_send(&format!("203 Paused {file} {line} {w}\n")),
                 None => self.md_send(&format!("202 Paused {file} {line}\n")),
@@ -280,12 +313,22 @@ impl Debugger {
                 Flow::Stay
             }
             "LOAD" => {
-                let script = self.st.borrow().md.script.clone();
-                match script {
-                    Some((chunk, first)) => {
-                        let file = self.md_file(&chunk);
-                        self.md_send(&format!("201 Started {file} {first}\n"));
-                    }
+                if !self.st.borrow().configured {
+                    // MobDebug answers LOAD from where the program stands, stopped with its
+                    // frames: the program starts now and its first line's stop answers.
+                    let mut st = self.st.borrow_mut();
+                    st.configured = true;
+                    st.pause = Some("entry");
+                    st.md.pending_load = true;
+                    return Flow::Resume;
+                }
+                let at = self.st.borrow().md.at.clone();
+                let at = at.or_else(|| {
+                    let script = self.st.borrow().md.script.clone();
+                    script.map(|(chunk, first)| (self.md_file(&chunk), first))
+                });
+                match at {
+                    Some((file, line)) => self.md_send(&format!("201 Started {file} {line}\n")),
                     None => self.md_send("200 OK 0\n"),
                 }
                 Flow::Stay
@@ -454,23 +497,30 @@ impl Debugger {
             self.md_send("400 Bad Request\n");
             return;
         }
-        // The optional trailing `-- {params}`.
-        let (chunk, params) = match rest.rfind("--") {
+        // The optional trailing `-- {params}`. The chunk keeps it (a Lua comment), as
+        // MobDebug compiles the whole line: error messages name the chunk by that text.
+        let params = match rest.rfind("--") {
             Some(i)
                 if rest[i + 2..].trim_start().starts_with('{')
                     && rest.trim_end().ends_with('}') =>
             {
-                (&rest[..i], Some(rest[i + 2..].trim()))
+                Some(rest[i + 2..].trim())
             }
-            _ => (rest, None),
+            _ => None,
         };
         let (thread, level) = self.md_frame();
-        let r: mlua::Result<(bool, String)> =
+        // Payloads are text (the serializer escapes bytes that are not UTF-8); an error
+        // message may hold any bytes: it is sent as text too.
+        let r: mlua::Result<(bool, mlua::LuaString)> =
             self.helper
-                .call(&self.lua, "md_exec", (thread, level, chunk, params));
+                .call(&self.lua, "md_exec", (thread, level, rest, params));
         match r {
-            Ok((true, payload)) => self.md_send(&format!("200 OK {}\n{payload}", payload.len())),
+            Ok((true, payload)) => {
+                let payload = payload.to_string_lossy();
+                self.md_send(&format!("200 OK {}\n{payload}", payload.len()))
+            }
             Ok((false, err)) => {
+                let err = err.to_string_lossy();
                 self.md_send(&format!("401 Error in Expression {}\n{err}", err.len()))
             }
             Err(e) => {
@@ -494,11 +544,11 @@ impl Debugger {
             return;
         };
         let basedir = self.st.borrow().md.basedir.clone();
-        let r: mlua::Result<String> =
+        let r: mlua::Result<mlua::LuaString> =
             self.helper
                 .call(&self.lua, "md_stack", (thread, level, basedir, params));
         match r {
-            Ok(payload) => self.md_send(&format!("200 OK {payload}\n")),
+            Ok(payload) => self.md_send(&format!("200 OK {}\n", payload.to_string_lossy())),
             Err(e) => {
                 let err = e.to_string();
                 self.md_send(&format!("401 Error in Execution {}\n{err}", err.len()))
@@ -521,6 +571,19 @@ mod tests {
         assert_eq!(load_size("LOAD 42 app.lua"), Some(42));
         assert_eq!(load_size("LOAD x app.lua"), None);
         assert_eq!(load_size("LOAD 999999999999 a"), None);
+    }
+
+    #[test]
+    fn error_messages_give_the_line_the_frame_lost() {
+        let file = "@/app/main.lua";
+        assert_eq!(error_line(file, "/app/main.lua:7: bad"), Some(7));
+        assert_eq!(error_line(file, "/app/other.lua:7: bad"), None);
+        assert_eq!(error_line(file, "/app/main.lua: bad"), None);
+        assert_eq!(
+            error_line("local q = ...", "[string \"local q = ...\"]:2: x"),
+            Some(2)
+        );
+        assert_eq!(error_line("x", "boom"), None);
     }
 
     #[test]

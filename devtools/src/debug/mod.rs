@@ -40,6 +40,7 @@ use inspect::{Helper, Target};
 use protocol::Sequencer;
 use server::{Incoming, Link};
 
+pub use inspect::MD_SOURCE as INSPECT_MD_LUA;
 pub use inspect::SOURCE as INSPECT_LUA;
 pub use server::host_allowed;
 pub use session::normalize_path;
@@ -878,6 +879,8 @@ impl Debugger {
                 st.client = Some(Client { id, out, mobdebug });
                 st.seq = Sequencer::default();
                 st.configured = false;
+                st.md.pending_load = false;
+                st.md.at = None;
                 session::Flow::Stay
             }
             Incoming::Disconnected { id } => {
@@ -913,6 +916,8 @@ impl Debugger {
         st.md.fired = None;
         st.md.deferred = None;
         st.md.pending_run = false;
+        st.md.pending_load = false;
+        st.md.at = None;
         st.bps.clear();
         st.fn_bps.clear();
         st.step = Step::None;

@@ -274,7 +274,10 @@ pub fn run(data: &[u8], mobdebug: bool) {
                 };
                 quiet = 0;
                 let stopped = if mobdebug {
-                    msg.starts_with("202 Paused") || msg.starts_with("203 Paused")
+                    // (a LOAD before the start is answered from the first line's stop)
+                    msg.starts_with("202 Paused")
+                        || msg.starts_with("203 Paused")
+                        || msg.starts_with("201 Started")
                 } else {
                     msg.contains("\"event\":\"stopped\"")
                 };
@@ -298,12 +301,13 @@ pub fn run(data: &[u8], mobdebug: bool) {
             });
         }
         debug::service(&h.lua);
-        // A MobDebug program waits for the IDE's first RUN/STEP/OVER/OUT before it runs at all
-        // (`wait_for_client`); a DAP program runs.
+        // A MobDebug program waits for the IDE's first RUN/STEP/OVER/OUT (or LOAD, which
+        // runs it to its first line) before it runs at all (`wait_for_client`); a DAP
+        // program runs.
         let starts = !mobdebug
             || first.iter().any(|l| {
                 let cmd = l.split(' ').next().unwrap_or("");
-                matches!(cmd, "RUN" | "STEP" | "OVER" | "OUT")
+                matches!(cmd, "RUN" | "STEP" | "OVER" | "OUT" | "LOAD")
             });
         working.store(true, Ordering::SeqCst);
         let ran = if starts {
