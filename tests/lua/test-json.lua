@@ -78,6 +78,16 @@ require('tap')(function(test)
     assert(v == nil and msg:find('deeper'), msg)
   end)
 
+  test('tables of changing sizes at one depth parse whole (sizes are guessed per depth)', function()
+    local big = {}
+    for i = 1, 200 do big[i] = i end
+    local doc = { big, { 1 }, {}, big, { a = 1, b = 2, c = 3, d = 4, e = 5 }, { z = 1 }, {} }
+    local back = json.parse(json.stringify(doc))
+    assert(#back == 7 and #back[1] == 200 and back[1][200] == 200)
+    assert(#back[2] == 1 and back[2][1] == 1 and next(back[3]) == nil and #back[4] == 200)
+    assert(back[5].e == 5 and back[6].z == 1 and next(back[7]) == nil)
+  end)
+
   test('encode/decode are aliases', function()
     assert(json.encode == json.stringify and json.decode == json.parse)
   end)
