@@ -573,10 +573,18 @@ fn an_http_request_handler_is_its_own_callback_in_the_loop_and_cpu_profiles() {
     let site = format!("{}:{line}", script.display());
     let r = json_file(&dir, ".json");
     // the slow entry names the handler, not the socket read it ran inside
-    let slow = &r["slow"][0];
-    assert_eq!(slow["kind"], "http request", "{slow}");
-    assert_eq!(slow["site"], site.as_str(), "{slow}");
-    assert_eq!(slow["function"], site.as_str(), "{slow}");
+    let all = r["slow"].as_array().unwrap();
+    assert!(!all.is_empty(), "{r}");
+    for slow in all {
+        assert_eq!(slow["kind"], "http request", "{slow}");
+        assert_eq!(slow["site"], site.as_str(), "{slow}");
+        assert_eq!(slow["function"], site.as_str(), "{slow}");
+    }
+    // (on a loaded machine the watchdog may miss a run: look at the most sampled one)
+    let slow = all
+        .iter()
+        .max_by_key(|s| s["samples"].as_u64().unwrap_or(0))
+        .unwrap();
     assert_eq!(slow["hot"][0]["name"], "render", "{slow}");
     let requests = r["callbacks"]
         .as_array()
