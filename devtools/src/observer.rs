@@ -76,6 +76,11 @@ pub trait LoopObserver {
     fn callback_started(&self, run: &CallbackRun);
     /// The callback returned (or raised) after `elapsed`.
     fn callback_finished(&self, run: &CallbackRun, elapsed: Duration);
+    /// The running callback turned out to be `origin`'s (a request handler run inside a
+    /// socket's read); its `callback_finished` carries that origin.
+    fn callback_relabeled(&self, origin: &Rc<Origin>) {
+        let _ = origin;
+    }
     /// The loop has woken up after waiting `parked` for I/O or timers.
     fn loop_parked(&self, parked: Duration) {
         let _ = parked;

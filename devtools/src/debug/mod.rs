@@ -1094,4 +1094,9 @@ impl LoopObserver for Debugger {
     fn callback_finished(&self, _run: &CallbackRun, _elapsed: Duration) {
         self.origins.borrow_mut().pop();
     }
+    fn callback_relabeled(&self, origin: &Rc<Origin>) {
+        if let Some(top) = self.origins.borrow_mut().last_mut() {
+            *top = origin.clone();
+        }
+    }
 }

@@ -106,6 +106,13 @@ impl LoopObserver for CpuOrigins {
     fn callback_finished(&self, _run: &CallbackRun, _elapsed: Duration) {
         ORIGINS.with(|o| o.borrow_mut().pop());
     }
+    fn callback_relabeled(&self, origin: &Rc<Origin>) {
+        ORIGINS.with(|o| {
+            if let Some(top) = o.borrow_mut().last_mut() {
+                *top = origin.clone();
+            }
+        });
+    }
 }
 
 /// The synthetic frames of the innermost running callback's origin chain, root first, in

@@ -165,14 +165,6 @@ pub struct EventLoop {
     /// The current run was entered from the main thread (callbacks need no thread switch).
     run_from_main: Cell<bool>,
     current_origin: RefCell<Option<Rc<Origin>>>,
-    /// Callbacks a built-in runs inside the current one (an HTTP request handler inside a
-    /// socket's read), as the observers see them: see `dispatch::enter_nested`.
-    pub(crate) nested: RefCell<Vec<dispatch::NestedRun>>,
-    /// How many nested runs were open when the running callback started.
-    pub(crate) nested_base: Cell<usize>,
-    /// The function of the callback running now, while observers are attached (points into
-    /// `dispatch::run`'s frame; null outside it).
-    pub(crate) running_function: Cell<*const Function>,
     /// `uv._nested`: its `on` field tells the Lua side whether to report nested runs at all
     /// (a table read on the request path instead of a call into Rust).
     nested_flag: RefCell<Option<Table>>,
@@ -211,9 +203,6 @@ impl EventLoop {
             main_state,
             run_from_main: Cell::new(true),
             current_origin: RefCell::new(None),
-            nested: RefCell::new(Vec::new()),
-            nested_base: Cell::new(0),
-            running_function: Cell::new(std::ptr::null()),
             nested_flag: RefCell::new(None),
         }))
     }

@@ -1,9 +1,9 @@
 //! Hooks for the built-in Lua modules to show the loop's observers (profilers, debugger) a
 //! callback that runs inside another: `uv._origin(kind, handler)` keeps where it is called
-//! from (an HTTP server's creation) and the handler it will run; `uv._enter(origin)` starts
-//! the inner callback (a request handler run inside a socket's read; it ends with the outer
-//! one or at the next enter); `uv._nested.on` says whether anything observes the loop, so
-//! the request path makes no call at all when nothing does. Not part of luv's API.
+//! from (an HTTP server's creation) and the handler it will run; `uv._enter(origin)` says the
+//! running callback is that origin's (a request handler run inside a socket's read: see
+//! `dispatch::relabel`); `uv._nested.on` says whether anything observes the loop, so the
+//! request path makes no call at all when nothing does. Not part of luv's API.
 //!
 //! `_enter` is on the request path of every server under a profiler, so it is a plain Lua C
 //! function (as the HTTP parser's methods are): mlua's argument conversion cost more than the
@@ -35,8 +35,17 @@ impl KeptOrigin {
     fn under(&self, current: Option<Rc<Origin>>) -> Rc<Origin> {
         let mut last = self.last.borrow_mut();
         if let Some(o) = last.as_ref() {
+            // the callback was relabeled already (a second pipelined request in one read)
+            if current.as_ref().is_some_and(|c| Rc::ptr_eq(c, o)) {
+                return o.clone();
+            }
+            // the same parent, or one like it (a socket that stopped and started reading
+            // again has a new read origin for the same site)
             let same = match (&o.parent, &current) {
-                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                (Some(a), Some(b)) => {
+                    Rc::ptr_eq(a, b)
+                        || (std::ptr::eq(a.kind, b.kind) && a.site == b.site && a.api == b.api)
+                }
                 (None, None) => true,
                 _ => false,
             };
@@ -93,7 +102,7 @@ unsafe extern "C-unwind" fn enter(l: L) -> c_int {
     let (el, kept) = (&*el, &*kept);
     // No Rust panic may cross the C frames around us.
     let entered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        dispatch::enter_nested(el, kept.under(el.current_origin()))
+        dispatch::relabel(el, kept.under(el.current_origin()))
     }))
     .unwrap_or(false);
     ffi::lua_pushboolean(l, entered as c_int);
