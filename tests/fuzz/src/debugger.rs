@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use luvit::runtime::Runtime;
+use luvit_devtools::debug::outbox;
 use luvit_devtools::debug::server::{Incoming, Link};
 use luvit_devtools::debug::{self, Debugger};
 use mlua::Function;
 use serde_json::Value as Json;
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::mpsc::unbounded_channel;
 
 /// The program under debug (chunk `@/fuzz/prog.lua`; breakpoints name that path).
 pub const PROGRAM: &str = r#"STATE = { counter = 0, list = { 1, 2, 3 }, name = 'x', nested = { a = { b = { c = 1 } } } }
@@ -227,7 +227,7 @@ pub fn run(data: &[u8], mobdebug: bool) {
     harness(|h| {
         let before: String = h.snapshot.call(()).expect("snapshot");
         let id = h.link.new_id();
-        let (out_tx, mut out_rx) = unbounded_channel::<String>();
+        let (out_tx, mut out_rx) = outbox::channel();
         h.link.send(Incoming::Connected {
             id,
             out: out_tx,
