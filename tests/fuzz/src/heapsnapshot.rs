@@ -7,7 +7,7 @@
 //! - `\x01` generated: a snapshot built from the input, consistent or broken in one way the
 //!   input picks (truncated, a required field missing from the field lists, a count that lies,
 //!   a huge edge count, an edge pointing past the nodes or between two of them, an unknown type,
-//!   a name past the strings), with chains thousands of nodes deep and huge sizes and ids;
+//!   a name past the strings), with chains up to 1,200 nodes deep and huge sizes and ids;
 //! - `\x02` written: a Lua heap built from the input (nested, shared and cyclic tables, long
 //!   chains, closures, strings), written by our own writer (`write_snapshot`), read back.
 //!
@@ -58,7 +58,7 @@ local function byte()
   return input:byte(pos) or 0
 end
 local made = {}
-local budget = 5000 -- chain links per input, so a snapshot stays a few MB
+local budget = 1000 -- chain links per input, so a snapshot stays small and quick
 local function value(depth)
   local b = byte()
   local k = b % 9
@@ -72,7 +72,7 @@ local function value(depth)
     -- a chain, deeper than the walker recurses
     local head = {}
     local t = head
-    local n = math.min((b + byte() * 256) % 3000, budget)
+    local n = math.min((b + byte() * 256) % 1000, budget)
     budget = budget - n
     for i = 1, n do
       t.next = { i }
@@ -215,6 +215,11 @@ impl Target {
         let _ = self.lua.globals().raw_set("fuzz_heap", mlua::Value::Nil);
         let bytes = std::fs::read(&self.file).expect("read back the snapshot");
         let _ = std::fs::remove_file(&self.file);
+        // `LUVIT_FUZZ_KEEP_SNAPSHOT=PATH`: keep it (how corpus/heapsnapshot/written-*.heapsnapshot
+        // were made)
+        if let Some(keep) = std::env::var_os("LUVIT_FUZZ_KEEP_SNAPSHOT") {
+            let _ = std::fs::write(keep, &bytes);
+        }
         let s = heap::read::parse(&bytes)
             .unwrap_or_else(|e| panic!("our own snapshot does not parse: {e}"));
         assert_eq!(s.nodes.len() as u64, written.nodes, "node count");
@@ -313,7 +318,7 @@ fn generate(inp: &mut Input) -> Generated {
     // shape: 0 random edges, 1 a chain (deep), 2 a star, 3 a chain of distinct classes
     let shape = inp.byte() % 4;
     let count = match shape {
-        1 | 3 => 1 + (inp.byte() as usize | (inp.byte() as usize) << 8) % 3000,
+        1 | 3 => 1 + (inp.byte() as usize | (inp.byte() as usize) << 8) % 1200,
         _ => 1 + inp.byte() as usize % 64,
     };
     let mut strings: Vec<String> = (0..1 + inp.byte() as usize % 40)
