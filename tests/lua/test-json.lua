@@ -62,6 +62,12 @@ require('tap')(function(test)
     -- json_parse_huge_number_then_junk: a huge number run into junk is refused for the junk
     bad, at, msg = json.parse('[1e400.-19e400]')
     assert(bad == nil and at == 7 and not msg:find('range'), tostring(at) .. ' ' .. tostring(msg))
+    -- json_parse_huge_number_next_to_a_number: blanking -1e4000 to 0 right after -1e40 made
+    -- a new huge number, -1e400, and the retry refused it
+    for _, text in ipairs({ '[1e400,-1e40-1e4000]', '[1e400,[1e40-1e400]' }) do
+      bad, at, msg = json.parse(text)
+      assert(bad == nil and not msg:find('range'), text .. ': ' .. tostring(msg))
+    end
   end)
 
   -- fuzz crash json_stringify_huge_indent (tests/fuzz/regressions/json/): indent = 2^40 asked

@@ -34,7 +34,7 @@ struct Push {
 
 /// Numbers past a double's range (`1e400`), which serde_json refuses: luvit's dkjson reads
 /// them with `tonumber`, as ±inf. [`HugeNumbers::scan`] finds them in a text serde_json just
-/// refused and writes a copy with each one blanked to `0` (same length, so positions hold);
+/// refused and writes a copy with each one blanked to ` 0` (same length, so positions hold);
 /// parsing the copy counts the numbers it meets and gives those the infinity instead.
 struct HugeNumbers {
     text: String,
@@ -65,8 +65,11 @@ impl HugeNumbers {
                     if let Ok(v) = text[start..i].parse::<f64>() {
                         if v.is_infinite() {
                             at.push((ordinal, v));
-                            out[start] = b'0';
-                            out[start + 1..i].fill(b' ');
+                            // ` 0   `: spaces around, so the 0 cannot join a number
+                            // next to it (`-1e40-1e4000` must not become `-1e400 ...`);
+                            // an overflowing number is at least 5 bytes long
+                            out[start..i].fill(b' ');
+                            out[start + 1.min(i - start - 1)] = b'0';
                         }
                     }
                     ordinal += 1;
