@@ -196,6 +196,39 @@ fn an_ide_session_breakpoints_stack_exec_and_run_to_the_end() {
     );
 }
 
+/// Fuzz finding (issue 11): EXEC and STACK params were loaded as code, so a params table with
+/// a loop in it hung the debugger. They are read as data now (numbers, strings, booleans,
+/// math.huge, nested tables): code in them makes them unreadable, and they are ignored.
+#[test]
+fn mobdebug_params_are_data_not_code() {
+    let mut ide = Ide::start("basics.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB basics.lua 7"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused basics.lua 7");
+    let started = std::time::Instant::now();
+    let (head, body) =
+        ide.ask_sized("EXEC return sum -- {stack = 1, x = (function() while true do end end)()}");
+    assert!(head.starts_with("200 OK "), "{head}");
+    assert_eq!(lua_check(&body, "print(v[1])"), "3");
+    let stack = ide.ask("STACK -- {maxlevel = (function() while true do end end)()}");
+    assert!(stack.starts_with("200 OK "), "{stack}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // data params still shape the values, with nested tables and strings in them
+    let (_, body) = ide.ask_sized(
+        "EXEC return 1/3, {1, 2, 3} -- {numformat = \"%.2g\", maxnum = 2, x = {1, {'}'}}, \
+         comment = false}",
+    );
+    assert_eq!(
+        lua_check(&body, "print(v[1], v[2])"),
+        "0.33\t{1, 2} --[[more]]"
+    );
+    assert_eq!(ide.ask("DELB basics.lua 7"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    // no more stops: the program runs to its end and the session closes
+    assert_eq!(ide.output_until_closed(), "");
+}
+
 #[test]
 fn over_a_yielding_line_continues_in_the_same_coroutine() {
     let mut ide = Ide::start("stepping.lua");

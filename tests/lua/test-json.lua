@@ -42,6 +42,34 @@ require('tap')(function(test)
     assert(s == '{\n  "a": [\n    1,\n    2\n  ]\n}', s)
   end)
 
+  -- fuzz finding json_parse_huge_numbers (tests/fuzz/regressions/json/): serde_json refuses
+  -- numbers past a double and parse answered nil, pos, 'number out of range'; luvit's dkjson
+  -- reads them with tonumber, as math.huge (and -math.huge); a tiny one is 0.
+  test('json_parse_huge_numbers: numbers past a double are math.huge, as in luvit', function()
+    local v, pos = json.parse('1e400')
+    assert(v == math.huge and pos == 6, tostring(v))
+    assert(json.parse('-1e400') == -math.huge)
+    assert(json.parse('1' .. string.rep('0', 400)) == math.huge)
+    assert(json.parse('1e-400') == 0)
+    local t = json.parse('{"a": [1, 2e999, "1e400", -9.5E+400, 3], "1e400": 1e400}')
+    assert(t.a[1] == 1 and t.a[2] == math.huge and t.a[3] == '1e400', json.stringify(t))
+    assert(t.a[4] == -math.huge and t.a[5] == 3 and t['1e400'] == math.huge)
+    -- written back as null, as dkjson writes infinities
+    assert(json.stringify({ (json.parse('1e400')) }) == '[null]')
+    -- a bad text with a huge number in it is still an error, at the same place
+    local bad, at, msg = json.parse('[1e400, }')
+    assert(bad == nil and at == 9 and not msg:find('range'), tostring(at) .. ' ' .. tostring(msg))
+    -- json_parse_huge_number_then_junk: a huge number run into junk is refused for the junk
+    bad, at, msg = json.parse('[1e400.-19e400]')
+    assert(bad == nil and at == 7 and not msg:find('range'), tostring(at) .. ' ' .. tostring(msg))
+    -- json_parse_huge_number_next_to_a_number: blanking -1e4000 to 0 right after -1e40 made
+    -- a new huge number, -1e400, and the retry refused it
+    for _, text in ipairs({ '[1e400,-1e40-1e4000]', '[1e400,[1e40-1e400]' }) do
+      bad, at, msg = json.parse(text)
+      assert(bad == nil and not msg:find('range'), text .. ': ' .. tostring(msg))
+    end
+  end)
+
   -- fuzz crash json_stringify_huge_indent (tests/fuzz/regressions/json/): indent = 2^40 asked
   -- for a terabyte of spaces and aborted the process.
   test('json_stringify_huge_indent: a numeric indent is clamped to 10 spaces', function()

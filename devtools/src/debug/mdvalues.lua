@@ -276,13 +276,155 @@ function M.md_dump(v, params)
   return 'do local _=' .. body .. ';' .. links .. 'return _;end'
 end
 
+-- MobDebug's EXEC/STACK params (`-- {maxlevel = 1, stack = 2}`) are read as data, never run:
+-- one table constructor of numbers, strings, booleans, nil, math.huge and nested tables, with
+-- comments. Anything else (a call, an operator, a loop) makes the params unreadable: {}.
+local PARAM_ESCAPES = { n = '\n', t = '\t', r = '\r', a = '\a', b = '\b', f = '\f', v = '\v',
+  ['\\'] = '\\', ['"'] = '"', ["'"] = "'", ['\n'] = '\n' }
+local PARAMS_MAX_DEPTH = 16
+
+local function readparams(text)
+  local pos = 1
+  local function fail() error('unreadable params', 0) end
+  local function skip()
+    while true do
+      pos = text:find('[^%s]', pos) or #text + 1
+      if text:sub(pos, pos + 1) ~= '--' then return end
+      local _, e = text:find('^%-%-%[(=*)%[.-%]%1%]', pos)
+      if not e then e = text:find('\n', pos, true) or #text end
+      pos = e + 1
+    end
+  end
+  local function quoted(q)
+    local out = {}
+    pos = pos + 1
+    while true do
+      local c = text:sub(pos, pos)
+      if c == q then
+        pos = pos + 1
+        return concat(out)
+      elseif c == '' or c == '\n' then
+        fail()
+      elseif c == '\\' then
+        local n = text:sub(pos + 1, pos + 1)
+        local digits = text:match('^%d%d?%d?', pos + 1)
+        local hex = n == 'x' and text:match('^%x%x', pos + 2)
+        if PARAM_ESCAPES[n] then
+          out[#out + 1], pos = PARAM_ESCAPES[n], pos + 2
+        elseif digits and tonumber(digits) < 256 then
+          out[#out + 1], pos = string.char(tonumber(digits)), pos + 1 + #digits
+        elseif hex then
+          out[#out + 1], pos = string.char(tonumber(hex, 16)), pos + 4
+        else
+          fail()
+        end
+      else
+        local e = text:find(q == '"' and '[\\\n"]' or "[\\\n']", pos) or #text + 1
+        out[#out + 1], pos = text:sub(pos, e - 1), e
+      end
+    end
+  end
+  local value
+  local function number(sign)
+    local s = text:match('^0[xX]%x+', pos) or text:match('^%.?%d[%d%.]*', pos)
+    if not s then fail() end
+    local ex = not s:find('^0[xX]') and text:match('^[eE][%+%-]?%d+', pos + #s) or ''
+    local n = tonumber(s .. ex)
+    if not n then fail() end
+    pos = pos + #s + #ex
+    return sign * n
+  end
+  local function tableval(depth)
+    if depth > PARAMS_MAX_DEPTH then fail() end
+    local t, n = {}, 0
+    pos = pos + 1
+    while true do
+      skip()
+      local c = text:sub(pos, pos)
+      if c == '}' then
+        pos = pos + 1
+        return t
+      end
+      local k, v
+      local name = text:match('^[%a_][%w_]*', pos)
+      local after = name and text:find('[^%s]', pos + #name)
+      if c == '[' and text:sub(pos + 1, pos + 1) ~= '[' and text:sub(pos + 1, pos + 1) ~= '=' then
+        pos = pos + 1
+        skip()
+        k = value(depth)
+        skip()
+        if text:sub(pos, pos) ~= ']' then fail() end
+        pos = pos + 1
+        skip()
+        if text:sub(pos, pos) ~= '=' then fail() end
+        pos = pos + 1
+        skip()
+        v = value(depth)
+      elseif after and text:sub(after, after) == '=' and text:sub(after + 1, after + 1) ~= '=' then
+        k, pos = name, after + 1
+        skip()
+        v = value(depth)
+      else
+        n = n + 1
+        k, v = n, value(depth)
+      end
+      if k == nil or k ~= k then fail() end
+      t[k] = v
+      skip()
+      c = text:sub(pos, pos)
+      if c == ',' or c == ';' then
+        pos = pos + 1
+      elseif c ~= '}' then
+        fail()
+      end
+    end
+  end
+  value = function(depth)
+    local c = text:sub(pos, pos)
+    if c == '{' then return tableval(depth + 1) end
+    if c == '"' or c == "'" then return quoted(c) end
+    local long = text:match('^%[(=*)%[', pos)
+    if long then
+      local close = ']' .. long .. ']'
+      local s = pos + #long + 2
+      if text:sub(s, s) == '\n' then s = s + 1 end
+      local e = text:find(close, s, true)
+      if not e then fail() end
+      pos = e + #close
+      return text:sub(s, e - 1)
+    end
+    local sign = 1
+    if c == '-' then
+      sign, pos = -1, pos + 1
+      skip()
+    end
+    if text:find('^math%.huge', pos) and not text:find('^[%w_]', pos + 9) then
+      pos = pos + 9
+      return sign * math.huge
+    end
+    local word = sign == 1 and text:match('^[%a_][%w_]*', pos)
+    if word == 'true' or word == 'false' or word == 'nil' then
+      pos = pos + #word
+      if word == 'nil' then return nil end
+      return word == 'true'
+    end
+    return number(sign)
+  end
+  local ok, t = pcall(function()
+    skip()
+    if text:sub(pos, pos) ~= '{' then fail() end
+    local t = tableval(1)
+    skip()
+    if pos <= #text then fail() end
+    return t
+  end)
+  return ok and t or {}
+end
+M.readparams = readparams
+
 local function parseparams(text)
-  if not text then return {} end
-  local pf = loadstring('return ' .. text)
-  if not pf then return {} end
-  setfenv(pf, {})
-  local ok, p = pcall(pf)
-  return ok and type(p) == 'table' and p or {}
+  if type(text) ~= 'string' then return {} end
+  return readparams(text)
 end
 
 local function isinternal(source)

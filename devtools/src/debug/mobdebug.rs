@@ -9,15 +9,18 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mlua::Value;
-use tokio::sync::mpsc::unbounded_channel;
 
 use super::server::{Incoming, Link};
 use super::session::Flow;
 use super::{Debugger, Step, StepFrom};
+
+/// Bytes of replies and output waiting for the IDE above which its commands wait unread.
+const REPLY_BACKLOG: usize = 1 << 20;
 
 /// Dials the IDE (2 s to connect).
 pub fn dial(host: &str, port: u16) -> std::io::Result<TcpStream> {
@@ -38,13 +41,14 @@ pub fn dial(host: &str, port: u16) -> std::io::Result<TcpStream> {
 pub fn spawn(stream: TcpStream, link: Arc<Link>) -> std::io::Result<()> {
     let mut writer = stream.try_clone()?;
     let id = link.new_id();
-    let (out_tx, mut out_rx) = unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = super::outbox::channel();
+    let queued = out_rx.counter();
     link.send(Incoming::Connected {
         id,
         out: out_tx,
         mobdebug: true,
     });
-    std::thread::Builder::new()
+    let w = std::thread::Builder::new()
         .name("luvit-mobdebug-out".into())
         .spawn(move || {
             while let Some(text) = out_rx.blocking_recv() {
@@ -76,6 +80,14 @@ pub fn spawn(stream: TcpStream, link: Arc<Link>) -> std::io::Result<()> {
                     }
                 }
                 link.send(Incoming::Message { id, text });
+                // Backpressure: read no more commands while the Lua side is behind, or while
+                // replies (and output) pile up for an IDE that does not read them.
+                while link.backed_up() || queued.load(Ordering::Relaxed) >= REPLY_BACKLOG {
+                    if w.is_finished() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
             }
             let _ = stream.shutdown(Shutdown::Both);
             link.send(Incoming::Disconnected { id });
@@ -272,7 +284,15 @@ impl Debugger {
         let mode = self.st.borrow().md.output;
         if mode.is_some() {
             let text = String::from_utf8_lossy(bytes);
-            self.md_send(&format!("204 Output stdout {}\n{text}", text.len()));
+            // Held to the client's budget as DAP output is: past it, dropped and counted.
+            if self.output_fits(text.len()) {
+                let dropped = self.take_dropped();
+                if dropped > 0 {
+                    let notice = super::dropped_notice(dropped, "IDE");
+                    self.md_send(&format!("204 Output stdout {}\n{notice}", notice.len()));
+                }
+                self.md_send(&format!("204 Output stdout {}\n{text}", text.len()));
+            }
         }
         mode == Some('r')
     }
@@ -603,7 +623,7 @@ mod tests {
         // SAFETY: only reads the state pointer mlua passes.
         unsafe { lua.exec_raw::<()>((), |l| main.set(l)) }.unwrap();
         let (d, link) = super::super::start_local(&lua, main.get(), Box::new(|_| None)).unwrap();
-        let (out, mut replies) = unbounded_channel::<String>();
+        let (out, mut replies) = super::super::outbox::channel();
         let id = link.new_id();
         link.send(Incoming::Connected {
             id,

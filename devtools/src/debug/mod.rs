@@ -16,6 +16,7 @@ pub mod framing;
 mod hook;
 mod inspect;
 mod mobdebug;
+pub mod outbox;
 pub mod protocol;
 pub mod server;
 mod session;
@@ -32,7 +33,6 @@ use std::time::Duration;
 use mlua::ffi::{self, lua_Debug, lua_State};
 use mlua::{Lua, Thread, Value};
 use serde_json::{json, Value as Json};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::observer::{CallbackRun, LoopObserver, Origin};
 use breakpoints::Breakpoints;
@@ -44,6 +44,11 @@ pub use inspect::MD_SOURCE as INSPECT_MD_LUA;
 pub use inspect::SOURCE as INSPECT_LUA;
 pub use server::host_allowed;
 pub use session::normalize_path;
+
+/// What a client hears about the program output it missed.
+fn dropped_notice(bytes: u64, who: &str) -> String {
+    format!("[luvit: {bytes} bytes of program output dropped: the {who} was not reading]\n")
+}
 
 /// How the program was started under the debugger.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,7 +100,9 @@ struct Paused {
 
 struct Client {
     id: u64,
-    out: UnboundedSender<String>,
+    out: outbox::Outbox,
+    /// Bytes of program output dropped (the client was not reading) and not yet reported.
+    dropped: u64,
     /// The client speaks MobDebug, not DAP.
     mobdebug: bool,
 }
@@ -729,8 +736,13 @@ impl Debugger {
         false
     }
 
-    /// Sends an output event (the debug console).
+    /// Sends an output event (the debug console), unless the client's queue is over its
+    /// budget (it does not read): then the bytes are dropped and counted, and the client hears
+    /// how many with the next message that reaches it. The program never waits for a client.
     fn output(&self, category: &str, text: &str, at: Option<(String, i32)>) {
+        if !self.output_fits(text.len()) {
+            return;
+        }
         let mut body = json!({ "category": category, "output": text });
         if let Some((src, line)) = at {
             if let Some(s) = self.source_json(&src) {
@@ -741,10 +753,45 @@ impl Debugger {
         self.event("output", body);
     }
 
-    /// Sends a DAP message (nothing for a MobDebug client: it speaks its own replies).
+    /// Whether `len` more bytes of output fit the client's queue ([`outbox::OUTPUT_BUDGET`]);
+    /// if not, they are counted as dropped. True with no client.
+    fn output_fits(&self, len: usize) -> bool {
+        let mut st = self.st.borrow_mut();
+        match st.client.as_mut() {
+            Some(c) if c.out.queued().saturating_add(len) > outbox::OUTPUT_BUDGET => {
+                c.dropped = c.dropped.saturating_add(len as u64);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The bytes of output dropped since the client last heard of it (now reported).
+    fn take_dropped(&self) -> u64 {
+        let mut st = self.st.borrow_mut();
+        st.client
+            .as_mut()
+            .map_or(0, |c| std::mem::take(&mut c.dropped))
+    }
+
+    /// Sends a DAP message (nothing for a MobDebug client: it speaks its own replies); the
+    /// output dropped meanwhile, if any, is reported first.
     fn send(&self, msg: Json) {
-        let st = self.st.borrow();
-        if let Some(c) = st.client.as_ref().filter(|c| !c.mobdebug) {
+        if !self.has_client() || self.is_mobdebug() {
+            return;
+        }
+        let dropped = self.take_dropped();
+        let mut st = self.st.borrow_mut();
+        let notice = (dropped > 0).then(|| {
+            st.seq.event(
+                "output",
+                json!({ "category": "console", "output": dropped_notice(dropped, "debugger client") }),
+            )
+        });
+        if let Some(c) = st.client.as_ref() {
+            if let Some(n) = notice {
+                let _ = c.out.send(n.to_string());
+            }
             let _ = c.out.send(msg.to_string());
         }
     }
@@ -876,7 +923,12 @@ impl Debugger {
             Incoming::Connected { id, out, mobdebug } => {
                 // A new client takes over; the old one's socket closes.
                 let mut st = self.st.borrow_mut();
-                st.client = Some(Client { id, out, mobdebug });
+                st.client = Some(Client {
+                    id,
+                    out,
+                    mobdebug,
+                    dropped: 0,
+                });
                 st.seq = Sequencer::default();
                 st.configured = false;
                 st.md.pending_load = false;

@@ -14,7 +14,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
@@ -25,7 +24,7 @@ pub enum Incoming {
     /// A client attached; messages for it go into `out`.
     Connected {
         id: u64,
-        out: UnboundedSender<String>,
+        out: super::outbox::Outbox,
         /// It speaks MobDebug's line protocol, not DAP.
         mobdebug: bool,
     },
@@ -355,7 +354,7 @@ async fn serve(mut sock: TcpStream, info: &DoorInfo, link: &Link) -> std::io::Re
 /// Relays frames between one websocket client and the Lua side until either end goes.
 async fn session(mut ws: WebSocketStream<TcpStream>, link: &Link) -> std::io::Result<()> {
     let id = link.new_id();
-    let (out_tx, mut out_rx) = unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = super::outbox::channel();
     link.send(Incoming::Connected {
         id,
         out: out_tx,

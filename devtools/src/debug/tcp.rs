@@ -7,8 +7,6 @@ use std::net::{Shutdown, TcpListener};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::mpsc::unbounded_channel;
-
 use super::framing::{read_message, write_message};
 use super::server::{Incoming, Link, BACKLOG};
 
@@ -35,7 +33,7 @@ fn serve(stream: std::net::TcpStream, link: &Link) {
         return;
     };
     let id = link.new_id();
-    let (out_tx, mut out_rx) = unbounded_channel::<String>();
+    let (out_tx, mut out_rx) = super::outbox::channel();
     link.send(Incoming::Connected {
         id,
         out: out_tx,

@@ -33,6 +33,107 @@ struct Push<'h> {
     /// there: the next table at that depth is made that size (documents repeat their shapes,
     /// and growing a table 1, 2, 4, 8 rehashes it each time).
     sizes: &'h [Cell<(c_int, c_int)>],
+    /// Numbers too large for a double, when the text has any (else null).
+    huge: *const HugeNumbers,
+}
+
+/// Numbers past a double's range (`1e400`), which serde_json refuses: luvit's dkjson reads
+/// them with `tonumber`, as ±inf. [`HugeNumbers::scan`] finds them in a text serde_json just
+/// refused and writes a copy with each one blanked to ` 0` (same length, so positions hold);
+/// parsing the copy counts the numbers it meets and gives those the infinity instead.
+struct HugeNumbers {
+    text: String,
+    /// (the number's ordinal among the text's numbers, ±inf), in order.
+    at: Vec<(usize, f64)>,
+    seen: std::cell::Cell<usize>,
+    next: std::cell::Cell<usize>,
+}
+
+impl HugeNumbers {
+    fn scan(text: &str) -> Option<HugeNumbers> {
+        let b = text.as_bytes();
+        let mut out = b.to_vec();
+        let mut at = Vec::new();
+        let (mut i, mut ordinal) = (0, 0);
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    i += 1;
+                    while i < b.len() && b[i] != b'"' {
+                        i += if b[i] == b'\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                }
+                b'-' | b'0'..=b'9' => {
+                    let start = i;
+                    i = Self::number_end(b, i);
+                    if let Ok(v) = text[start..i].parse::<f64>() {
+                        if v.is_infinite() {
+                            at.push((ordinal, v));
+                            // ` 0   `: spaces around, so the 0 cannot join a number
+                            // next to it (`-1e40-1e4000` must not become `-1e400 ...`);
+                            // an overflowing number is at least 5 bytes long
+                            out[start..i].fill(b' ');
+                            out[start + 1.min(i - start - 1)] = b'0';
+                        }
+                    }
+                    ordinal += 1;
+                }
+                _ => i += 1,
+            }
+        }
+        if at.is_empty() {
+            return None;
+        }
+        Some(HugeNumbers {
+            text: String::from_utf8(out).ok()?,
+            at,
+            seen: 0.into(),
+            next: 0.into(),
+        })
+    }
+
+    /// Where the JSON number starting at `i` (a `-` or a digit) ends: `-?d+(.d+)?([eE][+-]?d+)?`.
+    fn number_end(b: &[u8], mut i: usize) -> usize {
+        let digits = |i: &mut usize| {
+            while b.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+        };
+        if b[i] == b'-' {
+            i += 1;
+        }
+        digits(&mut i);
+        if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+            digits(&mut i);
+        }
+        if matches!(b.get(i), Some(b'e' | b'E')) {
+            let mut j = i + 1;
+            if matches!(b.get(j), Some(b'+' | b'-')) {
+                j += 1;
+            }
+            if b.get(j).is_some_and(u8::is_ascii_digit) {
+                i = j;
+                digits(&mut i);
+            }
+        }
+        i
+    }
+
+    /// The value for the next number parsed, `v` as read or the infinity it stands for.
+    fn next(&self, v: f64) -> f64 {
+        let n = self.seen.get();
+        self.seen.set(n + 1);
+        let k = self.next.get();
+        match self.at.get(k) {
+            Some(&(ordinal, inf)) if ordinal == n => {
+                self.next.set(k + 1);
+                inf
+            }
+            _ => v,
+        }
+    }
 }
 
 impl Push<'_> {
@@ -63,6 +164,16 @@ impl Push<'_> {
         Ok(())
     }
 
+    fn number(self, v: f64) {
+        // SAFETY: `huge` is null or points at the HugeNumbers that outlives this parse.
+        let v = match unsafe { self.huge.as_ref() } {
+            Some(h) => h.next(v),
+            None => v,
+        };
+        // SAFETY: `l` is the live state mlua handed to exec_raw, with room checked.
+        unsafe { ffi::lua_pushnumber(self.l, v) };
+    }
+
     fn deeper(self) -> Self {
         Push {
             depth: self.depth + 1,
@@ -88,15 +199,15 @@ impl<'de> Visitor<'de> for Push<'_> {
         Ok(())
     }
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        unsafe { ffi::lua_pushnumber(self.l, v as f64) };
+        self.number(v as f64);
         Ok(())
     }
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        unsafe { ffi::lua_pushnumber(self.l, v as f64) };
+        self.number(v as f64);
         Ok(())
     }
     fn visit_f64<E>(self, v: f64) -> Result<(), E> {
-        unsafe { ffi::lua_pushnumber(self.l, v) };
+        self.number(v);
         Ok(())
     }
     fn visit_str<E>(self, v: &str) -> Result<(), E> {
@@ -190,6 +301,7 @@ fn parse(
                 object_mt: omt,
                 depth: 0,
                 sizes: &sizes,
+                huge: std::ptr::null(),
             };
             // Validate UTF-8 once up front: the str reader then skips it per string.
             let text_str = match std::str::from_utf8(text) {
@@ -207,7 +319,21 @@ fn parse(
             };
             let mut de = serde_json::Deserializer::from_str(text_str);
             de.disable_recursion_limit();
-            let parsed = push.deserialize(&mut de);
+            let mut parsed = push.deserialize(&mut de);
+            // serde_json refuses numbers past a double; dkjson reads them as ±inf: again on
+            // a copy with those blanked, putting the infinities back as they come
+            let huge = match &parsed {
+                Err(e) if e.to_string().starts_with("number out of range") => {
+                    HugeNumbers::scan(text_str)
+                }
+                _ => None,
+            };
+            if let Some(h) = &huge {
+                ffi::lua_settop(l, top);
+                let mut de = serde_json::Deserializer::from_str(&h.text);
+                de.disable_recursion_limit();
+                parsed = Push { huge: h, ..push }.deserialize(&mut de);
+            }
             match parsed {
                 Ok(()) => {
                     // Like dkjson: the value and the position after it (trailing whitespace

@@ -9,7 +9,7 @@
 //! sends the second batch and detaches. Messages that would end the process (`terminate`,
 //! `terminateDebuggee`, `EXIT`) are renamed, and code the client may run (evaluate, conditions,
 //! log messages, EXEC, SETW) is kept to what cannot assign, call or loop, so the program's state
-//! must come out unchanged.
+//! must come out unchanged. EXEC and STACK params pass untouched: they are read as data.
 //!
 //! Oracle: nothing panics or hangs; every DAP message gets exactly one response; the
 //! program's data is the same before and after (unless a `setVariable` succeeded).
@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use luvit::runtime::Runtime;
+use luvit_devtools::debug::outbox;
 use luvit_devtools::debug::server::{Incoming, Link};
 use luvit_devtools::debug::{self, Debugger};
 use mlua::Function;
 use serde_json::Value as Json;
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::mpsc::unbounded_channel;
 
 /// The program under debug (chunk `@/fuzz/prog.lua`; breakpoints name that path).
 pub const PROGRAM: &str = r#"STATE = { counter = 0, list = { 1, 2, 3 }, name = 'x', nested = { a = { b = { c = 1 } } } }
@@ -137,15 +137,6 @@ fn harmless_code(s: &str, braces: bool) -> bool {
         .any(|w| matches!(w, "while" | "repeat" | "for" | "goto" | "function"))
 }
 
-/// Lua table constructors for EXEC/STACK params: data only (no calls, loops or functions).
-fn harmless_params(s: &str) -> bool {
-    !s.contains('(')
-        && !s.contains("[[")
-        && !s
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .any(|w| matches!(w, "while" | "repeat" | "for" | "goto" | "function"))
-}
-
 const CODE_KEYS: &[&str] = &[
     "expression",
     "value",
@@ -206,11 +197,10 @@ fn tame_mobdebug(line: &str) -> String {
             } else {
                 "STATE.name"
             };
-            let params = if harmless_params(params) { params } else { "" };
+            // params pass as they are: the debugger reads them as data, never runs them
             format!("EXEC return {chunk}{params}")
         }
         "SETW" if !harmless_code(rest, false) => "SETW STATE.name".to_string(),
-        "STACK" if !harmless_params(rest) => "STACK".to_string(),
         _ => line.to_string(),
     }
 }
@@ -237,7 +227,7 @@ pub fn run(data: &[u8], mobdebug: bool) {
     harness(|h| {
         let before: String = h.snapshot.call(()).expect("snapshot");
         let id = h.link.new_id();
-        let (out_tx, mut out_rx) = unbounded_channel::<String>();
+        let (out_tx, mut out_rx) = outbox::channel();
         h.link.send(Incoming::Connected {
             id,
             out: out_tx,

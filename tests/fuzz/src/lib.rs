@@ -4,6 +4,7 @@
 
 pub mod debugger;
 pub mod door;
+pub mod heapsnapshot;
 pub mod http;
 pub mod json;
 pub mod lua_api;
@@ -18,6 +19,7 @@ pub const TARGETS: &[&str] = &[
     "serializer",
     "json",
     "lua_api",
+    "heapsnapshot",
 ];
 
 /// A target's per-input function.
@@ -46,6 +48,10 @@ pub fn target(name: &str) -> Option<RunOne> {
         }
         "json" => {
             let t = json::Target::new();
+            Box::new(move |d| t.run(d))
+        }
+        "heapsnapshot" => {
+            let t = heapsnapshot::Target::new();
             Box::new(move |d| t.run(d))
         }
         _ => return None,

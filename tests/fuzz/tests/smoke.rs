@@ -122,3 +122,8 @@ fn dap_and_mobdebug_corpus_and_random_inputs_pass() {
 fn lua_api_corpus_and_random_inputs_pass() {
     smoke("lua_api");
 }
+
+#[test]
+fn heapsnapshot_corpus_and_random_inputs_pass() {
+    smoke("heapsnapshot");
+}

@@ -52,21 +52,35 @@ pub struct Diff {
 }
 
 /// Shortest paths from the root (node 0) by strong edges, then for what only weak edges hold,
-/// through them: each node's parent edge.
+/// through them: each node's parent edge and node, its depth, and its ancestor at depth
+/// [`PATH_HEAD`] (so a deep path is cut in constant time).
 struct Paths {
     parent: Vec<u32>,
+    from: Vec<u32>,
     depth: Vec<u32>,
+    anchor: Vec<u32>,
 }
 
 const NONE: u32 = u32::MAX;
 
+/// A path deeper than `PATH_HEAD + PATH_TAIL` steps shows its first `PATH_HEAD` steps (from
+/// the root) and its last `PATH_TAIL` (to the object), with the count of those left out.
+const PATH_HEAD: usize = 16;
+const PATH_TAIL: usize = 8;
+
+/// A name longer than this is cut in a path step (a snapshot's strings can be any length).
+const STEP_NAME_MAX: usize = 64;
+
 fn paths(s: &Snapshot) -> Paths {
     let n = s.nodes.len();
     let mut parent = vec![NONE; n];
+    let mut from = vec![NONE; n];
     let mut depth = vec![NONE; n];
     let weak = s.edge_types.iter().position(|t| t == "weak");
     let mut queue = VecDeque::from([0usize]);
     let mut reached = Vec::new();
+    // breadth-first order: a node comes after its parent
+    let mut order = vec![0usize];
     depth[0] = 0;
     // strong edges first; then what only weak references hold, through them
     for allow_weak in [false, true] {
@@ -85,11 +99,26 @@ fn paths(s: &Snapshot) -> Paths {
                 }
                 depth[to] = depth[i] + 1;
                 parent[to] = first + k as u32;
+                from[to] = i as u32;
                 queue.push_back(to);
+                order.push(to);
             }
         }
     }
-    Paths { parent, depth }
+    let mut anchor = vec![NONE; n];
+    for i in order {
+        anchor[i] = if depth[i] as usize <= PATH_HEAD {
+            i as u32
+        } else {
+            anchor[from[i] as usize]
+        };
+    }
+    Paths {
+        parent,
+        from,
+        depth,
+        anchor,
+    }
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -101,10 +130,14 @@ fn is_identifier(s: &str) -> bool {
 /// One step of a path, as Lua would write it where it can.
 fn step(s: &Snapshot, from: usize, e: &read::Edge) -> String {
     let name = || {
-        s.strings
+        let full = s
+            .strings
             .get(e.name_or_index as usize)
-            .cloned()
-            .unwrap_or_default()
+            .map_or("", |n| n.as_str());
+        match full.char_indices().nth(STEP_NAME_MAX) {
+            Some((cut, _)) => format!("{}...", &full[..cut]),
+            None => full.to_string(),
+        }
     };
     match s.edge_type(e) {
         "element" | "hidden" => format!("[{}]", e.name_or_index),
@@ -133,25 +166,36 @@ fn step(s: &Snapshot, from: usize, e: &read::Edge) -> String {
     }
 }
 
-fn path_to(s: &Snapshot, p: &Paths, mut node: usize) -> Option<String> {
+/// The steps from `node` up `count` parents, nearest the root first.
+fn steps_up(s: &Snapshot, p: &Paths, mut node: usize, count: usize) -> Vec<String> {
+    let mut steps = Vec::with_capacity(count);
+    while node != 0 && steps.len() < count {
+        let from = p.from[node] as usize;
+        steps.push(step(s, from, &s.edges[p.parent[node] as usize]));
+        node = from;
+    }
+    steps.reverse();
+    steps
+}
+
+/// The path from the root to `node` as Lua would write it (`None`: unreachable), cut in the
+/// middle when deeper than `PATH_HEAD + PATH_TAIL` steps.
+fn path_to(s: &Snapshot, p: &Paths, node: usize) -> Option<String> {
     if node != 0 && p.parent[node] == NONE {
         return None;
     }
-    let mut steps = Vec::new();
-    while node != 0 {
-        let ei = p.parent[node] as usize;
-        // the parent edge lies in its source's edge range: find the source by search
-        let from = s
-            .nodes
-            .partition_point(|n| n.first_edge as usize + n.edge_count as usize <= ei);
-        steps.push(step(s, from, &s.edges[ei]));
-        node = from;
-        if steps.len() > 10_000 {
-            break;
-        }
+    let depth = p.depth[node] as usize;
+    if depth <= PATH_HEAD + PATH_TAIL {
+        return Some(steps_up(s, p, node, depth).concat());
     }
-    steps.reverse();
-    Some(steps.concat())
+    let head = steps_up(s, p, p.anchor[node] as usize, PATH_HEAD);
+    let tail = steps_up(s, p, node, PATH_TAIL);
+    let skipped = depth - PATH_HEAD - PATH_TAIL;
+    Some(format!(
+        "{}.(... {skipped} steps){}",
+        head.concat(),
+        tail.concat()
+    ))
 }
 
 /// The class a node is counted under: its name, but strings all count as `(string)`.
@@ -162,15 +206,20 @@ fn class_of(s: &Snapshot, n: &read::Node) -> String {
     }
 }
 
+/// The sum of the nodes' sizes (saturating: a file can say any size).
+fn total(s: &Snapshot) -> u64 {
+    s.nodes.iter().fold(0u64, |t, n| t.saturating_add(n.size))
+}
+
 /// Compares two snapshots of one process.
 pub fn diff(a: &Snapshot, b: &Snapshot) -> Diff {
     let before: HashMap<u64, u64> = a.nodes.iter().map(|n| (n.id, n.size)).collect();
     let p = paths(b);
     let mut d = Diff {
         a_nodes: a.nodes.len() as u64,
-        a_bytes: a.nodes.iter().map(|n| n.size).sum(),
+        a_bytes: total(a),
         b_nodes: b.nodes.len() as u64,
-        b_bytes: b.nodes.iter().map(|n| n.size).sum(),
+        b_bytes: total(b),
         ..Default::default()
     };
     // (type, class) -> (count, bytes, nearest node)
@@ -182,18 +231,18 @@ pub fn diff(a: &Snapshot, b: &Snapshot) -> Diff {
         match before.get(&n.id) {
             Some(&old) => {
                 kept += 1;
-                kept_bytes += old;
+                kept_bytes = kept_bytes.saturating_add(old);
                 if n.size > old {
                     grown.push((n.size - old, i, old));
                 }
             }
             None => {
                 d.new_count += 1;
-                d.new_bytes += n.size;
+                d.new_bytes = d.new_bytes.saturating_add(n.size);
                 let key = (b.node_type(n).to_string(), class_of(b, n));
                 let g = groups.entry(key).or_insert((0, 0, i));
                 g.0 += 1;
-                g.1 += n.size;
+                g.1 = g.1.saturating_add(n.size);
                 if p.depth[i] < p.depth[g.2] {
                     g.2 = i;
                 }
@@ -412,6 +461,76 @@ mod tests {
         );
         assert_eq!(to_json(&d)["groups"][0]["count"], 2);
         assert!(render_text(&diff(&b, &b), "b", "b").contains("no new objects"));
+    }
+
+    /// Fuzz (tests/fuzz/regressions/heapsnapshot/): sizes near 2^64 overflowed the sums (a
+    /// panic in debug builds, wrong totals in release); they saturate.
+    #[test]
+    fn heapdiff_huge_sizes_saturate() {
+        let a = snapshot(&[(4, u64::MAX)]);
+        let b = snapshot(&[(4, u64::MAX), (6, u64::MAX), (7, u64::MAX - 1)]);
+        let d = diff(&a, &b);
+        assert_eq!(
+            (d.a_bytes, d.b_bytes, d.new_bytes),
+            (u64::MAX, u64::MAX, u64::MAX)
+        );
+        assert_eq!(d.groups[0].bytes, u64::MAX);
+        assert!(render_text(&d, "a", "b").contains("+2"));
+    }
+
+    /// root -> 1 -> 2 -> ... -> n-1, each link its own class.
+    fn chain(n: u64) -> Snapshot {
+        let mut nodes = Vec::new();
+        let mut edges = Vec::new();
+        let mut strings = vec!["(root)".to_string(), "next".to_string()];
+        for i in 0..n {
+            strings.push(format!("Link{i}"));
+            nodes.extend([3, i + 2, i * 2 + 1, 40, u64::from(i + 1 < n)]);
+            if i + 1 < n {
+                edges.extend([2, 1, (i + 1) * 5]);
+            }
+        }
+        let text = serde_json::json!({
+            "snapshot": {"meta": {
+                "node_fields": ["type", "name", "id", "self_size", "edge_count"],
+                "node_types": [["hidden", "array", "string", "object"]],
+                "edge_fields": ["type", "name_or_index", "to_node"],
+                "edge_types": [["context", "element", "property", "internal"]]}},
+            "nodes": nodes, "edges": edges, "strings": strings,
+        });
+        read::parse(text.to_string().as_bytes()).unwrap()
+    }
+
+    /// Fuzz (tests/fuzz/regressions/heapsnapshot/): a chain of 3,000 objects of distinct
+    /// classes made every group's path thousands of steps long (a 145 kB snapshot gave a 30 MB
+    /// report, quadratic in the depth). Deep paths show their ends and count the middle.
+    #[test]
+    fn heapdiff_deep_paths_stay_short() {
+        let b = chain(5000);
+        let d = diff(&chain(1), &b);
+        assert_eq!(d.groups.len(), 4999);
+        let json = to_json(&d).to_string();
+        assert!(json.len() < 4 << 20, "{} bytes", json.len());
+        let deepest = d.groups.iter().find(|g| g.class == "Link4999").unwrap();
+        let path = deepest.path.as_deref().unwrap();
+        let expected = format!(
+            "{}.(... {} steps){}",
+            "next".to_string() + &".next".repeat(PATH_HEAD - 1),
+            4999 - PATH_HEAD - PATH_TAIL,
+            ".next".repeat(PATH_TAIL)
+        );
+        assert_eq!(path, expected);
+        let shallow = d.groups.iter().find(|g| g.class == "Link3").unwrap();
+        assert_eq!(shallow.path.as_deref(), Some("next.next.next"));
+    }
+
+    #[test]
+    fn long_names_are_cut_in_paths() {
+        let mut s = chain(3);
+        s.strings[1] = "k".repeat(1000);
+        let p = paths(&s);
+        let path = path_to(&s, &p, 2).unwrap();
+        assert!(path.len() < 200 && path.contains("..."), "{path}");
     }
 
     #[test]

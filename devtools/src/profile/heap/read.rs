@@ -153,6 +153,11 @@ pub fn parse(bytes: &[u8]) -> Result<Snapshot, String> {
             raw.snapshot.edge_count
         ));
     }
+    if count > u32::MAX as usize || edge_total > u32::MAX as usize {
+        return Err(format!(
+            "{count} nodes and {edge_total} edges: too many to read"
+        ));
+    }
     if count == 0 {
         return Err("no nodes (not even the root)".into());
     }
@@ -167,7 +172,7 @@ pub fn parse(bytes: &[u8]) -> Result<Snapshot, String> {
             return Err(format!("node {i} names string {} of {strings}", f[n_name]));
         }
         let ec = f[n_edges];
-        if first + ec > edge_total as u64 {
+        if ec > edge_total as u64 - first {
             return Err(format!(
                 "node {i}'s edges run past the edges array ({edge_total} edges)"
             ));
@@ -251,6 +256,15 @@ mod tests {
         assert!(parse(bad_name.as_bytes()).unwrap_err().contains("string"));
         assert!(parse(b"\xff\x00garbage").is_err());
         assert!(parse(b"{}").is_err());
+    }
+
+    /// Fuzz (tests/fuzz/regressions/heapsnapshot/): an edge count near 2^64 overflowed the
+    /// running sum of edge counts (a panic in debug builds).
+    #[test]
+    fn heapsnapshot_huge_edge_count_is_an_error() {
+        let huge = SMALL.replace("[0,0,1,0,1,", "[0,0,1,0,18446744073709551615,");
+        let e = parse(huge.as_bytes()).unwrap_err();
+        assert!(e.contains("run past the edges"), "{e}");
     }
 
     #[test]
