@@ -25,7 +25,6 @@ ClientRequest    request(options|url, onResponse), get: write, done(data) / fini
 local net = require('net')
 local url = require('url')
 local uv = require('uv')
-local enter, nested = uv._enter, uv._nested
 local native = require('http-parser')
 local httpHeader = require('http-header')
 local stream = require('stream')
@@ -308,6 +307,8 @@ local function serve(server, socket)
     lastActive = now(),
   }, Connection)
   conn.parser:setMaxHeaderSize(server.maxHeaderSize or 16384)
+  -- each head parsed starts an `http request` (for the profilers and the debugger)
+  if server._requestOrigin then conn.parser:setOrigin(server._requestOrigin) end
   server._connections[conn] = true
   if raw then
     conn.onRead = function(err, chunk) conn:read(err, chunk) end
@@ -458,13 +459,6 @@ end
 local F_KEEP_ALIVE_IN, F_UPGRADE, F_EXPECT, F_BODYLESS = 1, 2, 4, 8
 local band = bit.band
 
--- The 'request' event, shown to the loop's observers as a callback of its own (an
--- `http request` made where the server was) rather than as part of the socket's read.
-local function emitRequest(server, req, res)
-  if nested.on and server._requestOrigin then enter(server._requestOrigin) end
-  server:emit('request', req, res)
-end
-
 -- A request head: `headers` is its {name, value} list, the rest as nextMessage gives them.
 function Connection:onHead(headers, method, path, minor, flags)
   local server, socket = self.server, self.socket
@@ -492,7 +486,7 @@ function Connection:onHead(headers, method, path, minor, flags)
     end
     self:write('HTTP/1.1 100 Continue\r\n\r\n')
   end
-  emitRequest(server, req, res)
+  server:emit('request', req, res)
 end
 
 -- Upgrade and CONNECT: the socket leaves HTTP; what followed the head goes with it.
@@ -515,7 +509,7 @@ function Connection:upgrade(req, res)
   end
   -- luvit's way: the request handler gets the raw socket with the rest unread in it.
   if #rest > 0 then socket:unshift(rest) end
-  emitRequest(server, req, res)
+  server:emit('request', req, res)
 end
 
 -- Stops parsing: the socket belongs to someone else now (or is going away).

@@ -223,6 +223,20 @@ require('tap')(function(test)
     assert(type(head) == 'table' and head[1][2] == 'a b c\td', tostring(head))
   end)
 
+  test('parser:setOrigin takes only what uv._origin made, or nil', function()
+    local native, uv = require('http-parser'), require('uv')
+    local p = native.newParser('request')
+    for _, bad in ipairs({ 1, 'x', {}, p, true }) do
+      local ok, err = pcall(p.setOrigin, p, bad)
+      assert(not ok and tostring(err):find('must come from uv._origin'), tostring(err))
+    end
+    p:setOrigin(uv._origin('http request', function() end))
+    -- a head parsed with nothing observing the loop: parsed as ever
+    local head = p:nextMessage('GET / HTTP/1.1\r\nHost: a\r\n\r\n')
+    assert(type(head) == 'table' and head[1][1] == 'Host', tostring(head))
+    p:setOrigin(nil)
+  end)
+
   test('malformed request: 400, closed, and the server goes on serving', function(expect)
     local server
     server = http.createServer(function(req, res) res:finish('fine') end)

@@ -265,22 +265,20 @@ fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
     IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
+fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, mut args: MultiValue) {
     let invoker = match el.invoker.borrow().as_ref() {
         Some(i) => i.clone(),
         None => unreachable!("the runtime installs the invoker before any Lua runs"),
     };
+    // The callee goes in front of its arguments, in the same deque (one allocation a callback;
+    // `args_with_room` leaves the room).
     let result = if el.callbacks_on_main(lua) {
-        let mut all = MultiValue::with_capacity(args.len() + 1);
-        all.push_back(Value::Function(f.clone()));
-        all.extend(args);
-        invoker.call::<(bool, Value, Option<String>)>(all)
+        args.push_front(Value::Function(f.clone()));
+        invoker.call::<(bool, Value, Option<String>)>(args)
     } else {
-        let mut all = MultiValue::with_capacity(args.len() + 2);
-        all.push_back(Value::Function(invoker));
-        all.push_back(Value::Function(f.clone()));
-        all.extend(args);
-        call_on_main(lua, el.main_state, all)
+        args.push_front(Value::Function(f.clone()));
+        args.push_front(Value::Function(invoker));
+        call_on_main(lua, el.main_state, args)
     };
     match result {
         Ok((true, _, _)) => {}
@@ -328,6 +326,12 @@ fn call_on_main(
             debug_assert_eq!(ffi::lua_gettop(l), if l != cur { base } else { base + 3 });
         })
     }
+}
+
+/// An empty argument list with room for `n` arguments and what the door puts in front of
+/// them (the callee and the invoker), so a callback's call allocates once.
+pub fn args_with_room(n: usize) -> MultiValue {
+    MultiValue::with_capacity(n + 2)
 }
 
 /// The main Lua thread's raw state (null: call on whatever thread is current).

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use luvit_devtools::{LoopObserver, Origin};
-use mlua::{AnyUserData, Function, Lua, MultiValue, Table};
+use mlua::{AnyUserData, Function, Lua, MultiValue};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 pub use dispatch::Callback;
@@ -165,9 +165,6 @@ pub struct EventLoop {
     /// The current run was entered from the main thread (callbacks need no thread switch).
     run_from_main: Cell<bool>,
     current_origin: RefCell<Option<Rc<Origin>>>,
-    /// `uv._nested`: its `on` field tells the Lua side whether to report nested runs at all
-    /// (a table read on the request path instead of a call into Rust).
-    nested_flag: RefCell<Option<Table>>,
 }
 
 impl EventLoop {
@@ -203,7 +200,6 @@ impl EventLoop {
             main_state,
             run_from_main: Cell::new(true),
             current_origin: RefCell::new(None),
-            nested_flag: RefCell::new(None),
         }))
     }
 
@@ -233,19 +229,6 @@ impl EventLoop {
         self.next_ticks.borrow_mut().clear();
         self.local_q.borrow_mut().clear();
         self.invoker.borrow_mut().take();
-        self.nested_flag.borrow_mut().take();
-    }
-
-    /// Keeps `uv._nested`, whose `on` follows whether anything observes the loop.
-    pub(crate) fn set_nested_flag(&self, t: Table) {
-        let _ = t.raw_set("on", self.observed());
-        *self.nested_flag.borrow_mut() = Some(t);
-    }
-
-    fn update_nested_flag(&self) {
-        if let Some(t) = self.nested_flag.borrow().as_ref() {
-            let _ = t.raw_set("on", self.observed());
-        }
     }
 
     /// Adds an observer of every callback (they are told in the order attached).
@@ -254,7 +237,6 @@ impl EventLoop {
         all.push(observer);
         *self.observers.borrow_mut() = Rc::from(all);
         STAMP.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.update_nested_flag();
     }
 
     /// Removes an observer attached before (the same `Rc`).
@@ -268,7 +250,6 @@ impl EventLoop {
             .collect();
         STAMP.store(!all.is_empty(), std::sync::atomic::Ordering::Relaxed);
         *self.observers.borrow_mut() = Rc::from(all);
-        self.update_nested_flag();
     }
 
     pub fn observed(&self) -> bool {

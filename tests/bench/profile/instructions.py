@@ -10,14 +10,20 @@ syscalls cost more than their count), so run.py stays the figure of record when 
 is quiet.
 
 Usage: python3 tests/bench/profile/instructions.py [path/to/luvit] [--requests N] [--top K]
+                                                  [--rounds R]
 Needs valgrind (installed with apt-get when missing). The server binds 127.0.0.1.
---top K prints the K functions whose counts grew most between plain and --loop-prof.
+--top K prints the K functions whose counts changed most between plain and --loop-prof, code
+that LuaJIT compiled counted as one `[JIT code]` (its traces land at other addresses each run).
+--rounds R (default 1) measures each configuration R times, interleaved, and reports the median:
+which traces LuaJIT forms varies from run to run and moves a count by a percent or two.
 """
 import os, re, shutil, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-ARGS = [a for a in sys.argv[1:] if not a.startswith('--')]
+VALUED = ('--requests', '--top', '--rounds')
+ARGS = [a for i, a in enumerate(sys.argv[1:], 1)
+        if not a.startswith('--') and sys.argv[i - 1] not in VALUED]
 LUVIT = os.path.abspath(ARGS[0]) if ARGS else os.path.join(ROOT, 'target', 'release', 'luvit')
 SERVER = os.path.join(ROOT, 'examples', 'debug', 'bench-server.lua')
 
@@ -30,6 +36,7 @@ def opt(name, default):
 
 REQUESTS = opt('--requests', 2000)
 TOP = opt('--top', 0)
+ROUNDS = max(1, opt('--rounds', 1))
 REQUEST = b'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
 
 
@@ -50,6 +57,10 @@ def ask(port, n):
                 if not chunk:
                     raise RuntimeError('the server closed the connection')
                 got += chunk
+
+
+# a function callgrind knows only by its address: machine code LuaJIT generated
+JIT = re.compile(r"0x[0-9a-f]+('\d+)?$")
 
 
 def dump_total(path):
@@ -85,7 +96,8 @@ def dump_total(path):
                 parts = line.split()
                 if len(parts) >= 2:
                     try:
-                        by_fn[fn] = by_fn.get(fn, 0) + int(parts[1])
+                        key = '[JIT code]' if JIT.match(fn) else fn
+                        by_fn[key] = by_fn.get(key, 0) + int(parts[1])
                     except ValueError:
                         pass
     return total, by_fn
@@ -141,21 +153,32 @@ def main():
     print(f'{LUVIT}: instructions per keep-alive request, {REQUESTS} requests, under callgrind')
     tmp = tempfile.mkdtemp(prefix='luvit-instr-')
     try:
-        plain, plain_fn = measure([], tmp)
-        print(f'  {"plain":14} {plain:12,.0f}   1.000')
         # Only the profilers whose work follows events: a sampling profiler (--cpu-prof,
         # --native-prof) samples per CPU second, and under valgrind a request takes ~50x the
         # CPU seconds, so its count here would be ~50x its real cost.
-        rows = [('--loop-prof', ['--loop-prof']), ('--heap-prof', ['--heap-prof'])]
-        for name, flags in rows:
-            n, by_fn = measure(flags, tmp)
-            print(f'  {name:14} {n:12,.0f}   {plain / n:.3f}  (plain/this: the throughput ratio '
-                  f'if time followed instructions)', flush=True)
+        rows = [('plain', []), ('--loop-prof', ['--loop-prof']), ('--heap-prof', ['--heap-prof'])]
+        got = {name: [] for name, _ in rows}
+        for _ in range(ROUNDS):
+            for name, flags in rows:
+                got[name].append(measure(flags, tmp))
+        median = {name: sorted(runs)[len(runs) // 2] for name, runs in got.items()}
+        plain, plain_fn = median['plain']
+        for name, _ in rows:
+            n, by_fn = median[name]
+            jit = by_fn.get('[JIT code]', 0) / REQUESTS
+            spread = ''
+            if ROUNDS > 1:
+                counts = sorted(c for c, _ in got[name])
+                spread = f'  [{counts[0]:,.0f} .. {counts[-1]:,.0f}]'
+            print(f'  {name:14} {n:12,.0f}   {plain / n:.3f}  JIT code {jit:8,.0f}{spread}',
+                  flush=True)
             if TOP and name == '--loop-prof':
-                grew = sorted(((by_fn.get(k, 0) - plain_fn.get(k, 0), k) for k in by_fn),
-                              reverse=True)[:TOP]
-                for d, k in grew:
-                    print(f'      +{d / REQUESTS:10,.0f}  {k}')
+                keys = set(by_fn) | set(plain_fn)
+                moved = sorted(((by_fn.get(k, 0) - plain_fn.get(k, 0), k) for k in keys),
+                               key=lambda t: -abs(t[0]))[:TOP]
+                for d, k in moved:
+                    print(f'      {d / REQUESTS:+10,.0f}  {k}')
+        print('  (ratio: plain/this, the throughput ratio if time followed instructions)')
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

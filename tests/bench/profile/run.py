@@ -14,7 +14,9 @@ import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, ti
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-ARGS = [a for a in sys.argv[1:] if not a.startswith('--')]
+VALUED = ('--duration', '--rounds')
+ARGS = [a for i, a in enumerate(sys.argv[1:], 1)
+        if not a.startswith('--') and sys.argv[i - 1] not in VALUED]
 LUVIT = os.path.abspath(ARGS[0]) if ARGS else os.path.join(ROOT, 'target', 'release', 'luvit')
 SERVER = os.path.join(ROOT, 'examples', 'debug', 'bench-server.lua')
 NODE_SERVER = os.path.join(ROOT, 'tests', 'bench', 'http', 'hello.js')

@@ -99,6 +99,7 @@ pub struct LoopProfiler {
     trace_next: Cell<usize>,
     /// (ms since start, Lua heap in KB), one sample per 100 ms of callbacks at most.
     pub(crate) heap: RefCell<Vec<(u64, u64)>>,
+    next_heap_sample: Cell<Instant>,
     watchdog: Watchdog,
 }
 
@@ -109,10 +110,11 @@ impl LoopProfiler {
     /// Call on the Lua thread; `main` is its live main state, living until the process exits.
     pub unsafe fn start(main: *mut lua_State, options: LoopOptions) -> LoopProfiler {
         let watchdog = Watchdog::start(main, options.threshold);
+        let started = Instant::now();
         LoopProfiler {
             options,
             main,
-            started: Instant::now(),
+            started,
             idle: Cell::new(Duration::ZERO),
             depth: Cell::new(0),
             slow_inner: Cell::new(None),
@@ -125,6 +127,7 @@ impl LoopProfiler {
             trace: RefCell::new(Vec::new()),
             trace_next: Cell::new(0),
             heap: RefCell::new(Vec::new()),
+            next_heap_sample: Cell::new(started),
             watchdog,
         }
     }
@@ -183,14 +186,19 @@ impl LoopProfiler {
         i
     }
 
-    fn sample_heap(&self, now: Duration) {
-        let ms = now.as_millis() as u64;
-        let due = self.heap.borrow().last().is_none_or(|(t, _)| ms >= t + 100);
-        if due {
-            // SAFETY: the main state of this thread (start's promise); LUA_GCCOUNT only reads.
-            let kb = unsafe { mlua::ffi::lua_gc(self.main, mlua::ffi::LUA_GCCOUNT, 0) };
-            self.heap.borrow_mut().push((ms, kb.max(0) as u64));
+    /// One heap sample when the last is 100 ms old (checked against the callback's start: no
+    /// clock read or duration math on the common path).
+    fn sample_heap(&self, run: &CallbackRun, now: Duration) {
+        if run.started < self.next_heap_sample.get() {
+            return;
         }
+        self.next_heap_sample
+            .set(run.started + Duration::from_millis(100));
+        // SAFETY: the main state of this thread (start's promise); LUA_GCCOUNT only reads.
+        let kb = unsafe { mlua::ffi::lua_gc(self.main, mlua::ffi::LUA_GCCOUNT, 0) };
+        self.heap
+            .borrow_mut()
+            .push((now.as_millis() as u64, kb.max(0) as u64));
     }
 }
 
@@ -248,7 +256,7 @@ impl LoopObserver for LoopProfiler {
         let d = self.depth.get();
         self.depth.set(d + 1);
         if d == 0 {
-            self.watchdog.begin(run.started);
+            self.watchdog.begin();
             if let Some(ready) = run.ready {
                 let lag = run.started.saturating_duration_since(ready);
                 self.lag.borrow_mut().record(lag.as_nanos() as u64);
@@ -308,7 +316,7 @@ impl LoopObserver for LoopProfiler {
                     slow.truncate(SLOW_KEPT);
                 }
             }
-            self.sample_heap(now);
+            self.sample_heap(run, now);
         }
     }
 

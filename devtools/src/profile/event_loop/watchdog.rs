@@ -2,8 +2,11 @@
 //! and, while it still runs, asks the Lua thread for its stack every millisecond through a safe
 //! point (so the report says where inside the callback the time went, compiled code included).
 //!
-//! The loop thread pays two atomic stores per callback; the thread wakes every quarter of the
-//! threshold (at most every 10 ms) to look.
+//! The loop thread pays two relaxed atomic stores per callback and reads no clock for it: it
+//! numbers its callbacks, and the watchdog, waking every quarter of the threshold (at most
+//! every 10 ms), times a number it keeps seeing on its own clock. So it starts sampling when a
+//! callback has run at least the threshold less one wake interval, and at most the threshold
+//! plus one; the loop thread decides what was slow from its own exact durations.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -22,26 +25,16 @@ const MAX_FRAMES: usize = 48;
 /// Samples kept per slow callback (one a millisecond: 10 s of it).
 const MAX_SAMPLES: usize = 10_000;
 
-/// Microseconds since `BASE` when the outermost running callback started; 0 when none runs.
-static RUNNING_SINCE: AtomicU64 = AtomicU64::new(0);
+/// The number of the outermost callback running now; 0 when none runs.
+static RUNNING: AtomicU64 = AtomicU64::new(0);
 static MAIN: AtomicPtr<lua_State> = AtomicPtr::new(std::ptr::null_mut());
 static SLOT: OnceLock<Option<Slot>> = OnceLock::new();
-static BASE: OnceLock<Instant> = OnceLock::new();
 
 thread_local! {
     /// Stacks sampled during the callback running now (on the Lua thread only).
     static SAMPLES: RefCell<Vec<Vec<Frame>>> = const { RefCell::new(Vec::new()) };
-}
-
-fn now_us() -> u64 {
-    us_at(Instant::now())
-}
-
-/// An instant as microseconds since `BASE` (never 0, which means "none").
-fn us_at(t: Instant) -> u64 {
-    t.saturating_duration_since(*BASE.get_or_init(Instant::now))
-        .as_micros() as u64
-        + 1
+    /// The number of the last callback begun on this thread.
+    static NUMBER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 struct Shared {
@@ -62,7 +55,6 @@ impl Watchdog {
     /// Call on the Lua thread; `main` is its live main state, living until the process exits.
     pub unsafe fn start(main: *mut lua_State, threshold: Duration) -> Watchdog {
         MAIN.store(main, Ordering::SeqCst);
-        BASE.get_or_init(Instant::now);
         let slot = *SLOT.get_or_init(|| safepoint::register(main, sample));
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
@@ -78,20 +70,18 @@ impl Watchdog {
         Watchdog { shared, thread }
     }
 
-    /// The loop thread entered a callback (the outermost one) at `started`.
-    pub fn begin(&self, started: Instant) {
-        SAMPLES.with(|s| {
-            let mut s = s.borrow_mut();
-            if !s.is_empty() {
-                s.clear();
-            }
+    /// The loop thread entered a callback (the outermost one).
+    pub fn begin(&self) {
+        let n = NUMBER.with(|n| {
+            n.set(n.get().wrapping_add(1).max(1));
+            n.get()
         });
-        RUNNING_SINCE.store(us_at(started), Ordering::Relaxed);
+        RUNNING.store(n, Ordering::Relaxed);
     }
 
     /// The callback returned: the stacks sampled while it ran past the threshold.
     pub fn end(&self) -> Vec<Vec<Frame>> {
-        RUNNING_SINCE.store(0, Ordering::Relaxed);
+        RUNNING.store(0, Ordering::Relaxed);
         SAMPLES.with(|s| {
             let mut s = s.borrow_mut();
             if s.is_empty() {
@@ -106,7 +96,7 @@ impl Watchdog {
 impl Drop for Watchdog {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        RUNNING_SINCE.store(0, Ordering::SeqCst);
+        RUNNING.store(0, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -115,9 +105,21 @@ impl Drop for Watchdog {
 
 fn watch(shared: &Shared, slot: Slot) {
     let calm = Duration::from_micros((shared.threshold_us / 4).clamp(1000, 10_000));
+    let threshold = Duration::from_micros(shared.threshold_us);
+    // the callback last seen running, and when it was first seen
+    let mut seen: Option<(u64, Instant)> = None;
     while !shared.stop.load(Ordering::SeqCst) {
-        let since = RUNNING_SINCE.load(Ordering::SeqCst);
-        if since != 0 && now_us().saturating_sub(since) >= shared.threshold_us {
+        let running = RUNNING.load(Ordering::Relaxed);
+        let now = Instant::now();
+        let since = match seen {
+            Some((n, t)) if n == running => t,
+            _ => {
+                seen = (running != 0).then_some((running, now));
+                now
+            }
+        };
+        // it began up to one wake interval before it was first seen
+        if running != 0 && now.saturating_duration_since(since) + calm >= threshold {
             safepoint::poke(slot);
             std::thread::sleep(Duration::from_millis(1));
         } else {
@@ -128,7 +130,7 @@ fn watch(shared: &Shared, slot: Slot) {
 
 /// The safe-point action: one stack sample of the callback that is running late.
 unsafe fn sample(l: *mut lua_State) {
-    if RUNNING_SINCE.load(Ordering::SeqCst) == 0 {
+    if RUNNING.load(Ordering::Relaxed) == 0 {
         return;
     }
     let frames = stack::capture(l, MAIN.load(Ordering::SeqCst), MAX_FRAMES);

@@ -14,8 +14,11 @@ use std::ptr;
 
 use mlua::ffi;
 
+use std::rc::Rc;
+
 use super::parse::{Event, Kind, Parser};
 use super::reason_for;
+use crate::modules::uv::origin::{kept_at, KeptOrigin};
 
 const PARSER_META: &CStr = c"luvit.http.parser";
 
@@ -58,12 +61,23 @@ unsafe fn raise(l: L, msg: &str) -> c_int {
 
 // ---- the parser userdata -------------------------------------------------------------------
 
-unsafe fn parser_at<'a>(l: L) -> &'a mut Parser {
-    let ud = ffi::luaL_checkudata(l, 1, PARSER_META.as_ptr()) as *mut *mut Parser;
+/// A parser userdata's payload: the parser, and the origin of the work each head it parses
+/// starts (a server's `http request`, set by `setOrigin`).
+struct Parsing {
+    parser: Parser,
+    origin: Option<Rc<KeptOrigin>>,
+}
+
+unsafe fn parsing_at<'a>(l: L) -> &'a mut Parsing {
+    let ud = ffi::luaL_checkudata(l, 1, PARSER_META.as_ptr()) as *mut *mut Parsing;
     if (*ud).is_null() {
         raise(l, "http parser used after it was freed");
     }
     &mut **ud
+}
+
+unsafe fn parser_at<'a>(l: L) -> &'a mut Parser {
+    &mut parsing_at(l).parser
 }
 
 /// `newParser([kind[, luvitCodec]])`: kind 'request' (default) or 'response'; luvitCodec
@@ -75,18 +89,21 @@ unsafe extern "C-unwind" fn parser_new(l: L) -> c_int {
         Some(b"response") => Kind::Response,
         _ => return raise(l, "newParser: kind must be 'request' or 'response'"),
     };
-    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut Parser>()) as *mut *mut Parser;
+    let ud = ffi::lua_newuserdata(l, std::mem::size_of::<*mut Parsing>()) as *mut *mut Parsing;
     *ud = ptr::null_mut();
     ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, PARSER_META.as_ptr());
     ffi::lua_setmetatable(l, -2);
     let mut parser = Parser::new(kind);
     parser.set_luvit_codec(ffi::lua_toboolean(l, 2) != 0);
-    *ud = Box::into_raw(Box::new(parser));
+    *ud = Box::into_raw(Box::new(Parsing {
+        parser,
+        origin: None,
+    }));
     1
 }
 
 unsafe extern "C-unwind" fn parser_gc(l: L) -> c_int {
-    let ud = ffi::lua_touserdata(l, 1) as *mut *mut Parser;
+    let ud = ffi::lua_touserdata(l, 1) as *mut *mut Parsing;
     if !ud.is_null() && !(*ud).is_null() {
         drop(Box::from_raw(*ud));
         *ud = ptr::null_mut();
@@ -161,13 +178,17 @@ unsafe fn push_event(l: L, p: &Parser, ev: Result<Event, super::parse::ParseErro
 /// 4 expect-continue, 8 no body). `headers` is the array of `{name, value}` pairs alone, ready
 /// to be a message's header list: the server's per-request path allocates one table less.
 unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
-    let p = parser_at(l);
+    let Parsing { parser: p, origin } = parsing_at(l);
     if let Some(chunk) = bytes_at(l, 2) {
         p.push(chunk);
     }
     let ev = p.next_event();
     if !matches!(ev, Ok(Event::Head)) {
         return push_event(l, p, ev);
+    }
+    if let Some(origin) = origin {
+        // No Rust panic may cross the C frames around us.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| origin.enter()));
     }
     ffi::luaL_checkstack(l, 8, ptr::null());
     let h = p.head();
@@ -245,6 +266,26 @@ unsafe extern "C-unwind" fn parser_set_max(l: L) -> c_int {
         return raise(l, "parser:setMaxHeaderSize(n): n must be a positive number");
     }
     p.set_max_head(n as usize);
+    0
+}
+
+/// `parser:setOrigin(origin|nil)`: each head parsed from now on starts `origin`'s work (a
+/// `uv._origin` value): the profilers and the debugger see the request, not the socket's read.
+unsafe extern "C-unwind" fn parser_set_origin(l: L) -> c_int {
+    let parsing = parsing_at(l);
+    if ffi::lua_isnoneornil(l, 2) != 0 {
+        parsing.origin = None;
+        return 0;
+    }
+    match kept_at(l, 2) {
+        Some(origin) => parsing.origin = Some(origin),
+        None => {
+            return raise(
+                l,
+                "parser:setOrigin(origin): origin must come from uv._origin",
+            )
+        }
+    }
     0
 }
 
@@ -575,7 +616,7 @@ pub fn install(lua: &mlua::Lua, module: &mlua::Table) -> mlua::Result<()> {
             ffi::lua_pushcfunction(l, parser_gc);
             ffi::lua_setfield(l, -2, c"__gc".as_ptr());
             ffi::lua_createtable(l, 0, 10);
-            let methods: [(&CStr, ffi::lua_CFunction); 10] = [
+            let methods: [(&CStr, ffi::lua_CFunction); 11] = [
                 (c"next", parser_next),
                 (c"nextMessage", parser_next_message),
                 (c"push", parser_push),
@@ -583,6 +624,7 @@ pub fn install(lua: &mlua::Lua, module: &mlua::Table) -> mlua::Result<()> {
                 (c"rest", parser_rest),
                 (c"expect", parser_expect),
                 (c"setMaxHeaderSize", parser_set_max),
+                (c"setOrigin", parser_set_origin),
                 (c"buffered", parser_buffered),
                 (c"idle", parser_idle),
                 (c"upgraded", parser_upgraded),

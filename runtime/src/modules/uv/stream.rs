@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::errors::UvError;
 use super::handle::Kind;
-use crate::r#loop::{EventLoop, HandleId, ReqId, Slot};
+use crate::r#loop::{dispatch, EventLoop, HandleId, ReqId, Slot};
 
 /// A connected byte stream.
 pub enum Conn {
@@ -421,8 +421,12 @@ impl Stream {
             let args = match item {
                 ReadItem::Data(d) => {
                     self.pending_bytes.set(self.pending_bytes.get() - d.len());
-                    lua.create_string(&d)
-                        .and_then(|s| (Value::Nil, s).into_lua_multi(lua))
+                    lua.create_string(&d).map(|s| {
+                        let mut args = dispatch::args_with_room(2);
+                        args.push_back(Value::Nil);
+                        args.push_back(Value::String(s));
+                        args
+                    })
                 }
                 ReadItem::Eof => Ok(MultiValue::new()),
                 ReadItem::Err(e) => e.name.into_lua_multi(lua),
