@@ -250,6 +250,15 @@ function ServerResponse:_finished(callback)
   if conn then conn:responseDone(self) end
 end
 
+-- finish's rare paths, kept out of it so that it makes no closure (see queueWrite).
+local function finishLater(self, data, callback)
+  if data then
+    self.socket:write(data, function() self:_finished(callback) end)
+  else
+    process.nextTick(function() self:_finished(callback) end)
+  end
+end
+
 -- finish([chunk], [callback]): the last chunk; the response is done once it is written.
 function ServerResponse:finish(chunk, callback)
   if type(chunk) == 'function' then chunk, callback = nil, chunk end
@@ -271,10 +280,8 @@ function ServerResponse:finish(chunk, callback)
   local conn = self._conn
   if data and conn then
     conn:writeThen(data, self._finished, self, callback)
-  elseif data then
-    self.socket:write(data, function() self:_finished(callback) end)
   else
-    process.nextTick(function() self:_finished(callback) end)
+    finishLater(self, data, callback)
   end
 end
 ServerResponse.done = ServerResponse.finish
@@ -373,28 +380,14 @@ function Connection:_stopReading()
   end
 end
 
--- Writes now what the kernel takes; the rest queues. Calls fn(a, b) once all of `data` is
--- written (at once when nothing had to queue: no closure on the common path). Returns false
--- above the high-water mark (then the response emits 'drain').
-function Connection:writeThen(data, fn, a, b)
-  local handle = self.handle
-  if not handle then
-    return self.socket:write(data, fn and function(err) fn(a, b, err) end)
-  end
-  local n, err, code = uv.try_write(handle, data)
-  if n == #data then
-    if fn then fn(a, b) end
-    return true
-  end
-  if n then
-    data = data:sub(n + 1)
-  elseif code ~= 'EAGAIN' then
-    -- The peer is gone (reset, broken pipe): close, so the response sees 'close' instead of
-    -- waiting for a 'drain' that never comes.
-    self.socket:destroy()
-    if fn then fn(a, b, err) end
-    return false
-  end
+-- The slow paths of writeThen live outside it: a function that makes a closure closes
+-- upvalues (bytecode UCLO) at every return, which LuaJIT cannot compile, and writeThen is on
+-- every response's path.
+local function writeThroughStream(self, data, fn, a, b)
+  return self.socket:write(data, fn and function(err) fn(a, b, err) end)
+end
+
+local function queueWrite(self, handle, data, fn, a, b)
   uv.write(handle, data, function(werr)
     if werr then self.socket:destroy() end
     if fn then fn(a, b, werr) end
@@ -409,6 +402,29 @@ function Connection:writeThen(data, fn, a, b)
     return false
   end
   return true
+end
+
+-- Writes now what the kernel takes; the rest queues. Calls fn(a, b) once all of `data` is
+-- written (at once when nothing had to queue: no closure on the common path). Returns false
+-- above the high-water mark (then the response emits 'drain').
+function Connection:writeThen(data, fn, a, b)
+  local handle = self.handle
+  if not handle then return writeThroughStream(self, data, fn, a, b) end
+  local n, err, code = uv.try_write(handle, data)
+  if n == #data then
+    if fn then fn(a, b) end
+    return true
+  end
+  if n then
+    data = data:sub(n + 1)
+  elseif code ~= 'EAGAIN' then
+    -- The peer is gone (reset, broken pipe): close, so the response sees 'close' instead of
+    -- waiting for a 'drain' that never comes.
+    self.socket:destroy()
+    if fn then fn(a, b, err) end
+    return false
+  end
+  return queueWrite(self, handle, data, fn, a, b)
 end
 
 local function callWith(callback, _, err)

@@ -223,6 +223,16 @@ require('tap')(function(test)
     assert(type(head) == 'table' and head[1][2] == 'a b c\td', tostring(head))
   end)
 
+  test('header values that are numbers go out as tostring shows them', function()
+    local native = require('http-parser')
+    for _, v in ipairs({ 0, 1, -5, 12, 4096, 99999999999999, 123456789012345, 1e300, 1.5,
+                         -0.0, 2^53, -2^53 - 2, 0/0, 1/0 }) do
+      local bytes = native.encodeResponse(200, 'OK', { { 'X-N', v } }, 0, 0, '')
+      local want = 'X-N: ' .. tostring(v) .. '\r\n'
+      assert(bytes:find(want, 1, true), want .. ' in ' .. bytes)
+    end
+  end)
+
   test('parser:setOrigin takes only what uv._origin made, or nil', function()
     local native, uv = require('http-parser'), require('uv')
     local p = native.newParser('request')

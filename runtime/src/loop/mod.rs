@@ -129,6 +129,17 @@ struct LoopState {
     next_id: u64,
 }
 
+/// How long the poll phase may wait.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Wait {
+    /// Not at all (something is due or pending).
+    Now,
+    /// Until a time on the loop's millisecond clock (the next timer).
+    Until(u64),
+    /// Until I/O.
+    Forever,
+}
+
 /// The loop. One per Lua state, stored in the state's app data as `Rc<EventLoop>`.
 pub struct EventLoop {
     rt: tokio::runtime::Runtime,
@@ -146,6 +157,10 @@ pub struct EventLoop {
     /// Completions from tasks on the loop thread (not `Send`: they may hold handle state).
     local_q: RefCell<VecDeque<(Option<Instant>, LocalEvent)>>,
     local_notify: tokio::sync::Notify,
+    /// The timer the poll phase waits on, kept across iterations with its deadline: a loop
+    /// whose next timer stays the same (a server's periodic sweep) re-arms nothing, where a
+    /// new `sleep` each iteration cost a timer-wheel insert and removal per request.
+    wake_timer: RefCell<Option<(Instant, std::pin::Pin<Box<tokio::time::Sleep>>)>>,
     observers: RefCell<Rc<[Rc<dyn LoopObserver>]>>,
     /// When the callback about to be dispatched became ready (for the observers' lag figure).
     ready_at: Cell<Option<Instant>>,
@@ -189,6 +204,7 @@ impl EventLoop {
             next_ticks: RefCell::new(VecDeque::new()),
             local_q: RefCell::new(VecDeque::new()),
             local_notify: tokio::sync::Notify::new(),
+            wake_timer: RefCell::new(None),
             observers: RefCell::new(Rc::from(Vec::new())),
             ready_at: Cell::new(None),
             awaiting: Cell::new(false),
@@ -489,7 +505,7 @@ impl EventLoop {
         Ok(alive)
     }
 
-    fn poll_timeout(&self, mode: RunMode) -> Option<Duration> {
+    fn poll_timeout(&self, mode: RunMode) -> Wait {
         let mut st = self.state.borrow_mut();
         let idle = st.phase_handles.iter().any(|(p, _)| *p == Phase::Idle);
         if mode == RunMode::NoWait
@@ -498,19 +514,22 @@ impl EventLoop {
             || self.immediates_pending.get()
             || !st.closing.is_empty()
         {
-            return Some(Duration::ZERO);
+            return Wait::Now;
         }
         let now = self.now();
         let LoopState {
             timers, handles, ..
         } = &mut *st;
-        timers
-            .next_due(|id, seq| {
-                handles
-                    .get(&id)
-                    .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
-            })
-            .map(|due| Duration::from_millis(due.saturating_sub(now)))
+        let due = timers.next_due(|id, seq| {
+            handles
+                .get(&id)
+                .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
+        });
+        match due {
+            Some(due) if due <= now => Wait::Now,
+            Some(due) => Wait::Until(due),
+            None => Wait::Forever,
+        }
     }
 
     /// Waits for I/O completions (up to `timeout`; `None` waits for the next one) and delivers
@@ -519,14 +538,14 @@ impl EventLoop {
         clippy::await_holding_refcell_ref,
         reason = "only poll borrows the inbox, and the loop refuses to run nested"
     )]
-    async fn poll(&self, lua: &Lua, timeout: Option<Duration>) -> mlua::Result<()> {
+    async fn poll(&self, lua: &Lua, timeout: Wait) -> mlua::Result<()> {
         let mut first = None;
         let ready = !self.local_q.borrow().is_empty();
         if !ready {
             first = self.rx.borrow_mut().try_recv().ok();
         }
         if !ready && first.is_none() {
-            if timeout == Some(Duration::ZERO) {
+            if timeout == Wait::Now {
                 // Let tokio run I/O tasks once without blocking. While the loop spins on
                 // immediates or idle handles, do it every 32nd iteration: the completions
                 // already queued are still delivered every time.
@@ -543,9 +562,28 @@ impl EventLoop {
                 let parked = Instant::now();
                 self.awaiting.set(true);
                 let mut rx = self.rx.borrow_mut();
+                let mut wake = self.wake_timer.borrow_mut();
+                let timer = match timeout {
+                    Wait::Until(due) => {
+                        let at = self.instant_of(due);
+                        match &mut *wake {
+                            Some((armed, t)) => {
+                                if *armed != at {
+                                    t.as_mut().reset(at.into());
+                                    *armed = at;
+                                }
+                            }
+                            None => {
+                                *wake = Some((at, Box::pin(tokio::time::sleep_until(at.into()))))
+                            }
+                        }
+                        wake.as_mut().map(|(_, t)| t.as_mut())
+                    }
+                    _ => None,
+                };
                 let sleep = async {
-                    match timeout {
-                        Some(t) => tokio::time::sleep(t).await,
+                    match timer {
+                        Some(t) => t.await,
                         None => std::future::pending().await,
                     }
                 };
@@ -554,6 +592,7 @@ impl EventLoop {
                     _ = self.local_notify.notified() => {}
                     _ = sleep => {}
                 }
+                drop(wake);
                 drop(rx);
                 self.awaiting.set(false);
                 let woke = Instant::now();

@@ -310,18 +310,54 @@ unsafe extern "C-unwind" fn parser_upgraded(l: L) -> c_int {
 // ---- encoding ------------------------------------------------------------------------------
 
 fn is_token(s: &[u8]) -> bool {
-    !s.is_empty()
-        && s.iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.iter().all(|&b| TOKEN[b as usize])
+}
+
+/// RFC 9110's tchar: the bytes a header name may hold.
+const TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
+/// Whether a header value byte goes out as is (not a control byte but tab, not DEL).
+fn plain_value_byte(b: u8) -> bool {
+    (b >= 0x20 && b != 0x7f) || b == b'\t'
 }
 
 /// Appends `value` with every run of control bytes (CR, LF, NUL, any other below 0x20 but
 /// tab, and DEL) turned into one space: no header splitting, and nothing a strict parser
 /// (ours included) refuses as an invalid header value.
 fn push_value(out: &mut Vec<u8>, value: &[u8]) {
+    if value.iter().all(|&b| plain_value_byte(b)) {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut in_break = false;
     for &b in value {
-        if (b < 0x20 && b != b'\t') || b == 0x7f {
+        if !plain_value_byte(b) {
             if !in_break {
                 out.push(b' ');
             }
@@ -385,7 +421,19 @@ unsafe fn write_headers(l: L, t: c_int, out: &mut Vec<u8>) -> Result<Seen, Strin
         }
         ffi::lua_rawgeti(l, -1, 1);
         ffi::lua_rawgeti(l, -2, 2);
-        let (Some(name), Some(value)) = (bytes_at(l, -2), bytes_at(l, -1)) else {
+        // an integer value (a Content-Length) is written as Lua would show it, without
+        // turning the table's number into an interned string first
+        let mut digits = Digits::default();
+        let number = if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
+            digits.of(ffi::lua_tonumber(l, -1))
+        } else {
+            None
+        };
+        let value = match number {
+            Some(d) => Some(d),
+            None => bytes_at(l, -1),
+        };
+        let (Some(name), Some(value)) = (bytes_at(l, -2), value) else {
             ffi::lua_pop(l, 3);
             return Err(format!(
                 "header {i} needs a string name and a string or number value"
@@ -413,6 +461,37 @@ unsafe fn write_headers(l: L, t: c_int, out: &mut Vec<u8>) -> Result<Seen, Strin
         out.extend_from_slice(b"\r\n");
         ffi::lua_pop(l, 3);
         i += 1;
+    }
+}
+
+/// Room to write an integer's decimal digits.
+#[derive(Default)]
+struct Digits {
+    buf: [u8; 24],
+}
+
+impl Digits {
+    /// `v`'s digits as Lua's `tostring` shows it, when `v` is an integer below 2^53 in
+    /// magnitude (`%.14g` shows those up to 14 digits exactly; longer ones are left to Lua).
+    fn of(&mut self, v: f64) -> Option<&[u8]> {
+        if v.fract() != 0.0 || v.abs() >= 1e14 || (v == 0.0 && v.is_sign_negative()) {
+            return None;
+        }
+        let mut n = v.abs() as u64;
+        let mut i = self.buf.len();
+        loop {
+            i -= 1;
+            self.buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        if v < 0.0 {
+            i -= 1;
+            self.buf[i] = b'-';
+        }
+        Some(&self.buf[i..])
     }
 }
 
