@@ -14,7 +14,9 @@ import os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, ti
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-args = [a for a in sys.argv[1:] if not a.startswith('--')]
+VALUED = ('--duration', '--rounds')
+args = [a for i, a in enumerate(sys.argv[1:], 1)
+        if not a.startswith('--') and sys.argv[i - 1] not in VALUED]
 LUVIT = args[0] if args else os.path.join(ROOT, 'target', 'release', 'luvit')
 QUICK = '--quick' in sys.argv
 # only the RSS-growth part (100k vs 1M requests)

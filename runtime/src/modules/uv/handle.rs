@@ -202,6 +202,27 @@ impl Reg {
         Ok(())
     }
 
+    /// Registers a plain Lua C function as `uv.<luv_name>`, its upvalue 1 the loop (a light
+    /// userdata: the loop lives in the state's app data as long as the state). For the few
+    /// functions hot enough that mlua's argument handling (a deque of arguments, a loop
+    /// lookup by type) costs more than what they do: `uv.now` is called twice a request.
+    pub fn add_raw(
+        &mut self,
+        lua: &Lua,
+        luv_name: &str,
+        f: mlua::ffi::lua_CFunction,
+    ) -> mlua::Result<()> {
+        let el = EventLoop::of(lua);
+        // SAFETY: C API calls on mlua's state inside its protected exec_raw.
+        let func = unsafe {
+            lua.exec_raw::<Function>((), |l| {
+                mlua::ffi::lua_pushlightuserdata(l, Rc::as_ptr(&el) as *mut std::ffi::c_void);
+                mlua::ffi::lua_pushcclosure(l, f, 1);
+            })?
+        };
+        self.uv.set(luv_name, func)
+    }
+
     /// Builds the one method table all handles share. A name used by several kinds with
     /// different functions (`start` on timers and signals) becomes a small router by kind.
     pub fn finish(self, lua: &Lua) -> mlua::Result<()> {

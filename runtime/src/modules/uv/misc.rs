@@ -130,14 +130,12 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         }
         Ok(())
     })?;
-    r.add(lua, "now", None, |lua, ()| Ok(EventLoop::of(lua).now()))?;
+    r.add_raw(lua, "now", raw_now)?;
     r.add(lua, "update_time", None, |lua, ()| {
         EventLoop::of(lua).update_time();
         Ok(())
     })?;
-    r.add(lua, "hrtime", None, |lua, ()| {
-        Ok(EventLoop::of(lua).hrtime() as f64)
-    })?;
+    r.add_raw(lua, "hrtime", raw_hrtime)?;
     r.add(lua, "cwd", None, |lua, ()| {
         ret(
             lua,
@@ -318,4 +316,28 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         },
     )?;
     Ok(())
+}
+
+/// The loop in upvalue 1 of a function registered with `Reg::add_raw`.
+///
+/// # Safety
+/// Only inside such a function, while its state lives.
+unsafe fn loop_of<'a>(l: *mut mlua::ffi::lua_State) -> Option<&'a EventLoop> {
+    let p = mlua::ffi::lua_touserdata(l, mlua::ffi::lua_upvalueindex(1)) as *const EventLoop;
+    // SAFETY: set by add_raw from the state's own loop, which outlives every call into Lua.
+    p.as_ref()
+}
+
+/// `uv.now()`: the loop's cached millisecond clock.
+unsafe extern "C-unwind" fn raw_now(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    let ms = loop_of(l).map_or(0, |el| el.now());
+    mlua::ffi::lua_pushnumber(l, ms as f64);
+    1
+}
+
+/// `uv.hrtime()`: nanoseconds on a monotonic clock.
+unsafe extern "C-unwind" fn raw_hrtime(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    let ns = loop_of(l).map_or(0, |el| el.hrtime());
+    mlua::ffi::lua_pushnumber(l, ns as f64);
+    1
 }
