@@ -6,7 +6,21 @@ per element; nil removes). newHeaders(t), toHeaders(t) (from {name=value} and/or
 combineHeaders(...), getHeaders(head) (the pairs of a codec head).
 ]]
 
-local lower = string.lower
+local strlower = string.lower
+
+-- Header names lowercased, remembered: every header set or read compares lowercased names,
+-- and a table lookup costs far less than string.lower's copy and interning. Bounded (names
+-- can come from peers): it starts over past 512 names.
+local lowered, count = {}, 0
+local function lower(name)
+  local l = lowered[name]
+  if l then return l end
+  l = strlower(name)
+  if count >= 512 then lowered, count = {}, 0 end
+  lowered[name] = l
+  count = count + 1
+  return l
+end
 
 local headerMeta = {}
 
