@@ -346,7 +346,11 @@ impl Parser {
         // however the bytes arrived (whole, a bad byte past the limit would read as a 400).
         let all = &self.buf[self.pos..];
         let input = &all[..all.len().min(self.max_head)];
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        // left uninitialized: httparse writes what it parses (initializing 128 headers cost
+        // more than parsing a small request's two)
+        let mut headers =
+            [const { std::mem::MaybeUninit::<httparse::Header>::uninit() }; MAX_HEADERS];
+        let config = httparse::ParserConfig::default();
         let too_large = || ParseError {
             status: 431,
             message: format!(
@@ -358,8 +362,9 @@ impl Parser {
         head.headers.clear();
         let parsed = match self.kind {
             Kind::Request => {
-                let mut req = httparse::Request::new(&mut headers);
-                let status = req.parse(input);
+                let mut req = httparse::Request::new(&mut []);
+                let status =
+                    config.parse_request_with_uninit_headers(&mut req, input, &mut headers);
                 match status {
                     Ok(httparse::Status::Complete(n)) => {
                         head.method = offset(base, req.method.unwrap_or("").as_bytes());
@@ -378,8 +383,8 @@ impl Parser {
                 }
             }
             Kind::Response => {
-                let mut res = httparse::Response::new(&mut headers);
-                match res.parse(input) {
+                let mut res = httparse::Response::new(&mut []);
+                match config.parse_response_with_uninit_headers(&mut res, input, &mut headers) {
                     Ok(httparse::Status::Complete(n)) => {
                         head.method = 0..0;
                         head.path = 0..0;
