@@ -4,6 +4,7 @@
 //! nothing of the runtime's modules (HTTP, fs ...): the runtime tells it about the event loop
 //! through the [`LoopObserver`] trait and nothing else.
 
+pub mod clock;
 pub mod debug;
 pub mod observer;
 pub mod profile;

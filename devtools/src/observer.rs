@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A place in Lua source: the chunk name as Lua reports it (`@path` for files) and a line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,10 +64,12 @@ pub struct CallbackRun<'a> {
     /// The Lua function about to run.
     pub function: &'a mlua::Function,
     /// When it became ready to run (a timer's due time, an I/O completion reaching the loop),
-    /// for the loop lag; `None` for phase handles, next ticks and close callbacks.
-    pub ready: Option<Instant>,
-    /// When it started (read once by the dispatch point for every observer).
-    pub started: Instant,
+    /// for the loop lag; `None` for phase handles, next ticks and close callbacks. On
+    /// [`crate::clock`], like `started`.
+    pub ready: Option<u64>,
+    /// When it started (read once by the dispatch point for every observer), nanoseconds on
+    /// [`crate::clock`].
+    pub started: u64,
 }
 
 /// Told about every callback the event loop runs, and about the loop going idle.

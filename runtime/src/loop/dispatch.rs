@@ -11,7 +11,6 @@
 
 use std::io::Write;
 use std::rc::Rc;
-use std::time::Instant;
 
 use luvit_devtools::{CallbackRun, Origin, Site};
 use mlua::{Function, Lua, MultiValue, Table, Value};
@@ -178,7 +177,7 @@ fn run(
     el: &EventLoop,
     f: &Function,
     origin: Option<&Rc<Origin>>,
-    ready: Option<Instant>,
+    ready: Option<u64>,
     args: MultiValue,
 ) {
     let observers = el.observers();
@@ -201,15 +200,17 @@ fn run(
         origin: &origin,
         function: f,
         ready,
-        started: Instant::now(),
+        started: luvit_devtools::clock::now_ns(),
     };
     for o in observers.iter() {
         o.callback_started(&run);
     }
     invoke(lua, el, f, args);
-    let elapsed = run.started.elapsed();
-    // what the callback turned out to be (see `relabel`)
-    let now = el.current_origin.borrow().clone();
+    let elapsed = std::time::Duration::from_nanos(
+        luvit_devtools::clock::now_ns().saturating_sub(run.started),
+    );
+    // what the callback turned out to be (see `relabel`), moved out: `prev` goes back below
+    let now = el.current_origin.borrow_mut().take();
     let finished = match now {
         Some(o) if !Rc::ptr_eq(&o, &origin) => o,
         _ => origin.clone(),

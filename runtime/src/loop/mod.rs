@@ -61,8 +61,9 @@ pub type LocalEvent = Box<dyn FnOnce(&Lua, &EventLoop)>;
 pub struct Event {
     pub target: Target,
     pub args: ArgsFn,
-    /// When it completed, kept only while a profiler measures the loop's lag.
-    pub at: Option<Instant>,
+    /// When it completed (nanoseconds on devtools' clock), kept only while a profiler
+    /// measures the loop's lag.
+    pub at: Option<u64>,
 }
 
 /// Whether completions are time-stamped (an observer is attached). Global because completions
@@ -70,10 +71,10 @@ pub struct Event {
 static STAMP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Now, when completions are being time-stamped.
-pub fn stamp() -> Option<Instant> {
+pub fn stamp() -> Option<u64> {
     STAMP
         .load(std::sync::atomic::Ordering::Relaxed)
-        .then(Instant::now)
+        .then(luvit_devtools::clock::now_ns)
 }
 
 impl Event {
@@ -170,6 +171,8 @@ pub struct EventLoop {
     rx: RefCell<UnboundedReceiver<Event>>,
     state: RefCell<LoopState>,
     start: Instant,
+    /// `start` on devtools' clock (a timer's due time as the observers see it).
+    start_ns: u64,
     now_ms: Cell<u64>,
     stop: Cell<bool>,
     running: Cell<bool>,
@@ -177,7 +180,7 @@ pub struct EventLoop {
     exiting: Cell<bool>,
     next_ticks: RefCell<VecDeque<NextTick>>,
     /// Completions from tasks on the loop thread (not `Send`: they may hold handle state).
-    local_q: RefCell<VecDeque<(Option<Instant>, LocalEvent)>>,
+    local_q: RefCell<VecDeque<(Option<u64>, LocalEvent)>>,
     local_notify: tokio::sync::Notify,
     /// The timer the poll phase waits on, kept across iterations with its deadline: a loop
     /// whose next timer stays the same (a server's periodic sweep) re-arms nothing, where a
@@ -185,7 +188,7 @@ pub struct EventLoop {
     wake_timer: RefCell<Option<(Instant, std::pin::Pin<Box<tokio::time::Sleep>>)>>,
     observers: RefCell<Rc<[Rc<dyn LoopObserver>]>>,
     /// When the callback about to be dispatched became ready (for the observers' lag figure).
-    ready_at: Cell<Option<Instant>>,
+    ready_at: Cell<Option<u64>>,
     /// The loop is inside poll's await: tokio runs the I/O tasks now.
     awaiting: Cell<bool>,
     /// When `run` was first entered, and the time parked waiting for I/O since (node's
@@ -219,6 +222,7 @@ impl EventLoop {
             rx: RefCell::new(rx),
             state: RefCell::new(LoopState::default()),
             start: Instant::now(),
+            start_ns: luvit_devtools::clock::now_ns(),
             now_ms: Cell::new(0),
             stop: Cell::new(false),
             running: Cell::new(false),
@@ -300,7 +304,7 @@ impl EventLoop {
     }
 
     /// Takes when the callback being dispatched became ready (set by the loop just before).
-    pub(crate) fn take_ready(&self) -> Option<Instant> {
+    pub(crate) fn take_ready(&self) -> Option<u64> {
         self.ready_at.take()
     }
 
@@ -724,7 +728,7 @@ impl EventLoop {
             }
             if let Some(cb) = cb {
                 if self.observed() {
-                    self.ready_at.set(Some(self.instant_of(due_at)));
+                    self.ready_at.set(Some(self.start_ns + due_at * 1_000_000));
                 }
                 dispatch::call(lua, self, &cb, MultiValue::new());
             }

@@ -99,7 +99,10 @@ pub struct LoopProfiler {
     trace_next: Cell<usize>,
     /// (ms since start, Lua heap in KB), one sample per 100 ms of callbacks at most.
     pub(crate) heap: RefCell<Vec<(u64, u64)>>,
-    next_heap_sample: Cell<Instant>,
+    /// When the next heap sample is due, on [`crate::clock`].
+    next_heap_sample: Cell<u64>,
+    /// `started` on [`crate::clock`].
+    started_ns: u64,
     watchdog: Watchdog,
 }
 
@@ -127,7 +130,8 @@ impl LoopProfiler {
             trace: RefCell::new(Vec::new()),
             trace_next: Cell::new(0),
             heap: RefCell::new(Vec::new()),
-            next_heap_sample: Cell::new(started),
+            next_heap_sample: Cell::new(0),
+            started_ns: crate::clock::now_ns(),
             watchdog,
         }
     }
@@ -192,8 +196,7 @@ impl LoopProfiler {
         if run.started < self.next_heap_sample.get() {
             return;
         }
-        self.next_heap_sample
-            .set(run.started + Duration::from_millis(100));
+        self.next_heap_sample.set(run.started + 100_000_000);
         // SAFETY: the main state of this thread (start's promise); LUA_GCCOUNT only reads.
         let kb = unsafe { mlua::ffi::lua_gc(self.main, mlua::ffi::LUA_GCCOUNT, 0) };
         self.heap
@@ -258,8 +261,9 @@ impl LoopObserver for LoopProfiler {
         if d == 0 {
             self.watchdog.begin();
             if let Some(ready) = run.ready {
-                let lag = run.started.saturating_duration_since(ready);
-                self.lag.borrow_mut().record(lag.as_nanos() as u64);
+                self.lag
+                    .borrow_mut()
+                    .record(run.started.saturating_sub(ready));
             }
         }
     }
@@ -275,7 +279,7 @@ impl LoopObserver for LoopProfiler {
             s.total += elapsed;
             s.durations.record(elapsed.as_nanos() as u64);
         }
-        let start = run.started.saturating_duration_since(self.started);
+        let start = Duration::from_nanos(run.started.saturating_sub(self.started_ns));
         let now = start + elapsed;
         let ev = TraceEvent {
             start_us: start.as_micros() as u64,
