@@ -11,6 +11,7 @@ use mlua::{Function, Lua, MultiValue, Table, Value};
 
 mod encode;
 mod parse;
+mod shape;
 
 /// The most spaces a numeric `state.indent` gives.
 const MAX_INDENT: i64 = 10;
@@ -32,6 +33,7 @@ fn parse(
 ) -> mlua::Result<MultiValue> {
     let meta: Table = lua.named_registry_value(META_KEY)?;
     let (array_mt, object_mt): (Table, Table) = (meta.get("array")?, meta.get("object")?);
+    let setmt: Function = meta.get("setmetatable")?;
     // dkjson's position is 1-based; anything below 1 (or not a number) reads from the start.
     let start = match pos {
         Some(p) if p >= 1.0 => (p.min(usize::MAX as f64) as usize) - 1,
@@ -42,10 +44,10 @@ fn parse(
     // SAFETY: the closure only uses the Lua C API on the state mlua passes, within the stack
     // space it checks; errors from Lua (memory) are caught by exec_raw's protected call.
     let value = unsafe {
-        lua.exec_raw::<MultiValue>((s, nullval, array_mt, object_mt), |l| {
+        lua.exec_raw::<MultiValue>((s, nullval, array_mt, object_mt, setmt), |l| {
             let top = ffi::lua_gettop(l);
-            let (sidx, null, amt, omt) = (top - 3, top - 2, top - 1, top);
-            if ffi::lua_checkstack(l, parse::EXTRA_SLOTS + 4) == 0 {
+            let (sidx, null, amt, omt) = (top - 4, top - 3, top - 2, top - 1);
+            if ffi::lua_checkstack(l, parse::CACHE_STACK + 8) == 0 {
                 *out = Parsed::Err(start + 1, "out of Lua stack space".into());
                 ffi::lua_pushnil(l);
                 ffi::lua_replace(l, sidx);
@@ -56,17 +58,20 @@ fn parse(
             let p = ffi::lua_tolstring(l, sidx, &mut len);
             // SAFETY: the string stays in slot `sidx` (alive, unmoved) until the reader is done.
             let bytes: &[u8] = if p.is_null() {
-                &[]
+                &b"\0"[..0]
             } else {
                 std::slice::from_raw_parts(p as *const u8, len)
             };
-            // the reader's string cache: nils to start with
-            ffi::lua_settop(l, top + parse::EXTRA_SLOTS);
+            // the reader's string cache (nils to start with), then its table of shapes
+            ffi::lua_settop(l, top + parse::CACHE_STACK);
+            ffi::lua_createtable(l, 0, 0);
             let slots = parse::Slots {
                 null,
                 array_mt: amt,
                 object_mt: omt,
                 cache: top + 1,
+                setmt: top,
+                shapes: top + parse::CACHE_STACK + 1,
             };
             let mut reader = parse::Reader::new(l, bytes, start.min(bytes.len()), slots);
             match reader.read() {
@@ -174,6 +179,12 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     meta.set("object", object_mt)?;
     meta.set("array", array_mt)?;
     meta.set("null", null.clone())?;
+    // json.parse's shape functions set metatables with the original, whatever a script does
+    // to the global later
+    meta.set(
+        "setmetatable",
+        lua.globals().get::<Function>("setmetatable")?,
+    )?;
     lua.set_named_registry_value(META_KEY, meta)?;
     let parse_fn = lua.create_function(parse)?;
     // Errors reach Lua as plain strings (like dkjson's), not as Rust error objects.

@@ -12,6 +12,8 @@ use std::ffi::c_int;
 
 use mlua::ffi;
 
+use super::shape::{read_u64, Key, Level, MAX_SHAPES};
+
 /// Tables nested deeper than this are refused (the reader recurses once per level).
 pub const MAX_DEPTH: usize = 1000;
 /// Cache slots for short strings (a power of two).
@@ -19,12 +21,20 @@ const CACHE_SLOTS: usize = 64;
 /// Strings up to this many bytes go through the cache: a cache entry holds them whole.
 const CACHE_MAX_LEN: usize = 16;
 /// Stack slots the reader needs besides the values it builds: the cache.
-pub const EXTRA_SLOTS: c_int = CACHE_SLOTS as c_int;
+pub const CACHE_STACK: c_int = CACHE_SLOTS as c_int;
 
 /// Why the text was refused: the byte offset (0-based, into the whole string) and a message.
 pub struct Fail {
     pub at: usize,
     pub msg: Cow<'static, str>,
+}
+
+/// Where a string's bytes are once read: a range of the text (it had no escapes), or the
+/// scratch buffer (decoded).
+#[derive(Clone, Copy)]
+enum Loc {
+    Text(usize, usize),
+    Scratch,
 }
 
 /// A refusal on its way out; the reason is in `Reader::failure`.
@@ -38,51 +48,11 @@ pub struct Slots {
     pub null: c_int,
     pub array_mt: c_int,
     pub object_mt: c_int,
-    /// The first of `EXTRA_SLOTS` slots for cached strings (nil when empty).
+    /// The first of `CACHE_SLOTS` slots for cached strings (nil when empty).
     pub cache: c_int,
-}
-
-/// A short string, whole: its length and its bytes packed in two words (see [`Key::of`]).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Key {
-    len: usize,
-    a: u64,
-    b: u64,
-}
-
-impl Key {
-    const EMPTY: Key = Key {
-        len: usize::MAX,
-        a: 0,
-        b: 0,
-    };
-
-    /// For at most 16 bytes: equal keys are equal strings (the words cover every byte: the
-    /// first and last 8, or 4, or bytes 0, n/2 and n-1).
-    fn of(s: &[u8]) -> Key {
-        let n = s.len();
-        let (a, b) = if n >= 8 {
-            (read_u64(s, 0), read_u64(s, n - 8))
-        } else if n >= 4 {
-            let lo = u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as u64;
-            let hi = u32::from_le_bytes([s[n - 4], s[n - 3], s[n - 2], s[n - 1]]) as u64;
-            (lo | hi << 32, 0)
-        } else if n > 0 {
-            (
-                s[0] as u64 | (s[n / 2] as u64) << 8 | (s[n - 1] as u64) << 16,
-                0,
-            )
-        } else {
-            (0, 0)
-        };
-        Key { len: n, a, b }
-    }
-
-    fn slot(&self) -> usize {
-        let h =
-            (self.a ^ self.b.rotate_left(29) ^ self.len as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - CACHE_SLOTS.trailing_zeros())) as usize
-    }
+    /// `setmetatable`, and a table for the shape functions (see shape.rs).
+    pub setmt: c_int,
+    pub shapes: c_int,
 }
 
 pub struct Reader<'a> {
@@ -92,10 +62,10 @@ pub struct Reader<'a> {
     b: &'a [u8],
     i: usize,
     slots: Slots,
-    /// Per depth, the length of the last array and the key count of the last object read
-    /// there: the next table at that depth is made that size (documents repeat their shapes,
-    /// and growing a table 1, 2, 4, 8 rehashes it each time).
-    sizes: Vec<(c_int, c_int)>,
+    /// Per depth: table sizes and object shapes seen there.
+    levels: Vec<Level>,
+    /// Shape functions compiled so far.
+    shapes: c_int,
     /// Decoded bytes of a string with escapes.
     scratch: Vec<u8>,
     /// What each cache slot's string is.
@@ -113,12 +83,6 @@ const POW10: [f64; 23] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
-
-fn read_u64(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    w.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(w)
-}
 
 /// One bit set in each byte of `x` that is `"`, `\`, a control character or not ASCII (the
 /// bytes that end a plain run in a string). Bits above the lowest may be false alarms; the
@@ -152,7 +116,8 @@ impl<'a> Reader<'a> {
             b,
             i: start.min(b.len()),
             slots,
-            sizes: Vec::new(),
+            levels: Vec::new(),
+            shapes: 0,
             scratch: Vec::new(),
             cache: [Key::EMPTY; CACHE_SLOTS],
             failure: None,
@@ -193,7 +158,8 @@ impl<'a> Reader<'a> {
 
     #[inline(always)]
     fn skip_ws(&mut self) {
-        while is_ws(self.at(self.i)) {
+        // every whitespace byte is at most a space: one comparison for the usual no
+        while self.at(self.i) <= b' ' && is_ws(self.at(self.i)) {
             self.i += 1;
         }
     }
@@ -261,8 +227,15 @@ impl<'a> Reader<'a> {
         )
     }
 
-    /// Room for a table one level deeper: the depth limit and two stack slots (key and value);
-    /// returns the size hint for the table.
+    /// `n` more stack slots.
+    unsafe fn room(&mut self, n: c_int) -> Step {
+        if ffi::lua_checkstack(self.l, n) == 0 {
+            return self.fail(self.i, "out of Lua stack space");
+        }
+        Ok(())
+    }
+
+    /// A table one level deeper: the depth limit; returns the size hint for the table.
     unsafe fn enter(&mut self, depth: usize) -> Result<(c_int, c_int), Stop> {
         if depth > MAX_DEPTH {
             self.failure = Some(Fail {
@@ -271,20 +244,19 @@ impl<'a> Reader<'a> {
             });
             return Err(Stop);
         }
-        if ffi::lua_checkstack(self.l, 4) == 0 {
-            self.fail(self.i, "out of Lua stack space")?;
-        }
-        if self.sizes.len() <= depth {
-            self.sizes.resize(depth + 1, (0, 0));
+        if self.levels.len() <= depth {
+            self.levels.resize_with(depth + 1, Level::default);
         }
         // At most 64 each: small tables are where growing costs most, and a huge array must
         // not make every later one at its depth huge.
-        let (a, r) = self.sizes[depth];
-        Ok((a.min(64), r.min(64)))
+        let lv = &self.levels[depth];
+        Ok((lv.arr.min(64), lv.rec.min(64)))
     }
 
     unsafe fn array(&mut self, depth: usize) -> Step {
         let (hint, _) = self.enter(depth)?;
+        // the table and a value
+        self.room(4)?;
         let l = self.l;
         self.i += 1;
         ffi::lua_createtable(l, hint, 0);
@@ -320,7 +292,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        self.sizes[depth].0 = n;
+        self.levels[depth].arr = n;
         ffi::lua_pushvalue(l, self.slots.array_mt);
         ffi::lua_setmetatable(l, -2);
         Ok(())
@@ -328,11 +300,130 @@ impl<'a> Reader<'a> {
 
     unsafe fn object(&mut self, depth: usize) -> Step {
         let (_, hint) = self.enter(depth)?;
+        // the table, a key and a value; or the shape function and its arguments
+        let func = self.levels[depth].func;
+        self.room(
+            4 + if func != 0 {
+                self.levels[depth].len() as c_int
+            } else {
+                0
+            },
+        )?;
         let l = self.l;
         self.i += 1;
-        ffi::lua_createtable(l, 0, hint);
         self.skip_ws();
-        let mut n: c_int = 0;
+        if func != 0 {
+            return self.object_shaped(depth, func, hint);
+        }
+        ffi::lua_createtable(l, 0, hint);
+        self.levels[depth].begin();
+        if self.at(self.i) == b'}' {
+            self.i += 1;
+            return self.object_done(depth, 0);
+        }
+        self.object_members(depth, 0, None)
+    }
+
+    /// Reads an object's members key by key into the table on top of the stack, from a key
+    /// (`pending` when it was read already) to the closing brace; `n` members came before.
+    unsafe fn object_members(&mut self, depth: usize, mut n: c_int, pending: Option<Loc>) -> Step {
+        let l = self.l;
+        let mut pending = pending;
+        loop {
+            let loc = match pending.take() {
+                Some(loc) => loc,
+                None => {
+                    if self.at(self.i) != b'"' {
+                        return self.unexpected(
+                            self.i,
+                            "expected a string key in an object",
+                            "end of text inside an object",
+                        );
+                    }
+                    self.scan_str()?
+                }
+            };
+            let b = self.b;
+            let key = match loc {
+                Loc::Text(start, end) => &b[start..end],
+                Loc::Scratch => &self.scratch[..],
+            };
+            self.levels[depth].record(key);
+            self.push_loc(loc);
+            self.colon()?;
+            self.value(depth + 1)?;
+            ffi::lua_rawset(l, -3);
+            n = n.saturating_add(1);
+            if self.object_next()? {
+                break;
+            }
+        }
+        self.object_done(depth, n)
+    }
+
+    /// After a key: the colon and the whitespace around it.
+    fn colon(&mut self) -> Step {
+        self.skip_ws();
+        if self.at(self.i) != b':' {
+            return self.unexpected(
+                self.i,
+                "expected ':' after an object key",
+                "end of text inside an object",
+            );
+        }
+        self.i += 1;
+        self.skip_ws();
+        Ok(())
+    }
+
+    /// After a member: `,` (false: another member follows) or `}` (true: the object ends).
+    fn object_next(&mut self) -> Result<bool, Stop> {
+        self.skip_ws();
+        match self.at(self.i) {
+            b',' => {
+                self.i += 1;
+                self.skip_ws();
+                Ok(false)
+            }
+            b'}' => {
+                self.i += 1;
+                Ok(true)
+            }
+            _ => {
+                self.unexpected(
+                    self.i,
+                    "expected ',' or '}' in an object",
+                    "end of text inside an object",
+                )?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The object read key by key (on top of the stack) is complete.
+    unsafe fn object_done(&mut self, depth: usize, n: c_int) -> Step {
+        let l = self.l;
+        ffi::lua_pushvalue(l, self.slots.object_mt);
+        ffi::lua_setmetatable(l, -2);
+        let lv = &mut self.levels[depth];
+        lv.rec = n;
+        if lv.finish() && self.shapes < MAX_SHAPES {
+            let s = &self.slots;
+            if lv.compile(l, s.shapes, s.setmt, s.object_mt, self.shapes + 1) {
+                self.shapes += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads an object expected to have the keys of the shape function `func`: pushes the
+    /// function, then the values only, and calls it if the keys were those.
+    unsafe fn object_shaped(&mut self, depth: usize, func: c_int, hint: c_int) -> Step {
+        let l = self.l;
+        let want = self.levels[depth].len();
+        ffi::lua_rawgeti_(l, self.slots.shapes, func);
+        let base = ffi::lua_gettop(l);
+        let mut k = 0;
         if self.at(self.i) == b'}' {
             self.i += 1;
         } else {
@@ -344,48 +435,80 @@ impl<'a> Reader<'a> {
                         "end of text inside an object",
                     );
                 }
-                self.string()?;
-                self.skip_ws();
-                if self.at(self.i) != b':' {
-                    return self.unexpected(
-                        self.i,
-                        "expected ':' after an object key",
-                        "end of text inside an object",
-                    );
+                let loc = self.scan_str()?;
+                let same = {
+                    let b = self.b;
+                    let key = match loc {
+                        Loc::Text(start, end) => &b[start..end],
+                        Loc::Scratch => &self.scratch[..],
+                    };
+                    k < want && self.levels[depth].is_key(k, key)
+                };
+                if !same {
+                    self.demote(depth, base, k, hint);
+                    return self.object_members(depth, k as c_int, Some(loc));
                 }
-                self.i += 1;
-                self.skip_ws();
+                self.colon()?;
                 self.value(depth + 1)?;
-                ffi::lua_rawset(l, -3);
-                n = n.saturating_add(1);
-                self.skip_ws();
-                match self.at(self.i) {
-                    b',' => {
-                        self.i += 1;
-                        self.skip_ws();
-                    }
-                    b'}' => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => {
-                        return self.unexpected(
-                            self.i,
-                            "expected ',' or '}' in an object",
-                            "end of text inside an object",
-                        )
-                    }
+                k += 1;
+                if self.object_next()? {
+                    break;
                 }
             }
         }
-        self.sizes[depth].1 = n;
-        ffi::lua_pushvalue(l, self.slots.object_mt);
-        ffi::lua_setmetatable(l, -2);
-        Ok(())
+        if k == want {
+            ffi::lua_call(l, want as c_int, 1);
+            let lv = &mut self.levels[depth];
+            lv.matched();
+            lv.rec = k as c_int;
+            return Ok(());
+        }
+        self.demote(depth, base, k, hint);
+        self.object_done(depth, k as c_int)
+    }
+
+    /// A speculative read is off after `k` keys that matched: the shape function at `base`
+    /// and the `k` values above it become a table (in the function's slot), to go on key by
+    /// key.
+    unsafe fn demote(&mut self, depth: usize, base: c_int, k: usize, hint: c_int) {
+        let l = self.l;
+        ffi::lua_createtable(l, 0, hint.max(k as c_int));
+        let t = ffi::lua_gettop(l);
+        let keys: Vec<Vec<u8>> = (0..k).map(|j| self.levels[depth].key(j).to_vec()).collect();
+        for (j, key) in keys.iter().enumerate() {
+            self.push_str(key);
+            ffi::lua_pushvalue(l, base + 1 + j as c_int);
+            ffi::lua_rawset(l, t);
+        }
+        ffi::lua_replace(l, base);
+        ffi::lua_settop(l, base);
+        self.levels[depth].keep_first(k);
     }
 
     /// Reads the string at `i` (its opening quote) and pushes it.
     unsafe fn string(&mut self) -> Step {
+        let loc = self.scan_str()?;
+        self.push_loc(loc);
+        Ok(())
+    }
+
+    /// Pushes a string read by `scan_str`.
+    unsafe fn push_loc(&mut self, loc: Loc) {
+        match loc {
+            Loc::Text(start, end) => {
+                let b = self.b;
+                self.push_str(&b[start..end]);
+            }
+            Loc::Scratch => {
+                let scratch = std::mem::take(&mut self.scratch);
+                self.push_str(&scratch);
+                self.scratch = scratch;
+            }
+        }
+    }
+
+    /// Reads the string at `i` (its opening quote): where its bytes are.
+    fn scan_str(&mut self) -> Result<Loc, Stop> {
         let b = self.b;
         let start = self.i + 1;
         let mut j = start;
@@ -406,16 +529,15 @@ impl<'a> Reader<'a> {
                         self.check_utf8(start, j)?;
                     }
                     self.i = j + 1;
-                    self.push_str(&b[start..j]);
-                    return Ok(());
+                    return Ok(Loc::Text(start, j));
                 }
                 b'\\' => break,
                 c if c < 0x20 => {
-                    return self.unexpected(
+                    self.unexpected(
                         j,
                         "control character inside a string",
                         "end of text inside a string",
-                    )
+                    )?;
                 }
                 c => {
                     ascii &= c < 0x80;
@@ -428,16 +550,25 @@ impl<'a> Reader<'a> {
         scratch.clear();
         scratch.extend_from_slice(&b[start..j]);
         let r = self.escaped(&mut scratch, start, j, ascii);
-        if r.is_ok() {
-            self.push_str(&scratch);
-        }
         self.scratch = scratch;
-        r
+        r.map(|()| Loc::Scratch)
     }
 
     /// The rest of a string with escapes, from `j` (a backslash), into `out`.
     fn escaped(&mut self, out: &mut Vec<u8>, start: usize, mut j: usize, mut ascii: bool) -> Step {
+        let b = self.b;
         loop {
+            // copy the plain run up to the next special byte
+            let run = j;
+            while j + 8 <= b.len() {
+                let m = specials(read_u64(b, j));
+                if m != 0 {
+                    j += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                j += 8;
+            }
+            out.extend_from_slice(&b[run..j]);
             match self.at(j) {
                 b'"' => {
                     if !ascii {
@@ -549,7 +680,7 @@ impl<'a> Reader<'a> {
             return;
         }
         let key = Key::of(s);
-        let k = key.slot();
+        let k = key.slot(CACHE_SLOTS);
         let idx = self.slots.cache + k as c_int;
         if self.cache[k] == key {
             ffi::lua_pushvalue(l, idx);
@@ -569,9 +700,9 @@ impl<'a> Reader<'a> {
         if neg {
             j += 1;
         }
-        // The significand's digits as an integer while it fits; `exact` says it did.
+        // The significand's digits as an integer: exact while there are at most 19 of them.
         let mut m: u64 = 0;
-        let mut exact = true;
+        let mut digits = 0u32;
         let mut frac_digits = 0i32;
         match self.at(j) {
             b'0' => {
@@ -582,11 +713,8 @@ impl<'a> Reader<'a> {
             }
             b'1'..=b'9' => {
                 while let c @ b'0'..=b'9' = self.at(j) {
-                    if m <= (u64::MAX - 9) / 10 {
-                        m = m * 10 + (c - b'0') as u64;
-                    } else {
-                        exact = false;
-                    }
+                    m = m.wrapping_mul(10).wrapping_add((c - b'0') as u64);
+                    digits += 1;
                     j += 1;
                 }
             }
@@ -607,16 +735,15 @@ impl<'a> Reader<'a> {
                     "end of text inside a number",
                 )?;
             }
+            let from = j;
             while let c @ b'0'..=b'9' = self.at(j) {
-                if m <= (u64::MAX - 9) / 10 {
-                    m = m * 10 + (c - b'0') as u64;
-                    frac_digits += 1;
-                } else {
-                    exact = false;
-                }
+                m = m.wrapping_mul(10).wrapping_add((c - b'0') as u64);
                 j += 1;
             }
+            frac_digits = (j - from).min(1 << 20) as i32;
+            digits = digits.saturating_add(frac_digits as u32);
         }
+        let exact = digits <= 19;
         let mut exp: i32 = 0;
         if matches!(self.at(j), b'e' | b'E') {
             j += 1;
