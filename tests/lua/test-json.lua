@@ -176,6 +176,20 @@ require('tap')(function(test)
     assert(select(2, json.parse('12 ')) == 3)
   end)
 
+  -- Numbers are written shortest-round-trip (ryu's form); short decimals take a faster path
+  -- that must write the very same text.
+  test('numbers are written in their shortest form, decimals included', function()
+    local s = json.stringify({ 0.1 + 0.2, 2347.24, -0.07, 1234.5678, 0.001, 0.0012, 999999999.5,
+      1e21, 1e-7, 123456789.123, 5e-324, 2 ^ 53 + 2, -1e15, 12, -0.5 })
+    assert(s == '[0.30000000000000004,2347.24,-0.07,1234.5678,0.001,0.0012,999999999.5,1e21,'
+      .. '1e-7,123456789.123,5e-324,9007199254740994.0,-1000000000000000.0,12,-0.5]', s)
+    for i = 1, 2000 do
+      for _, x in ipairs({ i * 1.25, i / 3, i * 0.1, i * 0.001, -i / 16, i * 12345.6789 }) do
+        assert(tonumber(json.stringify(x)) == x, x)
+      end
+    end
+  end)
+
   test('encode/decode are aliases', function()
     assert(json.encode == json.stringify and json.decode == json.parse)
   end)

@@ -16,8 +16,12 @@ use mlua::ffi;
 pub const MAX_DEPTH: usize = 1000;
 /// Cache slots for written object keys (a power of two).
 const KEY_SLOTS: usize = 256;
-/// Keys longer than this are written each time.
-const KEY_MAX_LEN: usize = 48;
+/// Keys whose written form is longer than this are written each time.
+const KEY_WRITTEN: usize = 32;
+/// Stack slots reserved at once, every `STACK_EVERY` levels (a level holds at most two while
+/// the levels below it are written, and needs four more at most for a moment).
+const STACK_RESERVE: c_int = 64;
+const STACK_EVERY: usize = 16;
 
 /// What the writer needs from the stack and the caller.
 pub struct Setup {
@@ -37,10 +41,31 @@ pub struct Enc {
     pub out: Vec<u8>,
     /// Tables being written (a table met again inside itself is a cycle).
     seen: Vec<*const c_void>,
-    /// Per slot: a key string's address and where its written form (`"key":`) is in `keys`.
-    key_cache: Vec<(*const u8, u32, u32)>,
-    keys: Vec<u8>,
+    /// Recently written object keys, by the address of their bytes.
+    key_cache: Vec<KeySlot>,
+    /// Why the walk stopped.
+    err: Option<String>,
 }
+
+/// A refusal on its way out; the message is in `Enc::err`.
+struct Stop;
+
+type Step = Result<(), Stop>;
+
+/// A written key (`"key":`), at most `KEY_WRITTEN` bytes.
+#[derive(Clone, Copy)]
+struct KeySlot {
+    /// The Lua string's bytes (null: empty slot).
+    ptr: *const u8,
+    len: usize,
+    bytes: [u8; KEY_WRITTEN],
+}
+
+const EMPTY_KEY: KeySlot = KeySlot {
+    ptr: std::ptr::null(),
+    len: 0,
+    bytes: [0; KEY_WRITTEN],
+};
 
 /// For each byte: 0 when it is copied as is, else the letter of its short escape (`u` for
 /// `\u00XX`).
@@ -125,9 +150,51 @@ fn write_num(out: &mut Vec<u8>, n: f64) {
         out.extend_from_slice(b"null");
     } else if n.fract() == 0.0 && n.abs() < 1e15 {
         out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
-    } else {
+    } else if !short_decimal(out, n) {
         out.extend_from_slice(ryu::Buffer::new().format_finite(n).as_bytes());
     }
+}
+
+/// Writes `n` as ryu would, when it has at most 4 decimals and is between 0.001 and 1e9 (not
+/// an integer): then the fewest decimals that read back as `n` are ryu's shortest form, and
+/// there is only one such number of that length (the spacing of 4-decimal numbers is far
+/// wider than a double's there, so `n * 10^k` lands within a thousandth of that integer,
+/// never on another). Returns false, writing nothing, otherwise.
+fn short_decimal(out: &mut Vec<u8>, n: f64) -> bool {
+    const POW10: [f64; 5] = [1.0, 10.0, 100.0, 1000.0, 10000.0];
+    let a = n.abs();
+    if !(1e-3..1e9).contains(&a) {
+        return false;
+    }
+    for &scale in &POW10[1..] {
+        let m = a * scale;
+        // `m` is an integer that reads back (as m / 10^k, correctly rounded) as `a`
+        if m.fract() == 0.0 && m / scale == a {
+            let m = m as u64;
+            let mut p = scale as u64;
+            let mut frac = m % p;
+            // `a * scale` may round to an integer only past the fewest decimals (2347.24 * 100
+            // does not, * 1000 does): drop the trailing zeros
+            while frac != 0 && frac.is_multiple_of(10) {
+                frac /= 10;
+                p /= 10;
+            }
+            if n < 0.0 {
+                out.push(b'-');
+            }
+            out.extend_from_slice(itoa::Buffer::new().format(m / scale as u64).as_bytes());
+            out.push(b'.');
+            // leading zeros of the fraction
+            let mut d = p / 10;
+            while d > 1 && frac < d {
+                out.push(b'0');
+                d /= 10;
+            }
+            out.extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
+            return true;
+        }
+    }
+    false
 }
 
 /// The bytes of the string at `idx`.
@@ -152,9 +219,14 @@ impl Enc {
             s,
             out: Vec::with_capacity(4096),
             seen: Vec::new(),
-            key_cache: vec![(std::ptr::null(), 0, 0); KEY_SLOTS],
-            keys: Vec::new(),
+            key_cache: vec![EMPTY_KEY; KEY_SLOTS],
+            err: None,
         }
+    }
+
+    fn fail(&mut self, msg: impl Into<String>) -> Step {
+        self.err = Some(msg.into());
+        Err(Stop)
     }
 
     fn newline(&mut self, level: usize) {
@@ -169,19 +241,23 @@ impl Enc {
     /// Encodes the value at absolute stack index `idx`.
     ///
     /// # Safety
-    /// `idx` is a valid slot of the live state, with two free slots above the top.
-    pub unsafe fn value(&mut self, idx: c_int, level: usize) -> Result<(), String> {
+    /// `idx` is a valid slot of the live state, with `STACK_RESERVE` free slots above the top.
+    pub unsafe fn value(&mut self, idx: c_int) -> Result<(), String> {
         let t = ffi::lua_type(self.l, idx);
-        self.typed(idx, t, level)
+        match self.typed(idx, t, 0) {
+            Ok(()) => Ok(()),
+            Err(Stop) => Err(self.err.take().unwrap_or_default()),
+        }
     }
 
-    /// Encodes the value at `idx`, of Lua type `t`.
-    unsafe fn typed(&mut self, idx: c_int, t: c_int, level: usize) -> Result<(), String> {
+    /// Encodes the value at `idx`, of Lua type `t`; tables out of line.
+    #[inline(always)]
+    unsafe fn typed(&mut self, idx: c_int, t: c_int, level: usize) -> Step {
         let l = self.l;
         match t {
             ffi::LUA_TSTRING => write_str(&mut self.out, str_at(l, idx)),
             ffi::LUA_TNUMBER => write_num(&mut self.out, ffi::lua_tonumber(l, idx)),
-            ffi::LUA_TTABLE => self.table(idx, level)?,
+            ffi::LUA_TTABLE => return self.table(idx, level),
             ffi::LUA_TBOOLEAN => {
                 let b = ffi::lua_toboolean(l, idx) != 0;
                 self.out
@@ -193,7 +269,7 @@ impl Enc {
             }
             t => {
                 let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-                return Err(format!(
+                return self.fail(format!(
                     "json.stringify: cannot encode a value of type {name}"
                 ));
             }
@@ -219,12 +295,11 @@ impl Enc {
         }
         ffi::lua_pushvalue(l, self.s.k_jsontype);
         ffi::lua_rawget(l, -2);
-        let mut len = 0;
-        let p = ffi::lua_tolstring(l, -1, &mut len);
-        let kind = if p.is_null() || len == 0 {
-            None
-        } else {
-            Some(*(p as *const u8))
+        // a string only: lua_tolstring would turn a number into one, allocating (and the
+        // walk relies on the collector not running; see `tojson`)
+        let kind = match ffi::lua_type(l, -1) {
+            ffi::LUA_TSTRING => str_at(l, -1).first().copied(),
+            _ => None,
         };
         ffi::lua_settop(l, -2);
         ffi::lua_pushvalue(l, self.s.k_tojson);
@@ -297,28 +372,31 @@ impl Enc {
         }
     }
 
-    unsafe fn table(&mut self, idx: c_int, level: usize) -> Result<(), String> {
+    #[inline(never)]
+    unsafe fn table(&mut self, idx: c_int, level: usize) -> Step {
         let l = self.l;
         let ptr = ffi::lua_topointer(l, idx);
         if ptr == self.s.null {
             self.out.extend_from_slice(b"null");
             return Ok(());
         }
-        if ffi::lua_checkstack(l, 6) == 0 || level > MAX_DEPTH {
-            return Err("json.stringify: nesting too deep".into());
+        if level > MAX_DEPTH
+            || (level.is_multiple_of(STACK_EVERY) && ffi::lua_checkstack(l, STACK_RESERVE) == 0)
+        {
+            return self.fail("json.stringify: nesting too deep");
         }
         let (kind, tojson) = self.meta(idx);
         if tojson {
             return self.tojson(idx);
         }
         if self.seen.contains(&ptr) {
-            return Err("json.stringify: reference cycle".into());
+            return self.fail("json.stringify: reference cycle");
         }
         let as_array = match kind {
             Some(b'o') => None,
             Some(b'a') => match self.max_index(idx) {
                 Some(n) if n <= c_int::MAX as usize => Some(n),
-                _ => return Err("json.stringify: array too sparse to write".into()),
+                _ => return self.fail("json.stringify: array too sparse to write"),
             },
             _ => self.array_len(idx).filter(|&n| n <= c_int::MAX as usize),
         };
@@ -332,7 +410,7 @@ impl Enc {
     }
 
     /// A table whose metatable has `__tojson`: its result is written as is.
-    unsafe fn tojson(&mut self, idx: c_int) -> Result<(), String> {
+    unsafe fn tojson(&mut self, idx: c_int) -> Step {
         let l = self.l;
         ffi::lua_getmetatable(l, idx);
         ffi::lua_pushvalue(l, self.s.k_tojson);
@@ -347,14 +425,18 @@ impl Enc {
                 .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
         }
         ffi::lua_settop(l, -3);
-        // The call may have changed tables and let the collector free key strings: their
-        // addresses may now be other strings'.
-        self.key_cache.fill((std::ptr::null(), 0, 0));
+        // The call may have changed tables and let the collector free key strings (their
+        // addresses may now be other strings'), or shrink the stack below what was reserved:
+        // this is the one place the walk runs Lua code or allocates.
+        self.key_cache.fill(EMPTY_KEY);
+        if ffi::lua_checkstack(l, STACK_RESERVE) == 0 {
+            return self.fail("json.stringify: nesting too deep");
+        }
         Ok(())
     }
 
     /// Entries 1..=len (`len` fits a c_int) of the table at `idx`.
-    unsafe fn array(&mut self, idx: c_int, len: usize, level: usize) -> Result<(), String> {
+    unsafe fn array(&mut self, idx: c_int, len: usize, level: usize) -> Step {
         let l = self.l;
         self.out.push(b'[');
         let top = ffi::lua_gettop(l) + 1;
@@ -376,7 +458,7 @@ impl Enc {
         Ok(())
     }
 
-    unsafe fn object(&mut self, idx: c_int, level: usize) -> Result<(), String> {
+    unsafe fn object(&mut self, idx: c_int, level: usize) -> Step {
         let l = self.l;
         self.out.push(b'{');
         let mut first = true;
@@ -404,17 +486,17 @@ impl Enc {
                 t => {
                     ffi::lua_settop(l, key - 1);
                     let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-                    return Err(format!(
+                    return self.fail(format!(
                         "json.stringify: cannot use a {name} as an object key"
                     ));
                 }
             }
             let r = self.typed(val, vt, level + 1);
-            ffi::lua_settop(l, key);
-            if let Err(e) = r {
+            if r.is_err() {
                 ffi::lua_settop(l, key - 1);
-                return Err(e);
+                return r;
             }
+            ffi::lua_settop(l, key);
         }
         if !first {
             self.newline(level);
@@ -430,30 +512,37 @@ impl Enc {
 
     /// Writes a string key and the separator after it. `k` is a Lua string's bytes: its
     /// address identifies it (strings are interned and do not move while the table holds
-    /// them), so a key met before is copied from the cache.
+    /// them; see `tojson` for when that may stop), so a key met before is copied from the
+    /// cache.
     fn key(&mut self, k: &[u8]) {
-        if k.len() > KEY_MAX_LEN {
-            write_str(&mut self.out, k);
-            self.sep();
-            return;
-        }
         let p = k.as_ptr();
         let slot = ((p as usize >> 4).wrapping_mul(0x9E37_79B9) >> 7) % KEY_SLOTS;
-        let (cp, at, n) = self.key_cache[slot];
-        if cp == p {
-            let (at, n) = (at as usize, n as usize);
-            self.out.extend_from_slice(&self.keys[at..at + n]);
+        let cached = &self.key_cache[slot];
+        if cached.ptr == p {
+            let n = cached.len;
+            // one fixed-size copy (cheaper than a call to memcpy), then the length
+            self.out.reserve(KEY_WRITTEN);
+            let spare = self.out.spare_capacity_mut();
+            for (d, s) in spare[..KEY_WRITTEN].iter_mut().zip(cached.bytes) {
+                d.write(s);
+            }
+            let len = self.out.len();
+            // SAFETY: KEY_WRITTEN >= n bytes past `len` were just written, within capacity.
+            unsafe { self.out.set_len(len + n) };
             return;
         }
         let start = self.out.len();
         write_str(&mut self.out, k);
         self.sep();
-        // Remember it, unless the store of written keys has grown large (a document with
-        // many distinct keys): then only the slot is reused.
-        if self.keys.len() < 1 << 16 {
-            let at = self.keys.len();
-            self.keys.extend_from_slice(&self.out[start..]);
-            self.key_cache[slot] = (p, at as u32, (self.keys.len() - at) as u32);
+        let written = &self.out[start..];
+        if written.len() <= KEY_WRITTEN {
+            let mut bytes = [0u8; KEY_WRITTEN];
+            bytes[..written.len()].copy_from_slice(written);
+            self.key_cache[slot] = KeySlot {
+                ptr: p,
+                len: written.len(),
+                bytes,
+            };
         }
     }
 }

@@ -143,7 +143,7 @@ fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaStr
                 indent,
             };
             let mut enc = encode::Enc::new(l, setup);
-            match enc.value(top - 1, 0) {
+            match enc.value(top - 1) {
                 Ok(()) => {
                     ffi::lua_settop(l, top);
                     ffi::lua_pushlstring(l, enc.out.as_ptr() as *const _, enc.out.len());
