@@ -89,7 +89,8 @@ pub struct Level {
     repeats: u32,
     /// The index (in the parse's table of shape functions) of the function for `keys`, or 0.
     pub func: c_int,
-    /// `keys` as [`Key`]s, while there is a function.
+    /// `keys` as [`Key`]s, while there is a function (`Key::EMPTY` for a key longer than
+    /// 16 bytes or one JSON must escape: those are compared once decoded).
     packed: Vec<Key>,
 }
 
@@ -106,11 +107,22 @@ impl Level {
 
     /// Whether `key` is the `k`th key of `keys` (`k < len`; only while there is a function).
     pub fn is_key(&self, k: usize, key: &[u8]) -> bool {
-        if key.len() <= 16 {
+        if self.packed[k].len <= 16 {
             self.packed[k] == Key::of(key)
         } else {
             self.key(k) == key
         }
+    }
+
+    /// Whether the text at `at` is the `k`th key written plainly (`k < len`), then its closing
+    /// quote: the key's length if so.
+    pub fn is_written_at(&self, k: usize, text: &[u8], at: usize) -> Option<usize> {
+        let want = self.packed[k];
+        let n = want.len;
+        if n > 16 || text.get(at + n) != Some(&b'"') {
+            return None;
+        }
+        (Key::of(&text[at..at + n]) == want).then_some(n)
     }
 
     /// A new object starts here (read key by key).
@@ -214,7 +226,8 @@ impl Level {
         self.packed = (0..self.len())
             .map(|k| {
                 let key = self.key(k);
-                if key.len() <= 16 {
+                let plain = key.iter().all(|&c| c >= 0x20 && c != b'"' && c != b'\\');
+                if key.len() <= 16 && plain {
                     Key::of(key)
                 } else {
                     Key::EMPTY
