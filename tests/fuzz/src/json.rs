@@ -1,4 +1,4 @@
-//! Target `json`: luvit's `json` module (runtime/src/modules/json.rs) both ways.
+//! Target `json`: luvit's `json` module (runtime/src/modules/json/) both ways.
 //!
 //! Parse mode feeds the bytes to `json.parse(text, pos, nullval)`: it must return
 //! `value, endpos` or luvit's `nil, pos, msg` (never raise); what serde_json accepts (within the

@@ -33,7 +33,8 @@ fn parse(
 ) -> mlua::Result<MultiValue> {
     let meta: Table = lua.named_registry_value(META_KEY)?;
     let (array_mt, object_mt): (Table, Table) = (meta.get("array")?, meta.get("object")?);
-    let setmt: Function = meta.get("setmetatable")?;
+    // nil when the base library's setmetatable was missing: then no shapes
+    let setmt: Value = meta.get("setmetatable")?;
     // dkjson's position is 1-based; anything below 1 (or not a number) reads from the start.
     let start = match pos {
         Some(p) if p >= 1.0 => (p.min(usize::MAX as f64) as usize) - 1,
@@ -183,7 +184,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     // to the global later
     meta.set(
         "setmetatable",
-        lua.globals().get::<Function>("setmetatable")?,
+        lua.globals().get::<Option<Function>>("setmetatable")?,
     )?;
     lua.set_named_registry_value(META_KEY, meta)?;
     let parse_fn = lua.create_function(parse)?;

@@ -50,7 +50,8 @@ pub struct Slots {
     pub object_mt: c_int,
     /// The first of `CACHE_SLOTS` slots for cached strings (nil when empty).
     pub cache: c_int,
-    /// `setmetatable`, and a table for the shape functions (see shape.rs).
+    /// `setmetatable` (no shapes unless it is a function), and a table for the shape
+    /// functions (see shape.rs).
     pub setmt: c_int,
     pub shapes: c_int,
 }
@@ -64,8 +65,9 @@ pub struct Reader<'a> {
     slots: Slots,
     /// Per depth: table sizes and object shapes seen there.
     levels: Vec<Level>,
-    /// Shape functions compiled so far.
+    /// Shape functions compiled so far, and how many may be.
     shapes: c_int,
+    max_shapes: c_int,
     /// Decoded bytes of a string with escapes.
     scratch: Vec<u8>,
     /// What each cache slot's string is.
@@ -111,6 +113,11 @@ impl<'a> Reader<'a> {
         start: usize,
         slots: Slots,
     ) -> Reader<'a> {
+        let max_shapes = if ffi::lua_type(l, slots.setmt) == ffi::LUA_TFUNCTION {
+            MAX_SHAPES
+        } else {
+            0
+        };
         Reader {
             l,
             b,
@@ -118,6 +125,7 @@ impl<'a> Reader<'a> {
             slots,
             levels: Vec::new(),
             shapes: 0,
+            max_shapes,
             scratch: Vec::new(),
             cache: [Key::EMPTY; CACHE_SLOTS],
             failure: None,
@@ -422,7 +430,7 @@ impl<'a> Reader<'a> {
         ffi::lua_setmetatable(l, -2);
         let lv = &mut self.levels[depth];
         lv.rec = n;
-        if lv.finish() && self.shapes < MAX_SHAPES {
+        if lv.finish() && self.shapes < self.max_shapes {
             let s = &self.slots;
             if lv.compile(l, s.shapes, s.setmt, s.object_mt, self.shapes + 1) {
                 self.shapes += 1;
