@@ -1,4 +1,5 @@
-//! `json`: luvit's JSON module (the dkjson contract): our own reader (`parse.rs`) and writer.
+//! `json`: luvit's JSON module (the dkjson contract): our own reader (`parse/`, `shape.rs`)
+//! and writer (`encode.rs`); this file holds the Lua entry points and the module table.
 //!
 //! `parse(str, pos, nullval)` returns the value and the position after it, or `nil, pos, msg`;
 //! objects and arrays come back with a `__jsontype` metatable so they re-encode the same way.
