@@ -100,6 +100,40 @@ fn to_escape(x: u64) -> u64 {
     (quote | bslash | del | ctrl) & HIGH
 }
 
+/// Appends `s`: short slices (most strings and numbers here) with a few overlapping word
+/// copies instead of a call to memcpy.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, s: &[u8]) {
+    let n = s.len();
+    if n > 16 {
+        out.extend_from_slice(s);
+        return;
+    }
+    out.reserve(16);
+    let len = out.len();
+    let dst = out.spare_capacity_mut().as_mut_ptr() as *mut u8;
+    // SAFETY: `dst` has room for 16 bytes (reserved above) and every write below stays
+    // within the first `n <= 16` of them; the reads are of `s`, bounds-checked.
+    unsafe {
+        if n >= 8 {
+            let a = u64::from_le_bytes(s[..8].try_into().unwrap_or_default());
+            let b = u64::from_le_bytes(s[n - 8..].try_into().unwrap_or_default());
+            std::ptr::write_unaligned(dst as *mut u64, a);
+            std::ptr::write_unaligned(dst.add(n - 8) as *mut u64, b);
+        } else if n >= 4 {
+            let a = u32::from_le_bytes(s[..4].try_into().unwrap_or_default());
+            let b = u32::from_le_bytes(s[n - 4..].try_into().unwrap_or_default());
+            std::ptr::write_unaligned(dst as *mut u32, a);
+            std::ptr::write_unaligned(dst.add(n - 4) as *mut u32, b);
+        } else if n > 0 {
+            *dst = s[0];
+            *dst.add(n / 2) = s[n / 2];
+            *dst.add(n - 1) = s[n - 1];
+        }
+        out.set_len(len + n);
+    }
+}
+
 /// Writes `s` as a JSON string.
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
@@ -124,7 +158,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
             i += 1;
             continue;
         }
-        out.extend_from_slice(&s[run..i]);
+        put(out, &s[run..i]);
         if esc == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(&[
@@ -141,7 +175,7 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
         i += 1;
         run = i;
     }
-    out.extend_from_slice(&s[run..]);
+    put(out, &s[run..]);
     out.push(b'"');
 }
 
@@ -149,7 +183,7 @@ fn write_num(out: &mut Vec<u8>, n: f64) {
     if !n.is_finite() {
         out.extend_from_slice(b"null");
     } else if n.fract() == 0.0 && n.abs() < 1e15 {
-        out.extend_from_slice(itoa::Buffer::new().format(n as i64).as_bytes());
+        put(out, itoa::Buffer::new().format(n as i64).as_bytes());
     } else if !short_decimal(out, n) {
         out.extend_from_slice(ryu::Buffer::new().format_finite(n).as_bytes());
     }
@@ -182,7 +216,7 @@ fn short_decimal(out: &mut Vec<u8>, n: f64) -> bool {
             if n < 0.0 {
                 out.push(b'-');
             }
-            out.extend_from_slice(itoa::Buffer::new().format(m / scale as u64).as_bytes());
+            put(out, itoa::Buffer::new().format(m / scale as u64).as_bytes());
             out.push(b'.');
             // leading zeros of the fraction
             let mut d = p / 10;
@@ -190,7 +224,7 @@ fn short_decimal(out: &mut Vec<u8>, n: f64) -> bool {
                 out.push(b'0');
                 d /= 10;
             }
-            out.extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
+            put(out, itoa::Buffer::new().format(frac).as_bytes());
             return true;
         }
     }
