@@ -14,6 +14,17 @@ use std::ffi::c_int;
 
 use mlua::ffi;
 
+extern "C" {
+    /// LuaJIT's public C API (luajit.h), linked with the vendored LuaJIT.
+    fn luaJIT_setmode(
+        l: *mut ffi::lua_State,
+        idx: std::ffi::c_int,
+        mode: std::ffi::c_int,
+    ) -> std::ffi::c_int;
+}
+/// `LUAJIT_MODE_FUNC | LUAJIT_MODE_OFF`: never compile this function.
+const JIT_OFF_FOR_FUNC: c_int = 2;
+
 /// At most this many shape functions are compiled per parse (each costs a `load`).
 pub const MAX_SHAPES: c_int = 64;
 /// Objects with more keys than this are always built key by key.
@@ -221,6 +232,11 @@ impl Level {
         ffi::lua_pushvalue(l, setmt);
         ffi::lua_pushvalue(l, object_mt);
         ffi::lua_call(l, 2, 1);
+        // Called from C, the function can never become a trace (LuaJIT does not record a
+        // return to a C frame): without this, each one gets hot, is recorded, and aborts
+        // (the abort unwinds with the system unwinder, which the native profiler's signal
+        // handler may be inside of) a dozen times before LuaJIT blacklists it.
+        luaJIT_setmode(l, -1, JIT_OFF_FOR_FUNC);
         ffi::lua_rawseti_(l, shapes, id);
         self.func = id;
         self.packed = (0..self.len())
