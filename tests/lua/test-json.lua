@@ -116,6 +116,80 @@ require('tap')(function(test)
     assert(back[5].e == 5 and back[6].z == 1 and next(back[7]) == nil)
   end)
 
+  -- Objects with the same keys in a row are built by a compiled constructor (shape.rs);
+  -- every way a later object can differ must still read exactly what the text says.
+  test('objects that repeat their keys, then differ in every way, read exactly', function()
+    local objs = {
+      '{"a":1,"b":"x"}', '{"a":2,"b":"y"}', '{"a":3,"b":"z"}', '{"a":4,"b":"w"}',
+      '{"b":5,"a":6}', '{"a":7}', '{"a":8,"b":9,"c":10}', '{}', '{"a":11,"a":12}',
+      '{"a":null,"b":13}', '{"a":14,"b":15}', '{"a":16,"b":17}', '{"a":18,"c":19}',
+      '{"\\u0061":20,"b":21}', '{"a":22,"b":{"a":23,"b":24}}', '{"a":25,"b":26}',
+      '{"\\u0061":27,"b":28}', '{"a":29}', '{"a":30,"b":31,"c":32}', '{"a":33,"b":34}',
+      '{"a":35,"b":36}', '{"a":37,"b":38,"c":39}', '{"a":40,"b":41}', '{"a":42,"b":43}', '{}',
+    }
+    local want = {
+      { a = 1, b = 'x' }, { a = 2, b = 'y' }, { a = 3, b = 'z' }, { a = 4, b = 'w' },
+      { b = 5, a = 6 }, { a = 7 }, { a = 8, b = 9, c = 10 }, {}, { a = 12 },
+      { b = 13 }, { a = 14, b = 15 }, { a = 16, b = 17 }, { a = 18, c = 19 },
+      { a = 20, b = 21 }, { a = 22, b = { a = 23, b = 24 } }, { a = 25, b = 26 },
+      { a = 27, b = 28 }, { a = 29 }, { a = 30, b = 31, c = 32 }, { a = 33, b = 34 },
+      { a = 35, b = 36 }, { a = 37, b = 38, c = 39 }, { a = 40, b = 41 }, { a = 42, b = 43 }, {},
+    }
+    local function same(x, y)
+      if type(x) ~= 'table' or type(y) ~= 'table' then return x == y end
+      for k, v in pairs(x) do if not same(v, y[k]) then return false end end
+      for k in pairs(y) do if x[k] == nil then return false end end
+      return true
+    end
+    for _, wrap in ipairs({ '[%s]', '{"list":[%s]}', '[[%s]]' }) do
+      local text = wrap:format(table.concat(objs, ','))
+      local v = assert(json.parse(text))
+      local list = v.list or (type(v[1][1]) == 'table' and v[1]) or v
+      for i, w in ipairs(want) do
+        assert(same(list[i], w), i .. ': ' .. json.stringify(list[i]) .. ' in ' .. wrap)
+        -- built either way, it is an object: {} writes back as {}
+        assert(getmetatable(list[i]) == getmetatable(json.parse('{}')), i)
+      end
+      assert(json.stringify(list[8]) == '{}')
+    end
+    -- nulls become json.null when asked, through the constructor too
+    local t = json.parse('[{"a":null,"b":1},{"a":null,"b":2},{"a":null,"b":3}]', 1, json.null)
+    assert(t[3].a == json.null and t[3].b == 3)
+    -- keys of any bytes, long keys, many keys
+    local keys = {}
+    for i = 1, 30 do keys[i] = ('"k%d \\"\\u00e9\\\\ a key longer than sixteen bytes"'):format(i) end
+    local one = '{' .. table.concat(keys, ':1,') .. ':1}'
+    local many = assert(json.parse('[' .. string.rep(one, 4, ',') .. ']'))
+    assert(many[4]['k30 "\195\169\\ a key longer than sixteen bytes'] == 1)
+    local n = 0
+    for _ in pairs(many[4]) do n = n + 1 end
+    assert(n == 30, n)
+  end)
+
+  test('the end position is just after the value, as in dkjson', function()
+    local v, pos = json.parse('[1] x')
+    assert(v[1] == 1 and pos == 4, pos)
+    v, pos = json.parse('  {"a":1}  ')
+    assert(v.a == 1 and pos == 10, pos)
+    v, pos = json.parse('[1][2]', 4)
+    assert(v[1] == 2 and pos == 7, pos)
+    assert(select(2, json.parse('12 ')) == 3)
+  end)
+
+  -- Numbers are written shortest-round-trip (ryu's form); short decimals take a faster path
+  -- that must write the very same text.
+  test('numbers are written in their shortest form, decimals included', function()
+    local s = json.stringify({ 0.1 + 0.2, 2347.24, -0.07, 1234.5678, 0.001, 0.0012, 999999999.5,
+      1e21, 1e-7, 123456789.123, 5e-324, 2 ^ 53 + 2, -1e15, 12, -0.5 })
+    assert(s == '[0.30000000000000004,2347.24,-0.07,1234.5678,0.001,0.0012,999999999.5,1e21,'
+      .. '1e-7,123456789.123,5e-324,9007199254740994.0,-1000000000000000.0,12,-0.5]', s)
+    for i = 1, 2000 do
+      for _, x in ipairs({ i * 1.25, i / 3, i * 0.1, i * 0.001, -i / 16, i * 12345.6789 }) do
+        assert(tonumber(json.stringify(x)) == x, x)
+      end
+    end
+  end)
+
   test('encode/decode are aliases', function()
     assert(json.encode == json.stringify and json.decode == json.parse)
   end)

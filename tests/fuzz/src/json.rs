@@ -1,8 +1,10 @@
-//! Target `json`: luvit's `json` module (runtime/src/modules/json.rs) both ways.
+//! Target `json`: luvit's `json` module (runtime/src/modules/json/) both ways.
 //!
 //! Parse mode feeds the bytes to `json.parse(text, pos, nullval)`: it must return
 //! `value, endpos` or luvit's `nil, pos, msg` (never raise); what serde_json accepts (within the
-//! depth limit) it must accept too; a parsed value must stringify, and parse back equal.
+//! depth limit) it must accept too; what it accepts, serde_json must accept too, up to the end
+//! position it gives, and read as the same value (serde_json is the oracle for our own reader);
+//! a parsed value must stringify, and parse back equal.
 //! Stringify mode builds a Lua value from the bytes (nested and cyclic tables, sparse arrays,
 //! `json.null`, nan/inf, huge numbers, every byte in strings and keys, functions, options):
 //! `json.stringify` returns text that is valid JSON, or raises a plain string error.
@@ -118,19 +120,58 @@ impl Target {
             Ok((Some(why), _)) => panic!("json.parse: {why}"),
             Err(e) => panic!("json.parse check: {e}"),
         };
-        // What serde_json (strict) accepts from position 1, ours accepts.
+        if matches!(pos, Value::Nil | Value::Integer(1)) && depth(text) <= 1000 {
+            self.agree_with_serde(text);
+        }
+        // What serde_json (strict) accepts from position 1, ours accepts. Read into a Value,
+        // not IgnoredAny: that skips strings without pairing `\u` surrogates, and a lone
+        // surrogate has no UTF-8 form (both readers refuse it).
         if matches!(pos, Value::Nil | Value::Integer(1)) && !accepted && depth(text) <= 1000 {
             if let Ok(t) = std::str::from_utf8(text) {
                 let mut de = serde_json::Deserializer::from_str(t);
                 de.disable_recursion_limit();
                 let ok = serde::Deserialize::deserialize(&mut de)
-                    .map(|_: serde::de::IgnoredAny| ())
+                    .map(|_: serde_json::Value| ())
                     .and_then(|_| de.end())
                     .is_ok();
                 if ok {
                     panic!("json.parse refused valid JSON: {t:?}");
                 }
             }
+        }
+    }
+
+    /// What `json.parse` reads from position 1 (to the end position it gives), serde_json
+    /// reads too, as the same value, unless serde_json refuses only for a number past a double
+    /// (which we read as ±inf, as dkjson does).
+    fn agree_with_serde(&self, text: &[u8]) {
+        let parse: Function = self.json.get("parse").expect("parse");
+        let s = self.lua.create_string(text).expect("string");
+        let (v, end, msg): (Value, Option<i64>, Option<mlua::LuaString>) =
+            parse.call(s).expect("json.parse raised");
+        let (Some(end), None) = (end, msg) else {
+            return;
+        };
+        let read = usize::try_from(end - 1)
+            .ok()
+            .and_then(|e| text.get(..e))
+            .unwrap_or_else(|| panic!("json.parse end position {end} outside the text"));
+        let mut de = serde_json::Deserializer::from_slice(read);
+        de.disable_recursion_limit();
+        let theirs = serde::Deserialize::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+        let theirs: serde_json::Value = match theirs {
+            Ok(t) => t,
+            Err(e) if e.to_string().starts_with("number out of range") => return,
+            Err(e) => panic!(
+                "json.parse accepted what serde_json refuses ({e}): {:?}",
+                String::from_utf8_lossy(read)
+            ),
+        };
+        if let Err(why) = same_value(&v, &theirs) {
+            panic!(
+                "json.parse read {:?} differently from serde_json: {why}",
+                String::from_utf8_lossy(read)
+            );
         }
     }
 
@@ -252,6 +293,44 @@ impl Target {
 impl Default for Target {
     fn default() -> Self {
         Target::new()
+    }
+}
+
+/// Whether a value from `json.parse` (nulls as nil) is serde_json's reading of the same text.
+fn same_value(ours: &Value, theirs: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value as J;
+    let differ = || Err(format!("{ours:?} vs {theirs}"));
+    match (ours, theirs) {
+        (Value::Nil, J::Null) => Ok(()),
+        (Value::Boolean(a), J::Bool(b)) if a == b => Ok(()),
+        (Value::Integer(a), J::Number(n)) if n.as_f64() == Some(*a as f64) => Ok(()),
+        (Value::Number(a), J::Number(n)) if n.as_f64() == Some(*a) => Ok(()),
+        (Value::String(a), J::String(b)) if a.as_bytes().as_ref() == b.as_bytes() => Ok(()),
+        (Value::Table(t), J::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                same_value(&t.raw_get(i + 1).map_err(|e| e.to_string())?, item)?;
+            }
+            let keys = t.pairs::<Value, Value>().count();
+            let present = items.iter().filter(|v| !v.is_null()).count();
+            if keys != present {
+                return Err(format!(
+                    "{keys} entries in a table for {present} in an array"
+                ));
+            }
+            Ok(())
+        }
+        (Value::Table(t), J::Object(map)) => {
+            for (k, item) in map {
+                same_value(&t.raw_get(k.as_str()).map_err(|e| e.to_string())?, item)?;
+            }
+            let keys = t.pairs::<Value, Value>().count();
+            let present = map.values().filter(|v| !v.is_null()).count();
+            if keys != present {
+                return Err(format!("{keys} keys in a table for {present} in an object"));
+            }
+            Ok(())
+        }
+        _ => differ(),
     }
 }
 
