@@ -21,6 +21,7 @@ pub mod protocol;
 pub mod server;
 mod session;
 mod tcp;
+mod to_editor;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
