@@ -15,6 +15,7 @@ mod breakpoints;
 pub mod framing;
 mod hook;
 mod inspect;
+pub mod mdline;
 mod mobdebug;
 pub mod outbox;
 pub mod protocol;

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use luvit::runtime::Runtime;
-use luvit_devtools::debug::outbox;
 use luvit_devtools::debug::server::{Incoming, Link};
 use luvit_devtools::debug::{self, Debugger};
+use luvit_devtools::debug::{mdline, outbox};
 use mlua::Function;
 use serde_json::Value as Json;
 use tokio::sync::mpsc::error::TryRecvError;
@@ -187,8 +187,10 @@ fn tame_mobdebug(line: &str) -> String {
     match cmd {
         "EXIT" => "EXIT-renamed".to_string(),
         "EXEC" => {
-            let (chunk, params) = match rest.rfind("--") {
-                Some(i) => (&rest[..i], &rest[i..]),
+            // split where the debugger splits (the params are a comment to the line's end,
+            // as Lua's lexer reads the line: all the code is in the chunk)
+            let (chunk, params) = match mdline::params_comment(rest) {
+                Some((i, _)) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             };
             let chunk = chunk.trim_start_matches("return ");
