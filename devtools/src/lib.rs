@@ -6,6 +6,7 @@
 
 pub mod debug;
 pub mod observer;
+pub mod oom;
 pub mod profile;
 pub mod repl;
 

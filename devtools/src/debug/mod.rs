@@ -882,6 +882,7 @@ impl Debugger {
                 Err(_) => break,
             };
             flow = self.take(msg);
+            crate::oom::discard_pending();
         }
         self.stopped.set(false);
         let mut st = self.st.borrow_mut();
@@ -911,6 +912,7 @@ impl Debugger {
         while n < DRAIN_BATCH {
             let Ok(m) = self.rx.try_recv() else { break };
             let _ = self.take(m);
+            crate::oom::discard_pending();
             n += 1;
         }
         if n == DRAIN_BATCH {
