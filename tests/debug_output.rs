@@ -304,6 +304,41 @@ fn an_editor_that_stops_reading_luvit_dap_stdout_neither_stalls_the_program_nor_
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// Everything `luvit dap` queued reaches the editor before it exits, in order: its writer
+/// thread is waited for (a disconnect's answer is the last thing it says).
+#[test]
+fn luvit_dap_writes_its_last_answers_before_it_exits() {
+    let mut adapter = harden::luvit()
+        .arg("dap")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("luvit dap starts");
+    let mut ed = Editor {
+        to: adapter.stdin.take().expect("stdin"),
+        from: BufReader::new(adapter.stdout.take().expect("stdout")),
+        seq: 0,
+    };
+    let mut seqs = Vec::new();
+    // (a few: all the answers fit the pipe, which nobody reads until the adapter exits)
+    for _ in 0..10 {
+        seqs.push(ed.request("initialize", json!({ "adapterID": "luvit" })));
+    }
+    seqs.push(ed.request("threads", json!({})));
+    seqs.push(ed.request("disconnect", json!({})));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(adapter.try_wait(), Ok(None)) {
+        assert!(Instant::now() < deadline, "luvit dap did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // read only now: the adapter has exited
+    for seq in seqs {
+        let m = ed.message();
+        assert_eq!(m["request_seq"], seq, "{m}");
+    }
+}
+
 /// The next connection to `listener` (panics after 10 s).
 fn accept(listener: &TcpListener) -> TcpStream {
     listener.set_nonblocking(true).expect("nonblocking");

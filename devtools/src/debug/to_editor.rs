@@ -10,6 +10,7 @@
 //! [`RELAY_LIMIT`], which holds the program's DAP socket back, not the program.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,8 @@ pub const RELAY_LIMIT: usize = OUTPUT_BUDGET + (4 << 20);
 
 struct State {
     out: Outbox,
+    /// Messages queued and not yet flushed to stdout (shared with the writer).
+    unflushed: Arc<AtomicUsize>,
     seq: Sequencer,
     /// Output bytes dropped since the editor last heard of it.
     dropped: u64,
@@ -31,23 +34,33 @@ struct State {
 
 /// The adapter's sending side, shared by its threads.
 #[derive(Clone)]
-pub struct ToEditor(Arc<Mutex<State>>);
+pub struct ToEditor {
+    st: Arc<Mutex<State>>,
+    /// Whether the writer still writes (stdout not closed).
+    writing: Arc<AtomicBool>,
+}
 
 impl ToEditor {
     /// A queue written to `w` (stdout) by a thread of its own, until the queue is dropped or
     /// `w` fails.
     pub fn spawn<W: Write + Send + 'static>(w: W) -> ToEditor {
         let (out, mut rx) = outbox::channel();
+        let writing = Arc::new(AtomicBool::new(true));
+        let alive = writing.clone();
+        let unflushed = Arc::new(AtomicUsize::new(0));
+        let flushed = unflushed.clone();
         let _ = std::thread::Builder::new()
             .name("luvit-dap-out".into())
             .spawn(move || {
                 let mut w = std::io::BufWriter::with_capacity(64 << 10, w);
                 let mut next = rx.blocking_recv();
+                let mut written = 0;
                 while let Some(text) = next {
                     trace("out", &text);
                     if write_unflushed(&mut w, &text).is_err() {
                         break;
                     }
+                    written += 1;
                     // flush once nothing more is waiting
                     next = match rx.try_recv() {
                         Ok(t) => Some(t),
@@ -55,16 +68,22 @@ impl ToEditor {
                             if w.flush().is_err() {
                                 break;
                             }
+                            flushed.fetch_sub(std::mem::take(&mut written), Ordering::SeqCst);
                             rx.blocking_recv()
                         }
                     };
                 }
+                alive.store(false, Ordering::SeqCst);
             });
-        ToEditor(Arc::new(Mutex::new(State {
-            out,
-            seq: Sequencer::default(),
-            dropped: 0,
-        })))
+        ToEditor {
+            st: Arc::new(Mutex::new(State {
+                out,
+                unflushed,
+                seq: Sequencer::default(),
+                dropped: 0,
+            })),
+            writing,
+        }
     }
 
     /// Queues the message `make` builds (its seq taken after the dropped-output notice's,
@@ -76,21 +95,25 @@ impl ToEditor {
                 "output",
                 json!({ "category": "console", "output": super::dropped_notice(n, "editor") }),
             );
-            st.out.send(notice.to_string());
+            if st.out.send(notice.to_string()) {
+                st.unflushed.fetch_add(1, Ordering::SeqCst);
+            }
         }
         let msg = make(&mut st.seq);
-        st.out.send(msg);
+        if st.out.send(msg) {
+            st.unflushed.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// Queues a message the program's session sent (never dropped).
     pub fn relay(&self, text: String) {
-        if let Ok(mut st) = self.0.lock() {
+        if let Ok(mut st) = self.st.lock() {
             Self::queue(&mut st, |_| text);
         }
     }
 
     pub fn respond(&self, req: &Request, body: Result<Json, String>) {
-        if let Ok(mut st) = self.0.lock() {
+        if let Ok(mut st) = self.st.lock() {
             Self::queue(&mut st, |seq| {
                 match body {
                     Ok(b) => seq.response(req.seq, &req.command, b),
@@ -103,13 +126,13 @@ impl ToEditor {
 
     /// An error response to a message that was not a request we could read.
     pub fn refuse(&self, seq: i64, command: &str, why: &str) {
-        if let Ok(mut st) = self.0.lock() {
+        if let Ok(mut st) = self.st.lock() {
             Self::queue(&mut st, |s| s.error(seq, command, why).to_string());
         }
     }
 
     pub fn event(&self, name: &str, body: Json) {
-        if let Ok(mut st) = self.0.lock() {
+        if let Ok(mut st) = self.st.lock() {
             Self::queue(&mut st, |seq| seq.event(name, body).to_string());
         }
     }
@@ -117,7 +140,7 @@ impl ToEditor {
     /// The program wrote `text` to its stdout or stderr: an `output` event, or dropped and
     /// counted when the editor's queue is over its budget. Never waits.
     pub fn output(&self, category: &str, text: &str) {
-        let Ok(mut st) = self.0.lock() else { return };
+        let Ok(mut st) = self.st.lock() else { return };
         // the event's JSON is a little longer than the text; the budget is about the text
         if st.out.queued().saturating_add(text.len()) > OUTPUT_BUDGET {
             st.dropped = st.dropped.saturating_add(text.len() as u64);
@@ -130,7 +153,7 @@ impl ToEditor {
     }
 
     fn queued(&self) -> usize {
-        self.0.lock().map_or(0, |st| st.out.queued())
+        self.st.lock().map_or(0, |st| st.out.queued())
     }
 
     /// Waits while the queue is over [`RELAY_LIMIT`] (the editor is not reading).
@@ -140,11 +163,16 @@ impl ToEditor {
         }
     }
 
-    /// Waits up to `limit` for the writer to take everything queued (before the adapter
-    /// exits: its last answers should reach an editor that reads).
+    /// Waits up to `limit` for the writer to write out everything queued (before the adapter
+    /// exits: its last answers should reach an editor that reads; not for a closed stdout).
     pub fn flush(&self, limit: Duration) {
         let until = Instant::now() + limit;
-        while self.queued() > 0 && Instant::now() < until {
+        let unflushed = self.st.lock().map(|st| st.unflushed.clone());
+        let Ok(unflushed) = unflushed else { return };
+        while unflushed.load(Ordering::SeqCst) > 0
+            && self.writing.load(Ordering::SeqCst)
+            && Instant::now() < until
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -228,9 +256,9 @@ mod tests {
         }
         let queued = ed.queued();
         assert!(queued <= OUTPUT_BUDGET + (1 << 20), "{queued}");
-        let dropped = ed.0.lock().map(|s| s.dropped).unwrap_or(0);
+        let dropped = ed.st.lock().map(|s| s.dropped).unwrap_or(0);
         assert!(dropped >= (400 << 16) - OUTPUT_BUDGET as u64, "{dropped}");
         ed.event("stopped", json!({}));
-        assert_eq!(ed.0.lock().map(|s| s.dropped).unwrap_or(1), 0);
+        assert_eq!(ed.st.lock().map(|s| s.dropped).unwrap_or(1), 0);
     }
 }
