@@ -14,7 +14,10 @@
 //! What is left out, and why: calls that end or change the whole process (spawn, kill, chdir,
 //! setuid, signals, setenv, threads, `uv.run`/`stop`, sleep) and name lookups that would leave
 //! the machine (`uv.getaddrinfo` resolves IP literals and `localhost` only here). Files are
-//! made under a fresh temporary directory, four levels deep, that is the working directory.
+//! made under a fresh temporary directory, four levels deep, that is the working directory,
+//! and no call may name anything outside it: a string argument (or a string in a table
+//! argument) that is absolute, holds `..` or starts with `~` skips the call (a campaign once
+//! renamed /root into the sandbox with a path the pool had collected from `uv.os_homedir()`).
 
 use std::cell::Cell;
 
@@ -43,8 +46,10 @@ local function v4ok(hints)
   return fam ~= 'inet6' and not (type(fam) == 'number' and fam ~= 0 and fam ~= 2)
 end
 uv.getaddrinfo = function(host, service, hints, ...)
-  if type(host) == 'string' and not (literal(host) and (host ~= 'localhost' or v4ok(hints))) then
-    error('fuzz: name resolution of ' .. host .. ' is blocked')
+  -- a number is a name too (1/0 is looked up as 'inf')
+  local name = type(host) == 'number' and tostring(host) or host
+  if type(name) == 'string' and not (literal(name) and (name ~= 'localhost' or v4ok(hints))) then
+    error('fuzz: name resolution of ' .. name .. ' is blocked')
   end
   return getaddrinfo(host, service, hints, ...)
 end
@@ -108,6 +113,24 @@ methods('Socket:', net.Socket)
 methods('Server:', net.Server)
 
 -- Names that take a file descriptor first: never 0, 1 or 2 (the harness's own stdio).
+-- Nothing outside the sandbox may be named: no call gets a string that is absolute, holds
+-- '..' or starts with '~', nor a table holding one. (The pool collects what calls return:
+-- uv.os_homedir(), os_tmpdir(), exepath(), realpath results. Before this rule a campaign moved
+-- /root into the sandbox with uv.fs_rename and chmod'ed /tmp to 000; symlinks made from such
+-- strings reached further.) A symlink's target obeys the rule too, so links stay inside.
+local function outside(v)
+  if type(v) == 'string' then
+    local c = v:sub(1, 1)
+    return c == '/' or c == '~' or v:find('..', 1, true) ~= nil
+  end
+  if type(v) == 'table' then
+    for _, x in next, v do
+      if type(x) == 'string' and outside(x) then return true end
+    end
+  end
+  return false
+end
+
 local function fdlike(name)
   return name:find('close') or name:find('read') or name:find('write') or name:find('open')
     or name:find('^fs%.f') or name:find('^uv%.fs_f') or name:find('sendfile')
@@ -153,6 +176,9 @@ function FUZZ(input)
       argc = argc + 1
     end
     local skip = false
+    for i = 1, argc do
+      if outside(args[i]) then skip = true end
+    end
     if fdlike(name) then
       for i = 1, argc do
         local a = args[i]
