@@ -371,7 +371,15 @@ pub fn run(data: &[u8], mobdebug: bool) {
         }
         h.link.send(Incoming::Disconnected { id });
         debug::service(&h.lua);
-        let (got, sent) = h.client.results.recv().expect("the client's report");
+        // The debugger answers a flood a batch at a time, with a cooldown between batches
+        // (the runtime's loop calls it again): so does the harness until the client is gone.
+        let (got, sent) = loop {
+            match h.client.results.recv_timeout(Duration::from_millis(5)) {
+                Ok(r) => break r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => debug::service(&h.lua),
+                Err(e) => panic!("the client's report: {e}"),
+            }
+        };
         if std::env::var_os("LUVIT_FUZZ_DEBUG").is_some() {
             eprintln!("stopped: {sent}; the client got: {got:#?}");
         }
