@@ -445,6 +445,59 @@ fn an_http_request_from_a_browser_is_not_a_dap_message_on_the_tcp_port() {
     kill(child);
 }
 
+/// A program under the debugger that runs out of memory in a callback stops (uncaught
+/// exception) at the line that ran out, and the exception says where.
+#[test]
+fn running_out_of_memory_under_the_debugger_stops_at_the_line_that_ran_out() {
+    let script = std::fs::canonicalize(fixture("exhaustion.lua")).expect("the fixture");
+    let script = script.to_string_lossy().into_owned();
+    let source = std::fs::read_to_string(&script).expect("the fixture");
+    let line = 1 + source
+        .lines()
+        .position(|l| l.contains("t[#t + 1] = string.rep"))
+        .expect("the hoarding line") as i64;
+    let mut cmd = harden::luvit();
+    cmd.arg("--inspect-wait=127.0.0.1:0")
+        .arg(&script)
+        .arg("memory")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = harden::limit_memory(&mut cmd, 1 << 30)
+        .spawn()
+        .expect("luvit starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("a listening line").expect("stderr");
+        if let Some(u) = line.strip_prefix("Debugger listening on ") {
+            break u.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut d = Dap::connect(&url);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.event("initialized");
+    d.ok("attach", json!({}));
+    d.ok(
+        "setExceptionBreakpoints",
+        json!({ "filters": ["uncaught"] }),
+    );
+    d.ok("configurationDone", json!({}));
+    let (reason, top) = d.stopped();
+    assert_eq!(reason, "exception");
+    assert_eq!(top["line"], line, "the frame that ran out: {top}");
+    let info = d.ok("exceptionInfo", json!({ "threadId": 1 }));
+    let want = format!("exhaustion.lua:{line}: not enough memory");
+    assert!(
+        info["description"].as_str().unwrap_or("").contains(&want),
+        "{info}"
+    );
+    d.cont();
+    assert_eq!(d.exit_code(), 1);
+    kill(child);
+}
+
 #[test]
 fn the_debugger_survives_runaway_recursion_and_memory_exhaustion_in_evaluate() {
     let script = ticker();

@@ -1,5 +1,5 @@
-//! Debugger clients that stop reading: a DAP client (websocket) or a MobDebug IDE
-//! (`OUTPUT stdout r`) attached while the program prints 200 MB neither stalls the program nor
+//! Debugger clients that stop reading: a DAP client (websocket), an editor driving `luvit dap`
+//! (the stdio adapter) or a MobDebug IDE (`OUTPUT stdout r`) attached while the program prints 200 MB neither stalls the program nor
 //! makes it hold the output (each client has an 8 MB budget; past it output is dropped and
 //! counted), and once it reads again it hears how many bytes it missed. A MobDebug controller
 //! that floods 100,000 commands without reading the replies leaves memory bounded, and the
@@ -154,6 +154,189 @@ fn a_dap_client_that_stops_reading_while_the_program_prints_200_mb_hears_what_it
     drop(d);
     kill(child);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The pid of a child of `parent` (the program `luvit dap` started), waiting up to 10 s.
+fn child_of(parent: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: comm may hold spaces, so read after its ')'
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) {
+                if let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok()) {
+                    return pid;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "luvit dap started no program");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An editor's end of `luvit dap`'s stdio: requests written, messages read only when asked.
+struct Editor {
+    to: std::process::ChildStdin,
+    from: BufReader<std::process::ChildStdout>,
+    seq: i64,
+}
+
+impl Editor {
+    fn request(&mut self, command: &str, args: Value) -> i64 {
+        self.seq += 1;
+        let text = json!({ "seq": self.seq, "type": "request", "command": command,
+                           "arguments": args })
+        .to_string();
+        write!(self.to, "Content-Length: {}\r\n\r\n{text}", text.len()).expect("send");
+        self.to.flush().expect("flush");
+        self.seq
+    }
+
+    fn message(&mut self) -> Value {
+        let mut len = None;
+        loop {
+            let mut line = String::new();
+            let n = self.from.read_line(&mut line).expect("a header line");
+            assert!(n > 0, "luvit dap closed its stdout");
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("Content-Length:") {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+        let mut body = vec![0u8; len.expect("a Content-Length")];
+        self.from.read_exact(&mut body).expect("the body");
+        serde_json::from_slice(&body).expect("JSON")
+    }
+
+    /// Reads up to the response to `seq` (which must succeed) and returns the messages before.
+    fn answer(&mut self, seq: i64) -> Vec<Value> {
+        let mut before = Vec::new();
+        loop {
+            let m = self.message();
+            if m["type"] == "response" && m["request_seq"] == seq {
+                assert_eq!(m["success"], true, "{m}");
+                return before;
+            }
+            before.push(m);
+        }
+    }
+}
+
+#[test]
+fn an_editor_that_stops_reading_luvit_dap_stdout_neither_stalls_the_program_nor_holds_its_output() {
+    let dir = scratch("dap-stdio-output");
+    let done = dir.join("done");
+    let mut adapter = harden::luvit()
+        .arg("dap")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("luvit dap starts");
+    let mut ed = Editor {
+        to: adapter.stdin.take().expect("stdin"),
+        from: BufReader::new(adapter.stdout.take().expect("stdout")),
+        seq: 0,
+    };
+    let seq = ed.request("initialize", json!({ "adapterID": "luvit" }));
+    ed.answer(seq);
+    let seq = ed.request(
+        "launch",
+        json!({ "program": fixture("output-flood.lua"),
+                "env": { "FLOOD_DONE": done, "FLOOD_MB": FLOOD_MB.to_string() } }),
+    );
+    ed.answer(seq);
+    let seq = ed.request("configurationDone", json!({}));
+    let mut seen = ed.answer(seq);
+    let program = child_of(adapter.id());
+
+    // The editor reads nothing more while the program prints.
+    let took = wait_done(&done, &mut adapter);
+    let peak = peak_kib(adapter.id()).max(peak_kib(program));
+    eprintln!(
+        "luvit dap: adapter peak RSS {} KiB, program peak RSS {} KiB",
+        peak_kib(adapter.id()),
+        peak_kib(program)
+    );
+
+    // It reads again, up to the first tick printed after the flood. Every message is whole
+    // and in order: the output events' seq numbers (the adapter's) only grow.
+    let (mut received, mut dropped, mut last_seq) = (0u64, 0u64, 0i64);
+    loop {
+        let m = if seen.is_empty() {
+            ed.message()
+        } else {
+            seen.remove(0)
+        };
+        if m["event"] != "output" {
+            continue;
+        }
+        let seq = m["seq"].as_i64().expect("a seq");
+        assert!(seq > last_seq, "output event {seq} after {last_seq}");
+        last_seq = seq;
+        let out = m["body"]["output"].as_str().unwrap_or("");
+        if let Some(at) = out.find("tick ") {
+            received += at as u64;
+            break;
+        }
+        match dropped_count(out) {
+            Some(n) => dropped += n,
+            None => received += out.len() as u64,
+        }
+    }
+    check("luvit dap (stdio)", took, peak, received, dropped);
+    // The session goes on, in order: a request now is answered.
+    let seq = ed.request("threads", json!({}));
+    ed.answer(seq);
+    drop(ed);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(adapter.try_wait(), Ok(None)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(adapter);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Everything `luvit dap` queued reaches the editor before it exits, in order: its writer
+/// thread is waited for (a disconnect's answer is the last thing it says).
+#[test]
+fn luvit_dap_writes_its_last_answers_before_it_exits() {
+    let mut adapter = harden::luvit()
+        .arg("dap")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("luvit dap starts");
+    let mut ed = Editor {
+        to: adapter.stdin.take().expect("stdin"),
+        from: BufReader::new(adapter.stdout.take().expect("stdout")),
+        seq: 0,
+    };
+    let mut seqs = Vec::new();
+    // (a few: all the answers fit the pipe, which nobody reads until the adapter exits)
+    for _ in 0..10 {
+        seqs.push(ed.request("initialize", json!({ "adapterID": "luvit" })));
+    }
+    seqs.push(ed.request("threads", json!({})));
+    seqs.push(ed.request("disconnect", json!({})));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while matches!(adapter.try_wait(), Ok(None)) {
+        assert!(Instant::now() < deadline, "luvit dap did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // read only now: the adapter has exited
+    for seq in seqs {
+        let m = ed.message();
+        assert_eq!(m["request_seq"], seq, "{m}");
+    }
 }
 
 /// The next connection to `listener` (panics after 10 s).

@@ -85,14 +85,23 @@ fn runaway_recursion_is_a_lua_error_at_the_users_line() {
 /// Address space for a program that allocates without end: the runtime needs well under this.
 const MEMORY_CAP: libc::rlim_t = 1 << 30;
 
+/// The line of exhaustion.lua that runs out of memory.
+fn hoard_line() -> usize {
+    line_of("exhaustion.lua", "t[#t + 1] = string.rep")
+}
+
+/// LuaJIT's own message is a bare "not enough memory"; ours says where it ran out.
 #[test]
-fn memory_exhaustion_is_a_lua_error_not_an_abort() {
+fn memory_exhaustion_is_a_lua_error_at_the_users_line_not_an_abort() {
     let mut cmd = luvit();
     cmd.arg(fixture_arg("exhaustion.lua")).arg("memory");
     let (code, _, stderr) = run(limit_memory(&mut cmd, MEMORY_CAP));
     assert_no_panic(&stderr);
     assert_eq!(code, Some(1), "ended by a signal? stderr: {stderr}");
-    assert!(stderr.contains("not enough memory"), "{stderr}");
+    let at = format!("exhaustion.lua:{}: not enough memory", hoard_line());
+    assert!(stderr.contains(&at), "{stderr}");
+    // reported like any uncaught error: with its traceback through the user's functions
+    assert!(stderr.contains("in function 'hoard'"), "{stderr}");
 }
 
 #[test]
@@ -104,10 +113,12 @@ fn a_program_recovers_from_recursion_and_memory_errors_it_catches() {
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("recursion: false"), "{stdout}");
     assert!(stdout.contains("stack overflow"), "{stdout}");
-    assert!(
-        stdout.contains("memory: false not enough memory"),
-        "{stdout}"
-    );
+    // pcall'd, at its line; and again (the reserve that saves the error is taken back)
+    let at = format!("exhaustion.lua:{}: not enough memory", hoard_line());
+    for label in ["memory: false ", "again: false "] {
+        let line = stdout.lines().find(|l| l.starts_with(label));
+        assert!(line.is_some_and(|l| l.ends_with(&at)), "{label}: {stdout}");
+    }
     assert!(stdout.ends_with("recovered\n"), "{stdout}");
 }
 

@@ -229,6 +229,30 @@ fn mobdebug_params_are_data_not_code() {
     assert_eq!(ide.output_until_closed(), "");
 }
 
+/// MobDebug appends the params as a trailing `-- {...}` comment; `--` and long brackets inside
+/// them (a string holding `--[[x]]`) or inside the chunk are text, not where the params start.
+/// The split used to be at the line's last `--`, and these params were lost.
+#[test]
+fn mobdebug_exec_params_holding_comment_brackets_are_kept() {
+    let mut ide = Ide::start("basics.lua");
+    ide.ask(&format!("BASEDIR {}", example_dir()));
+    assert_eq!(ide.ask("SETB basics.lua 7"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.line(), "202 Paused basics.lua 7");
+    let (head, body) = ide.ask_sized(
+        "EXEC return 1/3, {1, 2, 3}, '-- {x}' -- {numformat = \"%.2g\", note = \"--[[x]] --\", \
+         maxnum = 2, comment = false}",
+    );
+    assert!(head.starts_with("200 OK "), "{head}");
+    assert_eq!(
+        lua_check(&body, "print(v[1], v[2], v[3])"),
+        "0.33\t{1, 2} --[[more]]\t\"-- {x}\""
+    );
+    assert_eq!(ide.ask("DELB basics.lua 7"), "200 OK");
+    assert_eq!(ide.ask("RUN"), "200 OK");
+    assert_eq!(ide.output_until_closed(), "");
+}
+
 #[test]
 fn over_a_yielding_line_continues_in_the_same_coroutine() {
     let mut ide = Ide::start("stepping.lua");

@@ -412,9 +412,10 @@ fn runaway_recursion_and_memory_exhaustion_are_errors_and_the_session_goes_on() 
         "stack overflow",
     );
     s.run("1 + 1", "2");
+    // where it ran out: the entry's line
     s.run(
         "t = {} for i = 1, 1e9 do t[i] = string.rep('x', 2^20) .. i end",
-        "not enough memory",
+        "repl:1: not enough memory",
     );
     s.run("t = nil collectgarbage()", "> ");
     s.run("40 + 2", "42");

@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod debug;
 pub mod observer;
+pub mod oom;
 pub mod profile;
 pub mod repl;
 

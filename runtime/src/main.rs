@@ -48,6 +48,8 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // SAFETY: the main state, on this thread, alive until the process exits.
+    unsafe { luvit_devtools::oom::install(rt.el.main_state()) };
     if opts.command == Command::Version {
         for (name, v) in versions(&rt.lua) {
             println!("{name} {v}");

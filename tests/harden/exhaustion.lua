@@ -1,7 +1,8 @@
 -- Deep recursion and memory exhaustion inside Lua (`luvit exhaustion.lua MODE`):
 --   recursion  runaway recursion in a timer callback, uncaught
 --   memory     allocation without end in a timer callback, uncaught (run it under a ulimit)
---   recover    both under pcall, then a timer still fires and the program prints 'recovered'
+--   recover    both under pcall (memory twice), then a timer still fires and the program
+--              prints 'recovered'
 local timer = require('timer')
 
 local function recurse(n)
@@ -25,8 +26,11 @@ else
     local ok1, e1 = pcall(recurse, 1)
     local ok2, e2 = pcall(hoard)
     collectgarbage()
+    local ok3, e3 = pcall(hoard)
+    collectgarbage()
     print('recursion: ' .. tostring(ok1) .. ' ' .. tostring(e1))
     print('memory: ' .. tostring(ok2) .. ' ' .. tostring(e2))
+    print('again: ' .. tostring(ok3) .. ' ' .. tostring(e3))
     timer.setTimeout(1, function() print('recovered') end)
   end)
 end

@@ -11,15 +11,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value as Json};
 
 use super::framing::{read_message, write_message};
-use super::protocol::{self, Request, Sequencer};
-
-type Out = Arc<Mutex<(std::io::Stdout, Sequencer)>>;
+use super::protocol::{self, Request};
+use super::to_editor::{take_text, trace, ToEditor};
 
 /// What the relay from the program has seen: its session answered `disconnect`, or ended.
 #[derive(Default)]
@@ -28,49 +27,9 @@ struct RelayState {
     ended: AtomicBool,
 }
 
-fn write(out: &Out, msg: &Json) {
-    if let Ok(mut g) = out.lock() {
-        trace("out", &msg.to_string());
-        let _ = write_message(&mut g.0, &msg.to_string());
-    }
-}
-
-/// `LUVIT_DAP_LOG=FILE` appends every message the adapter passes, for debugging editors.
-fn trace(dir: &str, text: &str) {
-    if let Some(path) = std::env::var_os("LUVIT_DAP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            let _ = writeln!(f, "{dir} {text}");
-        }
-    }
-}
-
-fn respond(out: &Out, req: &Request, body: Result<Json, String>) {
-    let msg = match out.lock() {
-        Ok(mut g) => match body {
-            Ok(b) => g.1.response(req.seq, &req.command, b),
-            Err(e) => g.1.error(req.seq, &req.command, &e),
-        },
-        Err(_) => return,
-    };
-    write(out, &msg);
-}
-
-fn event(out: &Out, name: &str, body: Json) {
-    let msg = match out.lock() {
-        Ok(mut g) => g.1.event(name, body),
-        Err(_) => return,
-    };
-    write(out, &msg);
-}
-
 /// Runs the adapter until the editor disconnects or closes stdin; returns the exit code.
 pub fn run(exe: &str) -> i32 {
-    let out: Out = Arc::new(Mutex::new((std::io::stdout(), Sequencer::default())));
+    let out = ToEditor::spawn(std::io::stdout());
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut program: Option<(TcpStream, Option<Child>)> = None;
@@ -91,10 +50,10 @@ pub fn run(exe: &str) -> i32 {
                 // The program is gone: answer what we can ourselves.
                 if let Ok(req) = protocol::parse(&text) {
                     if req.command == "disconnect" {
-                        respond(&out, &req, Ok(Json::Null));
+                        out.respond(&req, Ok(Json::Null));
                         break;
                     }
-                    respond(&out, &req, Err("the program has ended".into()));
+                    out.respond(&req, Err("the program has ended".into()));
                 }
                 continue;
             }
@@ -110,7 +69,7 @@ pub fn run(exe: &str) -> i32 {
                 }
                 if !relay.disconnect_answered.load(Ordering::SeqCst) {
                     if let Ok(req) = protocol::parse(&text) {
-                        respond(&out, &req, Ok(Json::Null));
+                        out.respond(&req, Ok(Json::Null));
                     }
                 }
                 if let Some((_, Some(child))) = program.as_mut() {
@@ -128,46 +87,37 @@ pub fn run(exe: &str) -> i32 {
         let req = match protocol::parse(&text) {
             Ok(r) => r,
             Err(protocol::BadMessage::NotJson(why)) => {
-                let msg = out
-                    .lock()
-                    .map(|mut g| g.1.error(0, "", &format!("malformed DAP message: {why}")));
-                if let Ok(m) = msg {
-                    write(&out, &m);
-                }
+                out.refuse(0, "", &format!("malformed DAP message: {why}"));
                 continue;
             }
             Err(protocol::BadMessage::NotRequest { seq, command, why }) => {
-                let msg = out.lock().map(|mut g| g.1.error(seq, &command, &why));
-                if let Ok(m) = msg {
-                    write(&out, &m);
-                }
+                out.refuse(seq, &command, &why);
                 continue;
             }
         };
         match req.command.as_str() {
-            "initialize" => respond(&out, &req, Ok(super::session::capabilities())),
+            "initialize" => out.respond(&req, Ok(super::session::capabilities())),
             "launch" => match launch(exe, &req, &out, &relay) {
                 Ok(p) => {
                     program = Some(p);
-                    respond(&out, &req, Ok(Json::Null));
-                    event(&out, "initialized", Json::Null);
+                    out.respond(&req, Ok(Json::Null));
+                    out.event("initialized", Json::Null);
                 }
-                Err(e) => respond(&out, &req, Err(e)),
+                Err(e) => out.respond(&req, Err(e)),
             },
             "attach" => match attach(&req, &out, &relay) {
                 Ok(conn) => {
                     program = Some((conn, None));
-                    respond(&out, &req, Ok(Json::Null));
-                    event(&out, "initialized", Json::Null);
+                    out.respond(&req, Ok(Json::Null));
+                    out.event("initialized", Json::Null);
                 }
-                Err(e) => respond(&out, &req, Err(e)),
+                Err(e) => out.respond(&req, Err(e)),
             },
             "disconnect" | "terminate" => {
-                respond(&out, &req, Ok(Json::Null));
+                out.respond(&req, Ok(Json::Null));
                 break;
             }
-            other => respond(
-                &out,
+            other => out.respond(
                 &req,
                 Err(format!(
                     "'{other}' needs a program: send launch or attach first"
@@ -181,6 +131,8 @@ pub fn run(exe: &str) -> i32 {
         }
         let _ = child.wait();
     }
+    // the last answers, for an editor that reads (one that does not is not waited for long)
+    out.flush(Duration::from_secs(2));
     0
 }
 
@@ -188,7 +140,7 @@ pub fn run(exe: &str) -> i32 {
 fn launch(
     exe: &str,
     req: &Request,
-    out: &Out,
+    out: &ToEditor,
     relay: &Arc<RelayState>,
 ) -> Result<(TcpStream, Option<Child>), String> {
     let program = req.need_str("program")?;
@@ -245,11 +197,7 @@ fn launch(
             Ok(0) | Err(_) => break,
             Ok(_) => match line.trim().strip_prefix("Debugger listening on tcp://") {
                 Some(a) => addr = Some(a.to_string()),
-                None => event(
-                    out,
-                    "output",
-                    json!({ "category": "stderr", "output": line }),
-                ),
+                None => out.event("output", json!({ "category": "stderr", "output": line })),
             },
         }
     }
@@ -265,7 +213,7 @@ fn launch(
     Ok((conn, Some(child)))
 }
 
-fn attach(req: &Request, out: &Out, relay: &Arc<RelayState>) -> Result<TcpStream, String> {
+fn attach(req: &Request, out: &ToEditor, relay: &Arc<RelayState>) -> Result<TcpStream, String> {
     let port = req.need_i64("port")?;
     let host = req.str("host").unwrap_or("127.0.0.1");
     connect(&format!("{host}:{port}"), out, relay)
@@ -273,7 +221,7 @@ fn attach(req: &Request, out: &Out, relay: &Arc<RelayState>) -> Result<TcpStream
 
 /// Connects to a program's DAP-over-TCP session, runs its initialize handshake, and relays
 /// what it sends from then on to the editor.
-fn connect(addr: &str, out: &Out, relay: &Arc<RelayState>) -> Result<TcpStream, String> {
+fn connect(addr: &str, out: &ToEditor, relay: &Arc<RelayState>) -> Result<TcpStream, String> {
     let mut conn = TcpStream::connect(addr).map_err(|e| format!("cannot reach {addr}: {e}"))?;
     let _ = conn.set_nodelay(true);
     let init = json!({ "seq": 1, "type": "request", "command": "initialize",
@@ -303,34 +251,39 @@ fn connect(addr: &str, out: &Out, relay: &Arc<RelayState>) -> Result<TcpStream, 
             if v["type"] == "response" && v["command"] == "disconnect" {
                 relay.disconnect_answered.store(true, Ordering::SeqCst);
             }
-            if let Ok(mut g) = out.lock() {
-                trace("out", &t);
-                let _ = write_message(&mut g.0, &t);
-            }
+            // an editor that does not read holds this relay back (and so the program's DAP
+            // socket), never the program's output pipes
+            out.wait_room();
+            out.relay(t);
         }
         if !terminated {
-            event(&out, "terminated", Json::Null);
+            out.event("terminated", Json::Null);
         }
         relay.ended.store(true, Ordering::SeqCst);
     });
     Ok(conn)
 }
 
-fn forward_output<R: Read + Send + 'static>(mut r: R, category: &'static str, out: Out) {
+/// Relays a pipe of the program's as `output` events. It never waits for the editor (output
+/// past the editor's budget is dropped and counted), so the program is never stalled by it.
+fn forward_output<R: Read + Send + 'static>(mut r: R, category: &'static str, out: ToEditor) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
+        let mut pending = Vec::new();
         loop {
             match r.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    event(
-                        &out,
-                        "output",
-                        json!({ "category": category, "output": text }),
-                    );
+                    pending.extend_from_slice(&buf[..n]);
+                    let text = take_text(&mut pending);
+                    if !text.is_empty() {
+                        out.output(category, &text);
+                    }
                 }
             }
+        }
+        if !pending.is_empty() {
+            out.output(category, &String::from_utf8_lossy(&pending));
         }
     });
 }

@@ -59,9 +59,14 @@ pub fn read_message<R: BufRead>(r: &mut R) -> io::Result<Option<String>> {
 
 /// Writes one message with its header.
 pub fn write_message<W: Write>(w: &mut W, text: &str) -> io::Result<()> {
-    write!(w, "Content-Length: {}\r\n\r\n", text.len())?;
-    w.write_all(text.as_bytes())?;
+    write_unflushed(w, text)?;
     w.flush()
+}
+
+/// [`write_message`] without the flush (a buffered writer with more to write).
+pub fn write_unflushed<W: Write>(w: &mut W, text: &str) -> io::Result<()> {
+    write!(w, "Content-Length: {}\r\n\r\n", text.len())?;
+    w.write_all(text.as_bytes())
 }
 
 fn bad(msg: &str) -> io::Error {

@@ -262,6 +262,33 @@ mod tests {
         assert!(ok, "{text}");
     }
 
+    /// Fuzz finding serializer_table_first_met_under_a_key_is_written_again
+    /// (tests/fuzz/regressions/serializer/): a table written first inside a table key (where
+    /// it has no path to link back to) and met again as a value came back as nil. It is
+    /// written again where it has a path (a copy), and later references link to that.
+    #[test]
+    fn serializer_table_first_met_under_a_key_is_written_again() {
+        // SAFETY: as above.
+        let lua = unsafe { Lua::unsafe_new() };
+        let helper = Helper::new(&lua).unwrap();
+        let t: Value = lua
+            .load(
+                "local k = { name = 'k' } local t = { inner = { [k] = 1 }, z = k, zz = k } \
+                 k.self = k return t",
+            )
+            .eval()
+            .unwrap();
+        let text: String = helper.call(&lua, "md_dump", t).unwrap();
+        let ok: bool = lua
+            .load(format!(
+                "local t = loadstring({text:?})() return t.z.name == 'k' and t.zz == t.z \
+                 and t.z.self == t.z"
+            ))
+            .eval()
+            .unwrap();
+        assert!(ok, "{text}");
+    }
+
     /// MobDebug's dump (STACK) writes a value met again as nil and links it back after the
     /// body, as serpent does: the loaded value has the same shape, cycles and shared tables
     /// included; a line (EXEC) writes shared tables twice and cuts only cycles.

@@ -213,6 +213,9 @@ function value(w, v, level, path)
   if t == 'number' then return numliteral(v, w.o) end
   if t == 'boolean' or t == 'nil' then return tostring(v) end
   local seenat = w.seen[v]
+  -- written before where it had no path (inside a table key): a dump cannot link back to
+  -- that, so it writes the value again here, where it has one (a copy, not nil)
+  if seenat == false and w.dump and path then seenat = nil end
   if seenat ~= nil then
     -- written before: a dump links it back after the body; a line only says so
     if w.dump and seenat and path then

@@ -519,15 +519,7 @@ impl Debugger {
         }
         // The optional trailing `-- {params}`. The chunk keeps it (a Lua comment), as
         // MobDebug compiles the whole line: error messages name the chunk by that text.
-        let params = match rest.rfind("--") {
-            Some(i)
-                if rest[i + 2..].trim_start().starts_with('{')
-                    && rest.trim_end().ends_with('}') =>
-            {
-                Some(rest[i + 2..].trim())
-            }
-            _ => None,
-        };
+        let params = super::mdline::trailing_params(rest);
         let (thread, level) = self.md_frame();
         // Payloads are text (the serializer escapes bytes that are not UTF-8); an error
         // message may hold any bytes: it is sent as text too.
@@ -552,11 +544,7 @@ impl Debugger {
 
     fn md_stack(&self, rest: &str) {
         // The optional `-- {params}`.
-        let params = rest
-            .trim()
-            .strip_prefix("--")
-            .map(str::trim)
-            .filter(|p| p.starts_with('{'));
+        let params = super::mdline::trailing_params(rest);
         let (thread, level) = self.md_frame();
         let Some(thread) = thread else {
             // Nothing has run yet: MobDebug answers an empty stack.

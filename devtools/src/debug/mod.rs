@@ -15,12 +15,14 @@ mod breakpoints;
 pub mod framing;
 mod hook;
 mod inspect;
+pub mod mdline;
 mod mobdebug;
 pub mod outbox;
 pub mod protocol;
 pub mod server;
 mod session;
 mod tcp;
+mod to_editor;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -880,6 +882,7 @@ impl Debugger {
                 Err(_) => break,
             };
             flow = self.take(msg);
+            crate::oom::discard_pending();
         }
         self.stopped.set(false);
         let mut st = self.st.borrow_mut();
@@ -909,6 +912,7 @@ impl Debugger {
         while n < DRAIN_BATCH {
             let Ok(m) = self.rx.try_recv() else { break };
             let _ = self.take(m);
+            crate::oom::discard_pending();
             n += 1;
         }
         if n == DRAIN_BATCH {

@@ -25,6 +25,8 @@ pub struct Slot(u32);
 
 const MAX: usize = 8;
 static ACTIONS: [AtomicUsize; MAX] = [const { AtomicUsize::new(0) }; MAX];
+/// The slot whose action may raise a Lua error (run after all the others); `MAX` for none.
+static RAISING: AtomicUsize = AtomicUsize::new(MAX);
 static NEXT: AtomicU32 = AtomicU32::new(0);
 static REQUESTED: AtomicU32 = AtomicU32::new(0);
 static MAIN: AtomicPtr<lua_State> = AtomicPtr::new(std::ptr::null_mut());
@@ -59,6 +61,25 @@ pub unsafe fn register(main: *mut lua_State, action: Action) -> Option<Slot> {
         libc::sigaction(signal_number(), &sa, std::ptr::null_mut());
     }
     Some(Slot(1 << i))
+}
+
+/// [`register`] for an action that may raise a Lua error (at most one such: the runtime's
+/// out-of-memory report). The hook runs it after the other actions, so none is skipped when it
+/// raises; the error is raised at the instruction the safe point stopped, as if it raised it.
+///
+/// # Safety
+/// As for [`register`].
+pub unsafe fn register_raising(main: *mut lua_State, action: Action) -> Option<Slot> {
+    let slot = register(main, action)?;
+    let i = slot.0.trailing_zeros() as usize;
+    if RAISING
+        .compare_exchange(MAX, i, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        ACTIONS[i].store(0, Ordering::SeqCst);
+        return None;
+    }
+    Some(slot)
 }
 
 /// On the Lua thread (Lua code, an allocator, a signal handler on it): run `slot`'s action at
@@ -128,11 +149,13 @@ unsafe extern "C-unwind" fn hook(l: *mut lua_State, ar: *mut lua_Debug) {
     );
     ffi::lua_sethook(main, prev, if prev.is_some() { mask } else { 0 }, count);
     let bits = REQUESTED.swap(0, Ordering::SeqCst);
-    for (i, a) in ACTIONS.iter().enumerate() {
-        if bits & (1 << i) == 0 {
+    let raising = RAISING.load(Ordering::SeqCst);
+    let order = (0..MAX).filter(|&i| i != raising).chain(Some(raising));
+    for i in order {
+        if i >= MAX || bits & (1 << i) == 0 {
             continue;
         }
-        let f = a.load(Ordering::SeqCst);
+        let f = ACTIONS[i].load(Ordering::SeqCst);
         if f != 0 {
             let action = std::mem::transmute::<usize, Action>(f);
             action(l);

@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use luvit::runtime::Runtime;
-use luvit_devtools::debug::outbox;
+use luvit_devtools::debug::outbox::OutboxReader;
 use luvit_devtools::debug::server::{Incoming, Link};
 use luvit_devtools::debug::{self, Debugger};
+use luvit_devtools::debug::{mdline, outbox};
 use mlua::Function;
 use serde_json::Value as Json;
-use tokio::sync::mpsc::error::TryRecvError;
 
 /// The program under debug (chunk `@/fuzz/prog.lua`; breakpoints name that path).
 pub const PROGRAM: &str = r#"STATE = { counter = 0, list = { 1, 2, 3 }, name = 'x', nested = { a = { b = { c = 1 } } } }
@@ -73,6 +73,99 @@ struct Harness {
     lua: mlua::Lua,
     work: Function,
     snapshot: Function,
+    client: Client,
+}
+
+/// One session's client side, handed to the client thread.
+struct Job {
+    out_rx: OutboxReader,
+    second: Vec<String>,
+    link: Arc<Link>,
+    id: u64,
+    mobdebug: bool,
+    /// Set while `work()` runs: silence then means a stop nobody was told of.
+    working: Arc<AtomicBool>,
+    /// Set while the second batch is being sent: the harness's own goodbye waits for it.
+    sending: Arc<AtomicBool>,
+}
+
+/// The client thread, started once: it waits on the session's queue (no polling, so an
+/// input costs what the debugger costs, not the client's sleeps) and plays one session a job.
+struct Client {
+    jobs: std::sync::mpsc::Sender<Job>,
+    results: std::sync::mpsc::Receiver<(Vec<String>, bool)>,
+}
+
+impl Client {
+    fn start() -> Client {
+        let (jobs, job_rx) = std::sync::mpsc::channel::<Job>();
+        let (result_tx, results) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("the client's runtime");
+            for job in job_rx {
+                if result_tx.send(rt.block_on(play(job))).is_err() {
+                    break;
+                }
+            }
+        });
+        Client { jobs, results }
+    }
+}
+
+/// The client's half of a session: on the first stop, the second batch and goodbye. A stop it
+/// is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
+/// `work()` runs: after 200 ms of it, goodbye too, so the program never waits for ever.
+/// Returns what it heard and whether it sent the second batch.
+async fn play(job: Job) -> (Vec<String>, bool) {
+    let Job {
+        mut out_rx,
+        mut second,
+        link,
+        id,
+        mobdebug,
+        working,
+        sending,
+    } = job;
+    let mut got = Vec::new();
+    let mut sent = false;
+    let mut gave_up = false;
+    loop {
+        let msg = match tokio::time::timeout(Duration::from_millis(200), out_rx.recv()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(_) => {
+                // (once the second batch went, its goodbye ends any stop)
+                if !sent && !gave_up && working.load(Ordering::SeqCst) {
+                    gave_up = true;
+                    link.send(Incoming::Disconnected { id });
+                }
+                continue;
+            }
+        };
+        gave_up = false;
+        let stopped = if mobdebug {
+            // (a LOAD before the start is answered from the first line's stop)
+            msg.starts_with("202 Paused")
+                || msg.starts_with("203 Paused")
+                || msg.starts_with("201 Started")
+        } else {
+            msg.contains("\"event\":\"stopped\"")
+        };
+        got.push(msg);
+        if stopped && !sent {
+            sent = true;
+            sending.store(true, Ordering::SeqCst);
+            for text in second.drain(..) {
+                link.send(Incoming::Message { id, text });
+            }
+            link.send(Incoming::Disconnected { id });
+            sending.store(false, Ordering::SeqCst);
+        }
+    }
+    (got, sent)
 }
 
 thread_local! {
@@ -101,6 +194,7 @@ fn harness<R>(f: impl FnOnce(&Harness) -> R) -> R {
                 lua,
                 work,
                 snapshot,
+                client: Client::start(),
             }
         });
         f(h)
@@ -187,8 +281,10 @@ fn tame_mobdebug(line: &str) -> String {
     match cmd {
         "EXIT" => "EXIT-renamed".to_string(),
         "EXEC" => {
-            let (chunk, params) = match rest.rfind("--") {
-                Some(i) => (&rest[..i], &rest[i..]),
+            // split where the debugger splits (the params are a comment to the line's end,
+            // as Lua's lexer reads the line: all the code is in the chunk)
+            let (chunk, params) = match mdline::params_comment(rest) {
+                Some((i, _)) => (&rest[..i], &rest[i..]),
                 None => (rest, ""),
             };
             let chunk = chunk.trim_start_matches("return ");
@@ -227,63 +323,27 @@ pub fn run(data: &[u8], mobdebug: bool) {
     harness(|h| {
         let before: String = h.snapshot.call(()).expect("snapshot");
         let id = h.link.new_id();
-        let (out_tx, mut out_rx) = outbox::channel();
+        let (out_tx, out_rx) = outbox::channel();
         h.link.send(Incoming::Connected {
             id,
             out: out_tx,
             mobdebug,
         });
-        // The client's other half: on the first stop, the second batch and goodbye. A stop it
-        // is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
-        // `work()` runs: after 200 ms of it, goodbye too, so the program never waits for ever.
-        let link = h.link.clone();
         let second_len = second.len();
         let working = Arc::new(AtomicBool::new(false));
-        let in_work = working.clone();
-        // Set while the second batch is being sent: the harness's own goodbye waits for it.
         let sending_flag = Arc::new(AtomicBool::new(false));
-        let sending = sending_flag.clone();
-        let client = std::thread::spawn(move || {
-            let mut second = second;
-            let mut got = Vec::new();
-            let mut sent = false;
-            let mut quiet = 0;
-            loop {
-                let msg = match out_rx.try_recv() {
-                    Ok(m) => m,
-                    Err(TryRecvError::Disconnected) => break,
-                    Err(TryRecvError::Empty) => {
-                        std::thread::sleep(Duration::from_millis(1));
-                        quiet += 1;
-                        // (once the second batch went, its goodbye ends any stop)
-                        if quiet == 200 && !sent && in_work.load(Ordering::SeqCst) {
-                            link.send(Incoming::Disconnected { id });
-                        }
-                        continue;
-                    }
-                };
-                quiet = 0;
-                let stopped = if mobdebug {
-                    // (a LOAD before the start is answered from the first line's stop)
-                    msg.starts_with("202 Paused")
-                        || msg.starts_with("203 Paused")
-                        || msg.starts_with("201 Started")
-                } else {
-                    msg.contains("\"event\":\"stopped\"")
-                };
-                got.push(msg);
-                if stopped && !sent {
-                    sent = true;
-                    sending.store(true, Ordering::SeqCst);
-                    for text in second.drain(..) {
-                        link.send(Incoming::Message { id, text });
-                    }
-                    link.send(Incoming::Disconnected { id });
-                    sending.store(false, Ordering::SeqCst);
-                }
-            }
-            (got, sent)
-        });
+        h.client
+            .jobs
+            .send(Job {
+                out_rx,
+                second,
+                link: h.link.clone(),
+                id,
+                mobdebug,
+                working: working.clone(),
+                sending: sending_flag.clone(),
+            })
+            .expect("the client thread");
         for text in &first {
             h.link.send(Incoming::Message {
                 id,
@@ -311,7 +371,15 @@ pub fn run(data: &[u8], mobdebug: bool) {
         }
         h.link.send(Incoming::Disconnected { id });
         debug::service(&h.lua);
-        let (got, sent) = client.join().expect("client thread");
+        // The debugger answers a flood a batch at a time, with a cooldown between batches
+        // (the runtime's loop calls it again): so does the harness until the client is gone.
+        let (got, sent) = loop {
+            match h.client.results.recv_timeout(Duration::from_millis(5)) {
+                Ok(r) => break r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => debug::service(&h.lua),
+                Err(e) => panic!("the client's report: {e}"),
+            }
+        };
         if std::env::var_os("LUVIT_FUZZ_DEBUG").is_some() {
             eprintln!("stopped: {sent}; the client got: {got:#?}");
         }
