@@ -41,14 +41,9 @@ impl KeptOrigin {
         if !el.observed() {
             return false;
         }
-        let current = el.current_origin();
-        // a second request in the same read (pipelined): already relabeled
-        if let (Some(c), Some(last)) = (&current, &*self.last.borrow()) {
-            if Rc::ptr_eq(c, last) {
-                return true;
-            }
-        }
-        dispatch::relabel(&el, self.under(current))
+        // a second request in the same read is relabeled already: `under` gives the same
+        // origin back and `relabel` sees it running
+        dispatch::relabel(&el, self.under(el.current_origin()))
     }
 
     /// The origin of a run starting now: the kept site, under the callback running now (a

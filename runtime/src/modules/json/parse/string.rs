@@ -54,14 +54,7 @@ impl Reader<'_> {
         let mut ascii = true;
         // The plain run: 8 bytes at a time, then byte by byte up to the first special.
         loop {
-            while j + 8 <= b.len() {
-                let m = specials(read_u64(b, j));
-                if m != 0 {
-                    j += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                j += 8;
-            }
+            j = skip_plain(b, j);
             match self.at(j) {
                 b'"' => {
                     if !ascii {
@@ -99,14 +92,7 @@ impl Reader<'_> {
         loop {
             // copy the plain run up to the next special byte
             let run = j;
-            while j + 8 <= b.len() {
-                let m = specials(read_u64(b, j));
-                if m != 0 {
-                    j += (m.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                j += 8;
-            }
+            j = skip_plain(b, j);
             out.extend_from_slice(&b[run..j]);
             match self.at(j) {
                 b'"' => {
@@ -230,4 +216,18 @@ impl Reader<'_> {
         ffi::lua_replace(l, idx);
         self.cache[k] = key;
     }
+}
+
+/// Skips plain bytes 8 at a time from `j`: the index of the first special byte in the last
+/// whole 8-byte word scanned, or where fewer than 8 bytes remain (the caller goes on byte by
+/// byte from there).
+fn skip_plain(b: &[u8], mut j: usize) -> usize {
+    while j + 8 <= b.len() {
+        let m = specials(read_u64(b, j));
+        if m != 0 {
+            return j + (m.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    j
 }
