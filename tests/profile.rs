@@ -491,6 +491,55 @@ fn native_prof_survives_samples_that_land_in_compiled_lua_calling_into_the_vm() 
 }
 
 #[test]
+fn native_prof_never_hangs_on_a_sample_taken_while_an_error_unwinds() {
+    // A sample landing inside libgcc's unwinder (a Lua error being thrown) used to wait on
+    // the unwinder's own lock forever; now it is skipped and counted as such.
+    let code = "local t = os.clock() while os.clock() - t < 1.5 do \
+                for i = 1, 200 do pcall(error, 'x') end end print('done')";
+    let dir = temp_dir("native-errors");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .args(["--native-prof", "--native-prof-interval=100"])
+        .arg(format!("--native-prof-dir={}", dir.display()))
+        .args(["-e", code])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("luvit --native-prof hung while errors were thrown");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    let pb: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".pb.gz"))
+        .collect();
+    assert_eq!(pb.len(), 1, "{pb:?}");
+    let p = read_pprof(&pb[0]);
+    let s = |i: i64| p.string_table[i as usize].as_str();
+    let skipped: i64 = p
+        .sample
+        .iter()
+        .filter(|x| s(x.label[0].str) == "(unwinding)")
+        .map(|x| x.value[0])
+        .sum();
+    let total: i64 = p.sample.iter().map(|x| x.value[0]).sum();
+    // most of such a program's time is libgcc unwinding: the gate must have turned samples away
+    assert!(
+        skipped > 0 && skipped < total,
+        "{skipped} of {total} samples skipped"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn native_and_cpu_profilers_cannot_share_sigprof_and_bad_native_flags_are_refused() {
     for (args, says) in [
         (

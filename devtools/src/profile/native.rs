@@ -57,6 +57,8 @@ impl NativeProfiler {
             .frequency(hz)
             .build()
             .map_err(|e| format!("the native profiler cannot start: {e}"))?;
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        super::native_gate::install()?;
         // The unwinder reads the loaded objects the first time a sample is taken: take that
         // first sample here, on this thread, where allocating is safe (in a signal that
         // interrupted malloc it would not be).
@@ -91,6 +93,16 @@ impl NativeProfiler {
                 continue;
             }
             *stacks.entry((thread, stack)).or_default() += (*count).max(0) as u64;
+        }
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            let skipped = super::native_gate::skipped();
+            if skipped > 0 {
+                let frame = synthetic("(in the C unwinder: stack not walked)");
+                *stacks
+                    .entry(("(unwinding)".to_string(), vec![frame]))
+                    .or_default() += skipped;
+            }
         }
         Ok((stacks, report.timing.duration))
     }
