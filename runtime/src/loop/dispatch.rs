@@ -200,15 +200,14 @@ fn run(
         origin: &origin,
         function: f,
         ready,
-        started: luvit_devtools::clock::now_ns(),
+        started: el.callback_start_ns(),
     };
     for o in observers.iter() {
         o.callback_started(&run);
     }
     invoke(lua, el, f, args);
-    let elapsed = std::time::Duration::from_nanos(
-        luvit_devtools::clock::now_ns().saturating_sub(run.started),
-    );
+    let ended = luvit_devtools::clock::now_ns();
+    let elapsed = std::time::Duration::from_nanos(ended.saturating_sub(run.started));
     // what the callback turned out to be (see `relabel`), moved out: `prev` goes back below
     let now = el.current_origin.borrow_mut().take();
     let finished = match now {
@@ -223,6 +222,7 @@ fn run(
         o.callback_finished(&run, elapsed);
     }
     *el.current_origin.borrow_mut() = prev;
+    el.callback_ended_at(ended);
 }
 
 /// Says what the running callback really is: a built-in that runs a user's function inside
