@@ -273,6 +273,42 @@ fn loop_prof_names_the_callback_that_blocked_where_its_time_went_and_the_lag() {
 }
 
 #[test]
+fn loop_prof_charges_no_idle_wait_to_the_callbacks_around_it() {
+    // Callbacks back to back share clock reads (one starts where the last ended); a park
+    // must break that chain, or the 300 ms waits below would show up as callback time.
+    let dir = temp_dir("loop-idle");
+    let code = "local timer = require('timer') local n = 0 local function tick() n = n + 1 \
+                if n < 4 then timer.setTimeout(300, tick) end end timer.setTimeout(300, tick)";
+    let out = Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg("--loop-prof")
+        .arg(format!("--loop-prof-dir={}", dir.display()))
+        .args(["-e", code])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json_file(&dir, ".json");
+    let timers: Vec<&serde_json::Value> = r["callbacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["function"].as_str().unwrap().contains("command line"))
+        .collect();
+    let count: u64 = timers.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(count, 4, "{timers:?}");
+    for c in &timers {
+        assert!(c["max_ms"].as_f64().unwrap() < 50.0, "idle charged: {c}");
+    }
+    assert!(r["slow"].as_array().unwrap().is_empty(), "{}", r["slow"]);
+    let u = r["utilization"].as_f64().unwrap();
+    assert!(u < 0.5, "an idle program's utilization: {u}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn bad_loop_profiler_flags_and_directories_are_clear_errors_before_the_program_runs() {
     for (args, says) in [
         (
