@@ -45,6 +45,12 @@ fn allocations_can_fail() -> bool {
         || std::fs::read_to_string("/proc/sys/vm/overcommit_memory").is_ok_and(|s| s.trim() == "2")
 }
 
+/// `allocations_can_fail`, asked once (it reads the limits and a /proc file).
+pub fn allocations_may_fail() -> bool {
+    static ANSWER: OnceLock<bool> = OnceLock::new();
+    *ANSWER.get_or_init(allocations_can_fail)
+}
+
 /// Address space held back for the allocation that fails.
 const RESERVE_BYTES: usize = 64 << 20;
 
@@ -164,7 +170,7 @@ unsafe fn on_safepoint(l: *mut lua_State) {
 /// # Safety
 /// `main` is the live main state of the calling thread, living until the process exits.
 pub unsafe fn install(main: *mut lua_State) -> bool {
-    if SLOT.get().is_some() || !allocations_can_fail() {
+    if SLOT.get().is_some() || !allocations_may_fail() {
         return false;
     }
     let Some(slot) = safepoint::register_raising(main, on_safepoint) else {

@@ -310,6 +310,8 @@ local function serve(server, socket)
     server = server,
     socket = socket,
     handle = raw and socket._handle or nil,
+    -- the handle's id for uv._try_write (a plain C function: the response path's write)
+    writeId = raw and uv._stream_id(socket._handle) or nil,
     parser = newParser('request'),
     lastActive = now(),
   }, Connection)
@@ -410,7 +412,7 @@ end
 function Connection:writeThen(data, fn, a, b)
   local handle = self.handle
   if not handle then return writeThroughStream(self, data, fn, a, b) end
-  local n, err, code = uv.try_write(handle, data)
+  local n, err, code = uv._try_write(self.writeId, data)
   if n == #data then
     if fn then fn(a, b) end
     return true

@@ -120,11 +120,11 @@ struct HandleEntry {
 
 /// Maps keyed by the loop's own ids: sequence numbers, not input from anyone, so they need no
 /// DoS-resistant hash (SipHash cost ~150 instructions a lookup, three lookups a request).
-type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
+pub(crate) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Fibonacci hashing of a u64 id: spreads sequential ids over all the hash's bits.
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl std::hash::Hasher for IdHasher {
     fn finish(&self) -> u64 {

@@ -322,7 +322,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
 ///
 /// # Safety
 /// Only inside such a function, while its state lives.
-unsafe fn loop_of<'a>(l: *mut mlua::ffi::lua_State) -> Option<&'a EventLoop> {
+pub(super) unsafe fn loop_of<'a>(l: *mut mlua::ffi::lua_State) -> Option<&'a EventLoop> {
     let p = mlua::ffi::lua_touserdata(l, mlua::ffi::lua_upvalueindex(1)) as *const EventLoop;
     // SAFETY: set by add_raw from the state's own loop, which outlives every call into Lua.
     p.as_ref()

@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod errors;
+pub mod fast_write;
 pub mod fs;
 pub mod handle;
 pub mod misc;
@@ -25,6 +26,7 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     misc::register(lua, &mut r)?;
     fs::register(lua, &mut r)?;
     net::register(lua, &mut r)?;
+    fast_write::register(lua, &mut r)?;
     signal::register(lua, &mut r)?;
     process::register(lua, &mut r)?;
     udp::register(lua, &mut r)?;

@@ -92,8 +92,9 @@ fn new_stream(lua: &Lua, kind: Kind, io: Io) -> mlua::Result<mlua::AnyUserData> 
     let ud = create(lua, kind, Data::None)?;
     let id = ud.borrow::<super::handle::Handle>()?.id;
     let _ = el;
-    *ud.borrow::<super::handle::Handle>()?.data.borrow_mut() =
-        Data::Stream(Rc::new(Stream::new(id, kind, io)));
+    let stream = Rc::new(Stream::new(id, kind, io));
+    super::fast_write::remember(&stream);
+    *ud.borrow::<super::handle::Handle>()?.data.borrow_mut() = Data::Stream(stream);
     Ok(ud)
 }
 

@@ -326,6 +326,7 @@ impl Stream {
 
     /// Stops all I/O and drops the socket (called by `close`).
     pub fn close(&self) {
+        super::fast_write::forget(self.id);
         self.reading.set(false);
         if let Some(t) = self.read_task.borrow_mut().take() {
             t.abort();
@@ -421,10 +422,10 @@ impl Stream {
             let args = match item {
                 ReadItem::Data(d) => {
                     self.pending_bytes.set(self.pending_bytes.get() - d.len());
-                    lua.create_string(&d).map(|s| {
+                    dispatch::string_arg(lua, &d).map(|s| {
                         let mut args = dispatch::args_with_room(2);
                         args.push_back(Value::Nil);
-                        args.push_back(Value::String(s));
+                        args.push_back(s);
                         args
                     })
                 }
@@ -780,4 +781,10 @@ pub fn conn_from_fd(fd: RawFd) -> std::io::Result<Conn> {
     // SAFETY: we own `owned` (it came from a descriptor handed to us) and it lives in the AsyncFd.
     let afd = unsafe { AsyncFd::register(owned) }.map_err(std::io::Error::from)?;
     Ok(Conn::Fd(afd))
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        super::fast_write::forget(self.id);
+    }
 }
