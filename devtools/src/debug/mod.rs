@@ -426,6 +426,12 @@ unsafe extern "C-unwind" fn hook_entry(l: *mut lua_State, ar: *mut lua_Debug) {
     }
     // SAFETY: set once from a leaked Rc; the hook runs on the Lua thread that owns it.
     let d = &*d;
+    if (*ar).event == ffi::LUA_HOOKCALL
+        && !hook::PENDING.load(Ordering::Relaxed)
+        && d.call_changes_nothing(l, ar)
+    {
+        return;
+    }
     hook::BUSY.store(true, Ordering::SeqCst);
     // A panic must not unwind into LuaJIT's frames.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| d.on_hook(l, ar)));
@@ -520,6 +526,27 @@ impl Debugger {
                 self.apply_mask();
             }
         }
+    }
+
+    /// The call hook's fast path: true when `on_call` would change nothing (no function
+    /// breakpoints, no step, the callee holds no breakpoint and lines are not watched now),
+    /// so the event needs no state borrow, no mask update and no hold-off of the interrupt
+    /// signal. Most calls of a program with breakpoints elsewhere end here: the slow path
+    /// cost ~320 instructions a call, a keep-alive request making ~60 calls.
+    unsafe fn call_changes_nothing(&self, l: *mut lua_State, ar: *mut lua_Debug) -> bool {
+        let Ok(st) = self.st.try_borrow() else {
+            return false;
+        };
+        if !st.fn_bps.is_empty() || !matches!(st.step, Step::None) {
+            return false;
+        }
+        let Some(fi) = hook::function_info(l, ar) else {
+            return false;
+        };
+        if fi.what == b"C" || fi.source == b"=luvit-debugger" {
+            return true;
+        }
+        !st.line_on && !st.bps.in_function(fi.source, fi.first, fi.last)
     }
 
     unsafe fn on_call(&self, l: *mut lua_State, ar: *mut lua_Debug) {
