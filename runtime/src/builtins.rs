@@ -35,10 +35,14 @@ pub fn source(name: &str) -> Option<std::borrow::Cow<'static, str>> {
             }
         }
     }
-    BUILTINS
-        .binary_search_by(|(n, _)| (*n).cmp(name))
-        .ok()
-        .map(|i| BUILTINS[i].1.into())
+    let i = BUILTINS.binary_search_by(|(n, _, _)| (*n).cmp(name)).ok()?;
+    let (_, start, end) = BUILTINS[i];
+    BLOB.get(start..end).map(Into::into)
+}
+
+/// The names of the built-in modules, sorted.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILTINS.iter().map(|(n, _, _)| *n)
 }
 
 /// The chunk name a built-in module's code runs under (never mistaken for a file on disk).

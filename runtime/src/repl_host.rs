@@ -93,9 +93,8 @@ fn start(
     let loaded: Table = lua.globals().get::<Table>("package")?.get("loaded")?;
     let uv: Table = loaded.get("uv")?;
     let process: Table = lua.globals().get("process")?;
-    let modules: Vec<String> = builtins::BUILTINS
-        .iter()
-        .map(|(n, _)| n.to_string())
+    let modules: Vec<String> = builtins::names()
+        .map(|n| n.to_string())
         .filter(|n| n != "init" && n != "require")
         .collect();
     let (keep_alive, exit, module): (Function, Function, Function) = lua

@@ -3,6 +3,9 @@
 
 Usage: python3 tests/bench/run.py [path/to/luvit]   (default: target/release/luvit)
 Each figure is the median of several runs, luvit and node alternating (A B A B).
+Idle RSS is mostly file-backed pages of the binary: `resident.py` shows which (per mapping,
+section and crate), and `order/gen.py` regenerates the list of start-up functions the release
+link packs together (runtime/startup-order.txt).
 """
 import os, statistics, subprocess, sys, time
 

@@ -13,9 +13,13 @@ pub mod tls;
 pub mod uv;
 pub mod zlib;
 
+use std::cell::RefCell;
+
 use mlua::{Lua, Table};
 
-/// Installs every native module into `package.preload`.
+/// Installs every native module into `package.preload`. `uv` is built now (the bootstrap
+/// needs it); the others on their first `require`: most programs load few of them, and
+/// building them all made a third of start-up's work and memory.
 pub fn install(lua: &Lua) -> mlua::Result<()> {
     let preload: Table = lua.globals().get::<Table>("package")?.get("preload")?;
     let uv = uv::register(lua)?;
@@ -27,37 +31,32 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
             require.call::<Table>("uv")
         })?,
     )?;
-    let http = http::register(lua)?;
-    preload.set(
-        "http-parser",
-        lua.create_function(move |_, ()| Ok(http.clone()))?,
-    )?;
-    let json = json::register(lua)?;
-    preload.set("json", lua.create_function(move |_, ()| Ok(json.clone()))?)?;
-    let profiler = profiler::register(lua)?;
-    preload.set(
-        "profiler",
-        lua.create_function(move |_, ()| Ok(profiler.clone()))?,
-    )?;
-    let zlib = zlib::register(lua)?;
-    preload.set(
-        "zlib-native",
-        lua.create_function(move |_, ()| Ok(zlib.clone()))?,
-    )?;
-    let dns = dns::register(lua)?;
-    preload.set(
-        "dns-native",
-        lua.create_function(move |_, ()| Ok(dns.clone()))?,
-    )?;
-    let crypto = crypto::register(lua)?;
-    preload.set(
-        "crypto-native",
-        lua.create_function(move |_, ()| Ok(crypto.clone()))?,
-    )?;
-    let tls = tls::register(lua)?;
-    preload.set(
-        "tls-native",
-        lua.create_function(move |_, ()| Ok(tls.clone()))?,
-    )?;
+    lazy(lua, &preload, "http-parser", http::register)?;
+    lazy(lua, &preload, "json", json::register)?;
+    lazy(lua, &preload, "profiler", profiler::register)?;
+    lazy(lua, &preload, "zlib-native", zlib::register)?;
+    lazy(lua, &preload, "dns-native", dns::register)?;
+    lazy(lua, &preload, "crypto-native", crypto::register)?;
+    lazy(lua, &preload, "tls-native", tls::register)?;
     Ok(())
+}
+
+/// `package.preload[name]`: the module's table, built by `build` the first time and the same
+/// table every time after (a program that clears `package.loaded` gets it back, not a twin).
+fn lazy(
+    lua: &Lua,
+    preload: &Table,
+    name: &str,
+    build: fn(&Lua) -> mlua::Result<Table>,
+) -> mlua::Result<()> {
+    let made: RefCell<Option<Table>> = RefCell::new(None);
+    let loader = lua.create_function(move |lua, ()| {
+        if let Some(t) = made.borrow().as_ref() {
+            return Ok(t.clone());
+        }
+        let t = build(lua)?;
+        *made.borrow_mut() = Some(t.clone());
+        Ok(t)
+    })?;
+    preload.set(name, loader)
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Writes runtime/startup-order.txt: the functions a release `luvit` runs from start-up to
+an idle loop, which the release link places side by side (lld --symbol-ordering-file, see
+runtime/build.rs) so their pages are few and contiguous.
+
+Why: the kernel maps a file-backed page together with the cached pages of its 64 KB window
+(fault-around), so every function start-up touches keeps up to 64 KB of .text resident. Spread
+over the binary, ~650 KB of start-up code kept ~3.6 MB of .text resident; packed, it keeps
+about its own size.
+
+Usage: python3 tests/bench/order/gen.py [path/to/release/luvit]
+Runs the binary under callgrind (valgrind) on a few idle programs, takes every function of the
+executable that ran at least one instruction, and writes their symbol names (as the linker
+sees them: mangled), sorted, one a line (lld reads no comments in this file).
+Regenerate after large changes to start-up code; stale names only cost locality (the
+link ignores names it does not find). Compare with tests/bench/resident.py.
+"""
+import bisect, os, re, subprocess, sys, tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, '..', '..', '..')
+OUT = os.path.join(ROOT, 'runtime', 'startup-order.txt')
+
+# What start-up runs for: a script holding a timer (the idle benchmark, timer fired and
+# exit included), -e, and a script that requires nothing.
+PROGRAMS = [
+    [os.path.join(ROOT, 'tests', 'bench', 'idle.lua')],
+    ['-e', "require('timer').setTimeout(5, function() end)"],
+    ['-e', ''],
+]
+
+
+def executed_addresses(cg_file, exe):
+    """Instruction addresses (file-relative) run in `exe`, read off a callgrind
+    --dump-instr=yes profile (positions: absolute 0x.., relative +n/-n, or * for the same)."""
+    names, mine, cur, addrs = {}, False, 0, set()
+    with open(cg_file) as f:
+        for line in f:
+            if line.startswith(('cob=', 'ob=')):
+                m = re.match(r'c?ob=\((\d+)\)(?: (.*))?', line)
+                if m.group(2):
+                    names[m.group(1)] = m.group(2).strip()
+                if line.startswith('ob='):
+                    mine = os.path.realpath(names.get(m.group(1), '')) == exe
+                continue
+            if not mine or line.startswith(('calls=', 'c', 'f', 'j')):
+                continue
+            head = line.split(' ', 1)[0]
+            if head.startswith('0x'):
+                cur = int(head, 16)
+            elif head.startswith('+'):
+                cur += int(head[1:])
+            elif head.startswith('-'):
+                cur -= int(head[1:])
+            elif head != '*':
+                continue
+            addrs.add(cur)
+    return addrs
+
+
+def functions(exe):
+    out = subprocess.run(['nm', '-S', '--defined-only', exe], capture_output=True, text=True,
+                         check=True).stdout
+    syms = []
+    for line in out.splitlines():
+        parts = line.split(' ', 3)
+        if len(parts) == 4 and parts[2] in 'tTwW':
+            syms.append((int(parts[0], 16), int(parts[1], 16), parts[3]))
+    syms.sort()
+    return syms
+
+
+def main():
+    exe = os.path.realpath(sys.argv[1] if len(sys.argv) > 1 else
+                           os.path.join(ROOT, 'target', 'release', 'luvit'))
+    syms = functions(exe)
+    starts = [s[0] for s in syms]
+    ran = set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, args in enumerate(PROGRAMS):
+            cg = os.path.join(tmp, f'cg.{i}')
+            subprocess.run(['valgrind', '--tool=callgrind', '--dump-instr=yes',
+                            f'--callgrind-out-file={cg}', exe, *args],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            for a in executed_addresses(cg, exe):
+                k = bisect.bisect_right(starts, a) - 1
+                if k >= 0 and syms[k][0] <= a < syms[k][0] + max(syms[k][1], 1):
+                    ran.add(syms[k])
+    size = sum(s[1] for s in ran)
+    with open(OUT, 'w') as f:
+        for name in sorted({s[2] for s in ran}):
+            f.write(name + '\n')
+    print(f'{len(ran)} functions, {size // 1024} kB, written to {os.path.relpath(OUT)}')
+
+
+if __name__ == '__main__':
+    main()
