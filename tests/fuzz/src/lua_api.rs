@@ -118,7 +118,6 @@ methods('Buffer:', Buffer)
 methods('Socket:', net.Socket)
 methods('Server:', net.Server)
 
--- Names that take a file descriptor first: never 0, 1 or 2 (the harness's own stdio).
 -- Nothing outside the sandbox may be named: no call gets a string that is absolute, holds
 -- '..' or starts with '~', nor a table holding one. (The pool collects what calls return:
 -- uv.os_homedir(), os_tmpdir(), exepath(), realpath results. Before this rule a campaign moved
@@ -135,6 +134,17 @@ local function outside(v)
     end
   end
   return false
+end
+
+-- Names that take a file descriptor: never one the process had open before the program began
+-- (`reserved`, listed by the harness from /proc/self/fd: stdio, and the runtime's own epoll and
+-- wake fds). A number counts as the fd it converts to: 3.84 and "3" are fd 3, -0.5 is fd 0. A
+-- program once closed fd 3, the loop's epoll, with fs.close(3.84...) and the next poll panicked
+-- in tokio (libuv aborts there too: the loop's own fd is not the program's to close).
+local function fdOf(v)
+  local n = tonumber(v)
+  if not n or n ~= n then return nil end
+  return n >= 0 and math.floor(n) or math.ceil(n)
 end
 
 local function fdlike(name)
@@ -193,7 +203,7 @@ local DEBUG = os.getenv('LUVIT_FUZZ_DEBUG')
 
 -- The calls a program makes, read from its bytes; returns a message if a call broke the
 -- oracle.
-local function calls(input)
+local function calls(input, reserved)
   local pos = 0
   local function byte()
     pos = pos + 1
@@ -234,8 +244,8 @@ local function calls(input)
     end
     if fdlike(name) then
       for i = 1, argc do
-        local a = args[i]
-        if a == 0 or a == 1 or a == 2 then skip = true end
+        local fd = fdOf(args[i])
+        if fd and reserved[fd] then skip = true end
       end
     end
     if not skip then
@@ -269,14 +279,14 @@ local function closeAll()
   end)
 end
 
--- Runs `body(arg)` under the calls' budget, then closes every handle and lets the loop run
+-- Runs `body()` under the calls' budget, then closes every handle and lets the loop run
 -- out (100 turns at most, their callbacks under the cleanup's budget; once that is spent the
 -- handles are closed and their close callbacks left to the next program's cleanup). Returns a
 -- message if the program broke the oracle, or the loop did not run out.
-function bounded(body, arg)
+function bounded(body)
   ticks, used = CALL_TICKS, 0
   sethook(tick, '', HOOK_EVERY)
-  local ok, bad = pcall(body, arg)
+  local ok, bad = pcall(body)
   local spent = ticks <= 0
   ticks = CLEANUP_TICKS
   sethook(tick, '', HOOK_EVERY)
@@ -316,11 +326,14 @@ function bounded(body, arg)
   return bad
 end
 
-function FUZZ(input)
-  return bounded(calls, input)
+function FUZZ(input, reserved)
+  return bounded(function() return calls(input, reserved) end)
 end
 
 -- For the harness's own tests: `code` (Lua source) run as a program is, under the same bounds.
+-- For the harness's own tests: the functions a program's bytes choose from.
+FUZZ_FNS = FNS
+
 function FUZZ_SOURCE(code)
   return bounded(assert(loadstring(code, '=program')))
 end
@@ -365,6 +378,17 @@ fn empty_dir(dir: &std::path::Path) {
     }
 }
 
+/// The file descriptors open in this process now.
+fn open_fds() -> Vec<i64> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        // no /proc: at least stdio and the first few (the runtime's own)
+        return (0..16).collect();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
 fn limit_file_size() {
     let lim = libc::rlimit {
         rlim_cur: FILE_MAX as libc::rlim_t,
@@ -405,7 +429,11 @@ impl Target {
 
     pub fn run(&self, data: &[u8]) {
         let input = self.rt.lua.create_string(data).expect("string");
-        match self.call(&self.fuzz, input) {
+        let reserved = self.rt.lua.create_table().expect("table");
+        for fd in open_fds() {
+            reserved.raw_set(fd, true).expect("set");
+        }
+        match self.call(&self.fuzz, (input, reserved)) {
             Ok(None) => {}
             Ok(Some(why)) => panic!("lua_api: {why}"),
             Err(e) => panic!("lua_api driver failed: {e}"),
@@ -424,7 +452,7 @@ impl Target {
         &self.rt.lua
     }
 
-    fn call(&self, f: &Function, arg: impl mlua::IntoLua) -> mlua::Result<Option<String>> {
+    fn call(&self, f: &Function, arg: impl mlua::IntoLuaMulti) -> mlua::Result<Option<String>> {
         empty_dir(&self.deep);
         let _enter = self.rt.el.enter();
         let r = f.call(arg);

@@ -1,7 +1,8 @@
 //! The `lua_api` harness's bounds: a program that runs forever is stopped by its instruction
 //! budget (in a plain loop, in a loop that catches the error, in a coroutine, in a loop the
 //! JIT compiled before the hook was set, in a callback the cleanup runs) and the next program
-//! runs as usual; programs start from an empty working directory; files are capped.
+//! runs as usual; programs start from an empty working directory; files are capped; the
+//! process's own file descriptors are left alone.
 //! One test function: the harness holds one runtime per thread and one working directory
 //! per process.
 
@@ -84,6 +85,34 @@ fn lua_api_programs_are_bounded_and_start_alike() {
         "require('fs').stat('.', function() local x = 0 while true do x = x + 1 end end)",
     );
     runs_normally(&t);
+
+    // Fuzz finding lua_api_fs_close_of_the_runtimes_own_fd (regressions/lua_api/): a program
+    // closed fd 3, the loop's epoll, with fs.close(3.84...), and the next poll panicked. The
+    // process's own file descriptors are not a program's to close: fs.close(0.5) is
+    // fs.close(0) (the fd a number converts to), and is skipped.
+    let (idx, n): (i64, i64) = t
+        .lua()
+        .load(
+            "for i, e in ipairs(FUZZ_FNS) do\n\
+               if e[1] == 'fs.close' then return i, #FUZZ_FNS end\n\
+             end",
+        )
+        .eval()
+        .expect("fs.close is among the functions");
+    // bytes fb, cb pick function (fb * 256 + cb) % n + 1 with cb % 5 arguments; the argument
+    // byte 6 picks the pool's sixth value, 0.5
+    let (fb, cb) = (0..256i64)
+        .flat_map(|fb| (0..256i64).map(move |cb| (fb, cb)))
+        .find(|(fb, cb)| cb % 5 == 1 && (fb * 256 + cb) % n + 1 == idx)
+        .expect("a byte pair for fs.close");
+    eprintln!("fs.close(0.5): input {fb} {cb} 6");
+    t.run(&[fb as u8, cb as u8, 6]);
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    let open = unsafe { libc::fcntl(0, libc::F_GETFD) } != -1;
+    assert!(
+        open,
+        "lua_api_fs_close_of_the_runtimes_own_fd: a program closed fd 0"
+    );
 
     // Each program starts in an empty working directory.
     let r = t.run_source(
