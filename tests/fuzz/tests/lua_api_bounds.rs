@@ -2,7 +2,7 @@
 //! budget (in a plain loop, in a loop that catches the error, in a coroutine, in a loop the
 //! JIT compiled before the hook was set, in a callback the cleanup runs) and the next program
 //! runs as usual; programs start from an empty working directory; files are capped; the
-//! process's own file descriptors are left alone.
+//! process's own file descriptors are left alone, and the files a program left open closed.
 //! One test function: the harness holds one runtime per thread and one working directory
 //! per process.
 
@@ -129,6 +129,16 @@ fn lua_api_programs_are_bounded_and_start_alike() {
          f:close()",
     );
     assert!(matches!(r, Ok(None)), "reading: {r:?}");
+
+    // A file a program leaves open is closed after it (fds would run out in a campaign).
+    let r = t.run_source("LEFT_OPEN = assert(require('uv').fs_open('open', 'w', 420))");
+    assert!(matches!(r, Ok(None)), "opening: {r:?}");
+    let r = t.run_source(
+        "local st, err = require('uv').fs_fstat(LEFT_OPEN)\n\
+         if st then return 'fd ' .. LEFT_OPEN .. ' is still open' end\n\
+         if not tostring(err):find('EBADF') then return 'not EBADF: ' .. tostring(err) end",
+    );
+    assert!(matches!(r, Ok(None)), "left open: {r:?}");
 
     // Files are capped: a write past 64 MiB fails (EFBIG), the process lives on.
     let r = t.run_source(
