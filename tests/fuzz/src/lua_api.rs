@@ -181,7 +181,8 @@ local BUFFER_MAX = 2^24
 -- fails) gets a grace of GRACE ticks. Past that, every instruction raises (but the harness's
 -- own `bounded`), so code that catches the error and carries on is stopped too; at cleanup
 -- the runtime's report of that error fails in turn and ends the process: an end, loud, where
--- there would be a hang (luvit's lib has no such loop; the harness's tests make one).
+-- there would be a hang (luvit's lib has no such loop; tests/lua_api_bounds.rs stops one
+-- among the calls).
 -- Budgets: 500,000 instructions for the calls (the programs of the saved afl queue need
 -- 18,000 at most), 250,000 for the callbacks run at cleanup.
 local HOOK_EVERY = 1000
