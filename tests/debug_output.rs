@@ -7,30 +7,21 @@
 
 mod dap;
 mod harden;
+mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use dap::Dap;
-use harden::fixture;
+use harden::{fixture, peak_kib};
 use serde_json::{json, Value};
+use support::{accept_within, assert_kept_pace_in_bounded_memory, kill, ticks, MobIde};
 
 /// What the fixture prints, in MiB (it prints 1 MiB a loop turn).
 const FLOOD_MB: u64 = 200;
-
-/// Peak resident memory (VmHWM) of process `pid`, in KiB.
-fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 /// A fresh directory for the `FLOOD_DONE` marker.
 fn scratch(name: &str) -> PathBuf {
@@ -65,11 +56,6 @@ fn dropped_count(text: &str) -> Option<u64> {
     tail.starts_with("bytes of program output dropped")
         .then(|| n.parse().ok())
         .flatten()
-}
-
-fn kill(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// Checks and reports what a client that stopped reading saw.
@@ -108,18 +94,9 @@ fn a_dap_client_that_stops_reading_while_the_program_prints_200_mb_hears_what_it
         .stderr(Stdio::piped())
         .spawn()
         .expect("luvit starts");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let url = loop {
-        let line = lines.next().expect("the listening line").expect("stderr");
-        if let Some(u) = line.strip_prefix("Debugger listening on ") {
-            break u.trim().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    let url = dap::listening_url(&mut child);
     let mut d = Dap::connect(&url);
-    d.ok("initialize", json!({ "adapterID": "luvit" }));
-    d.event("initialized");
-    d.ok("attach", json!({}));
+    d.attach();
     d.ok("configurationDone", json!({}));
 
     // The client reads nothing more while the program prints.
@@ -186,6 +163,15 @@ struct Editor {
 }
 
 impl Editor {
+    /// The editor's end of `adapter`'s stdio.
+    fn of(adapter: &mut Child) -> Editor {
+        Editor {
+            to: adapter.stdin.take().expect("stdin"),
+            from: BufReader::new(adapter.stdout.take().expect("stdout")),
+            seq: 0,
+        }
+    }
+
     fn request(&mut self, command: &str, args: Value) -> i64 {
         self.seq += 1;
         let text = json!({ "seq": self.seq, "type": "request", "command": command,
@@ -197,22 +183,9 @@ impl Editor {
     }
 
     fn message(&mut self) -> Value {
-        let mut len = None;
-        loop {
-            let mut line = String::new();
-            let n = self.from.read_line(&mut line).expect("a header line");
-            assert!(n > 0, "luvit dap closed its stdout");
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some(v) = l.strip_prefix("Content-Length:") {
-                len = v.trim().parse::<usize>().ok();
-            }
-        }
-        let mut body = vec![0u8; len.expect("a Content-Length")];
-        self.from.read_exact(&mut body).expect("the body");
-        serde_json::from_slice(&body).expect("JSON")
+        let text = dap::read_framed(&mut self.from)
+            .expect("a framed message (luvit dap closed its stdout?)");
+        serde_json::from_str(&text).expect("JSON")
     }
 
     /// Reads up to the response to `seq` (which must succeed) and returns the messages before.
@@ -233,18 +206,8 @@ impl Editor {
 fn an_editor_that_stops_reading_luvit_dap_stdout_neither_stalls_the_program_nor_holds_its_output() {
     let dir = scratch("dap-stdio-output");
     let done = dir.join("done");
-    let mut adapter = harden::luvit()
-        .arg("dap")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("luvit dap starts");
-    let mut ed = Editor {
-        to: adapter.stdin.take().expect("stdin"),
-        from: BufReader::new(adapter.stdout.take().expect("stdout")),
-        seq: 0,
-    };
+    let mut adapter = dap::spawn_adapter();
+    let mut ed = Editor::of(&mut adapter);
     let seq = ed.request("initialize", json!({ "adapterID": "luvit" }));
     ed.answer(seq);
     let seq = ed.request(
@@ -308,18 +271,8 @@ fn an_editor_that_stops_reading_luvit_dap_stdout_neither_stalls_the_program_nor_
 /// thread is waited for (a disconnect's answer is the last thing it says).
 #[test]
 fn luvit_dap_writes_its_last_answers_before_it_exits() {
-    let mut adapter = harden::luvit()
-        .arg("dap")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("luvit dap starts");
-    let mut ed = Editor {
-        to: adapter.stdin.take().expect("stdin"),
-        from: BufReader::new(adapter.stdout.take().expect("stdout")),
-        seq: 0,
-    };
+    let mut adapter = dap::spawn_adapter();
+    let mut ed = Editor::of(&mut adapter);
     let mut seqs = Vec::new();
     // (a few: all the answers fit the pipe, which nobody reads until the adapter exits)
     for _ in 0..10 {
@@ -339,63 +292,12 @@ fn luvit_dap_writes_its_last_answers_before_it_exits() {
     }
 }
 
-/// The next connection to `listener` (panics after 10 s).
-fn accept(listener: &TcpListener) -> TcpStream {
-    listener.set_nonblocking(true).expect("nonblocking");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).expect("blocking");
-                s.set_read_timeout(Some(Duration::from_secs(20)))
-                    .expect("timeout");
-                return s;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                assert!(Instant::now() < deadline, "the program did not call");
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
-/// A MobDebug IDE's end of the socket.
-struct Ide {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Ide {
-    fn new(s: TcpStream) -> Ide {
-        Ide {
-            reader: BufReader::new(s.try_clone().expect("clone")),
-            writer: s,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.reader.read_line(&mut l).expect("a line");
-        l.trim_end_matches(['\n', '\r']).to_string()
-    }
-
-    fn ask(&mut self, cmd: &str) -> String {
-        writeln!(self.writer, "{cmd}").expect("send");
-        self.line()
-    }
-
-    /// The body of a reply or message whose head ends with its size.
-    fn body(&mut self, head: &str) -> Vec<u8> {
-        let n: usize = head
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("a sized reply: {head:?}"));
-        let mut b = vec![0u8; n];
-        self.reader.read_exact(&mut b).expect("the body");
-        b
-    }
+/// The MobDebug call to `listener` (panics after 10 s), its replies awaited 20 s at most.
+fn accept(listener: &TcpListener) -> MobIde {
+    let s = accept_within(listener, Duration::from_secs(10));
+    s.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    MobIde::new(s)
 }
 
 #[test]
@@ -414,7 +316,7 @@ fn a_mobdebug_ide_that_stops_reading_while_the_program_prints_200_mb_hears_what_
         .stderr(Stdio::inherit())
         .spawn()
         .expect("luvit starts");
-    let mut ide = Ide::new(accept(&listener));
+    let mut ide = accept(&listener);
     assert_eq!(ide.ask("OUTPUT stdout r"), "200 OK");
     assert_eq!(ide.ask("RUN"), "200 OK");
 
@@ -438,20 +340,6 @@ fn a_mobdebug_ide_that_stops_reading_while_the_program_prints_200_mb_hears_what_
     check("MobDebug", took, peak, received, dropped);
     kill(child);
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// The arrival time of each "tick N" line the program prints.
-fn ticks(child: &mut Child) -> Receiver<Instant> {
-    let out = child.stdout.take().expect("stdout piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.starts_with("tick ") && tx.send(Instant::now()).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 const COMMANDS: usize = 100_000;
@@ -499,7 +387,7 @@ fn a_mobdebug_controller_flooding_commands_without_reading_replies_leaves_memory
         .expect("luvit starts");
     let rx = ticks(&mut child);
     let pid = child.id();
-    let mut ide = Ide::new(accept(&listener));
+    let mut ide = accept(&listener);
     assert_eq!(ide.ask(&format!("BASEDIR {dir}/")), "200 OK");
     assert_eq!(ide.ask("RUN"), "200 OK");
     rx.recv_timeout(Duration::from_secs(5)).expect("it runs");
@@ -507,7 +395,7 @@ fn a_mobdebug_controller_flooding_commands_without_reading_replies_leaves_memory
 
     // While it runs: SETB/DELB (answered with nothing) as fast as the socket takes them.
     let start = Instant::now();
-    let sender = flood(ide.writer.try_clone().expect("clone"), COMMANDS, |i| {
+    let sender = flood(ide.writer(), COMMANDS, |i| {
         let verb = if i % 2 == 0 { "SETB" } else { "DELB" };
         format!("{verb} ticker.lua 999")
     });
@@ -525,12 +413,12 @@ fn a_mobdebug_controller_flooding_commands_without_reading_replies_leaves_memory
     let running = start.elapsed();
     sender.join().expect("sent");
     // Every command was taken in order: a breakpoint set after them all stops the program.
-    writeln!(ide.writer, "SETB ticker.lua 10").expect("send");
+    ide.send("SETB ticker.lua 10");
     assert_eq!(ide.line(), "202 Paused ticker.lua 10");
 
     // Stopped: EXEC after EXEC, each answered with 5 kB, the replies left unread for 2 s (100 MB
     // if they were all queued), then read.
-    let sender = flood(ide.writer.try_clone().expect("clone"), EXECS, |i| {
+    let sender = flood(ide.writer(), EXECS, |i| {
         format!("EXEC return {i}, string.rep('x', 5000)")
     });
     let until = Instant::now() + Duration::from_secs(2);
@@ -561,14 +449,7 @@ fn a_mobdebug_controller_flooding_commands_without_reading_replies_leaves_memory
          longest gap {worst_gap:?}), then {EXECS} EXEC answered (5 kB each) while stopped; \
          RSS {rss_before} KiB before, peak {peak} KiB"
     );
-    assert!(
-        worst_gap < Duration::from_millis(500),
-        "the flood stalled the program for {worst_gap:?}"
-    );
-    assert!(
-        peak < rss_before + 32 * 1024,
-        "RSS grew from {rss_before} to {peak} KiB"
-    );
+    assert_kept_pace_in_bounded_memory(worst_gap, rss_before, peak, 32 * 1024);
     // The program runs on.
     assert_eq!(ide.ask("DELB ticker.lua 10"), "200 OK");
     assert_eq!(ide.ask("RUN"), "200 OK");

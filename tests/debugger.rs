@@ -185,13 +185,7 @@ fn pause_stops_a_hot_compiled_loop_and_breakpoints_reach_it() {
 fn uncaught_error_in_a_callback_stops_at_the_raise_site() {
     let script = example("errors.lua");
     let mut d = Dap::start("--inspect-wait=127.0.0.1:0", &script);
-    d.ok(
-        "setExceptionBreakpoints",
-        json!({ "filters": ["uncaught"] }),
-    );
-    d.ok("configurationDone", json!({}));
-    let (reason, top) = d.stopped();
-    assert_eq!(reason, "exception");
+    let top = d.stop_at_uncaught();
     assert_eq!(top["line"], 7, "the frame that raised: {top}");
     let id = top["id"].as_i64().unwrap();
     assert_eq!(d.local(id, "reason").as_deref(), Some("\"bad thing\""));
@@ -522,15 +516,8 @@ fn dap_over_tcp_speaks_the_same_session() {
 
 #[test]
 fn luvit_dap_launches_a_program_and_relays_its_output() {
-    use std::process::{Command, Stdio};
     let script = example("basics.lua");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_luvit"))
-        .arg("dap")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("luvit dap starts");
+    let mut child = dap::spawn_adapter();
     let stdin = child.stdin.take().unwrap();
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut d = dap::Framed::new(stdout, Box::new(stdin));

@@ -122,6 +122,18 @@ fn a_program_recovers_from_recursion_and_memory_errors_it_catches() {
     assert!(stdout.ends_with("recovered\n"), "{stdout}");
 }
 
+/// Fuzz finding lua_api_set_immediate_after_walk_close (tests/fuzz/regressions/lua_api/): a
+/// program that closed every handle uv.walk shows closed the timer module's check handle too;
+/// setImmediate then queued callbacks that never ran and the loop stayed alive, never
+/// blocking (a spinning process that did not end).
+#[test]
+fn lua_api_set_immediate_after_walk_close_runs_the_immediates_and_ends() {
+    let (code, _, stderr) = run(luvit().arg(fixture_arg("walk-close.lua")));
+    assert_no_panic(&stderr);
+    assert_eq!(code, Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("order a,b"), "stderr: {stderr}");
+}
+
 fn io_server() -> Proc {
     Proc::serve(&[&fixture_arg("io-faults.lua")], &[])
 }

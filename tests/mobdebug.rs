@@ -2,15 +2,32 @@
 //! drives the real binary through the session an IDE runs; payloads are loaded by a real
 //! LuaJIT (our binary's `-e`) and checked.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use support::MobIde;
+
+/// The IDE's end of the socket, and the program it debugs (killed when the IDE goes).
 struct Ide {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    conn: MobIde,
     child: Child,
+}
+
+impl std::ops::Deref for Ide {
+    type Target = MobIde;
+    fn deref(&self) -> &MobIde {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Ide {
+    fn deref_mut(&mut self) -> &mut MobIde {
+        &mut self.conn
+    }
 }
 
 fn example_dir() -> String {
@@ -51,22 +68,9 @@ impl Ide {
         sock.set_read_timeout(Some(Duration::from_secs(20)))
             .unwrap();
         Ide {
-            reader: BufReader::new(sock.try_clone().unwrap()),
-            writer: sock,
+            conn: MobIde::new(sock),
             child,
         }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.reader.read_line(&mut l).expect("a reply line");
-        l.trim_end_matches(['\n', '\r']).to_string()
     }
 
     /// `204 Output stdout <n>` messages until the program ends (the socket closes): their text.
@@ -82,24 +86,8 @@ impl Ide {
                 .expect("output")
                 .parse()
                 .unwrap();
-            let mut b = vec![0u8; n];
-            self.reader.read_exact(&mut b).unwrap();
-            out.push_str(&String::from_utf8_lossy(&b));
+            out.push_str(&String::from_utf8_lossy(&self.bytes(n)));
         }
-    }
-
-    fn ask(&mut self, line: &str) -> String {
-        self.send(line);
-        self.line()
-    }
-
-    /// A reply `200 OK <n>` / `401 ... <n>` followed by n bytes.
-    fn ask_sized(&mut self, line: &str) -> (String, String) {
-        let head = self.ask(line);
-        let n: usize = head.rsplit(' ').next().unwrap().parse().unwrap();
-        let mut body = vec![0u8; n];
-        self.reader.read_exact(&mut body).unwrap();
-        (head, String::from_utf8(body).unwrap())
     }
 }
 
@@ -292,7 +280,6 @@ fn suspend_and_setb_while_running_reach_a_hot_loop() {
     ide.send("SETB busy.lua 6");
     assert_eq!(ide.line(), "202 Paused busy.lua 6");
     // an IDE that goes away lets the program run on
-    drop(ide.writer.try_clone());
 }
 
 /// Fuzz hang mobdebug_deferred_run_resumes (tests/fuzz/regressions/mobdebug/): a RUN or DONE
@@ -365,9 +352,7 @@ fn a_watch_expression_stops_the_program_when_it_turns_true() {
     assert_eq!(ide.ask("SETW total > 5"), "200 OK 1");
     let head = ide.ask("SETW total >");
     assert!(head.starts_with("401 Error in Expression "), "{head}");
-    let n: usize = head.rsplit(' ').next().unwrap().parse().unwrap();
-    let mut msg = vec![0u8; n];
-    ide.reader.read_exact(&mut msg).unwrap();
+    ide.body(&head);
     assert_eq!(ide.ask("RUN"), "200 OK");
     assert_eq!(ide.line(), "203 Paused values.lua 15 1");
     let (_, body) = ide.ask_sized("EXEC return total, i");

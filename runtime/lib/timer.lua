@@ -58,8 +58,10 @@ timer.clearInterval = timer.clearTimer
 local runtime = require('runtime')
 local queue = {}
 local checking = false
-local checker = uv.new_check()
-checker:unref()
+-- The check handle is the module's own, yet uv.walk hands it out like any handle: one closed
+-- by a program that closes every handle is replaced at the next setImmediate (the runtime
+-- dropped the pending mark when it closed; the queue it left runs then).
+local checker
 
 local function onCheck()
   local current = queue
@@ -74,12 +76,24 @@ local function onCheck()
   end
 end
 
+local function newChecker()
+  checker = uv.new_check()
+  checker:unref()
+  checking = false
+end
+newChecker()
+
 function timer.setImmediate(callback, ...)
+  local mark = #queue == 0
+  if checker:is_closing() then
+    newChecker()
+    mark = true
+  end
   if not checking then
     checking = true
     checker:start(onCheck)
   end
-  if #queue == 0 then runtime.setImmediatesPending(true) end
+  if mark then runtime.setImmediatesPending(true, checker) end
   queue[#queue + 1] = bindArgs(callback, ...)
 end
 

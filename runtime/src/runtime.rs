@@ -175,10 +175,12 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
     )?;
     t.set(
         "setImmediatesPending",
-        lua.create_function(|lua, pending: bool| {
-            EventLoop::of(lua).set_immediates_pending(pending);
-            Ok(())
-        })?,
+        lua.create_function(
+            |lua, (pending, handle): (bool, Option<crate::modules::uv::handle::H>)| {
+                EventLoop::of(lua).set_immediates_pending(pending, handle.map(|h| h.id));
+                Ok(())
+            },
+        )?,
     )?;
     t.set(
         "runTicks",

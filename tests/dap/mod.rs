@@ -42,6 +42,13 @@ pub fn spawn(flags: &[&str], script: &str, env: &[(&str, &str)]) -> (Child, Stri
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().expect("luvit starts");
+    let url = listening_url(&mut child);
+    (child, url)
+}
+
+/// The websocket URL in the `Debugger listening on ...` line `child` prints on its (piped)
+/// stderr; the rest of stderr is passed on to ours, so the program never blocks on it.
+pub fn listening_url(child: &mut Child) -> String {
     let stderr = child.stderr.take().expect("stderr piped");
     let mut lines = BufReader::new(stderr).lines();
     let url = loop {
@@ -53,13 +60,12 @@ pub fn spawn(flags: &[&str], script: &str, env: &[(&str, &str)]) -> (Child, Stri
             break u.trim().to_string();
         }
     };
-    // Keep draining stderr so the program never blocks on it.
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
             eprintln!("[luvit] {line}");
         }
     });
-    (child, url)
+    url
 }
 
 impl Dap {
@@ -78,6 +84,13 @@ impl Dap {
             child: None,
             url: url.to_string(),
         }
+    }
+
+    /// The handshake of a client attaching: initialize, the initialized event, attach.
+    pub fn attach(&mut self) {
+        self.ok("initialize", json!({ "adapterID": "luvit" }));
+        self.event("initialized");
+        self.ok("attach", json!({}));
     }
 
     /// Starts the program stopped-or-waiting and runs the DAP handshake up to (not including)
@@ -194,6 +207,19 @@ impl Dap {
             .unwrap_or_else(|| panic!("no '{name}' event"))
     }
 
+    /// Asks to stop at uncaught errors, ends the configuration and waits for the program to
+    /// stop at one: the top frame.
+    pub fn stop_at_uncaught(&mut self) -> Value {
+        self.ok(
+            "setExceptionBreakpoints",
+            json!({ "filters": ["uncaught"] }),
+        );
+        self.ok("configurationDone", json!({}));
+        let (reason, top) = self.stopped();
+        assert_eq!(reason, "exception", "stopped at: {top}");
+        top
+    }
+
     /// Waits for a stop and returns (reason, top frame).
     pub fn stopped(&mut self) -> (String, Value) {
         let ev = self.event("stopped");
@@ -255,6 +281,18 @@ impl Drop for Dap {
     }
 }
 
+/// `luvit dap`, the adapter an editor starts: stdin and stdout piped (the editor's end),
+/// stderr inherited.
+pub fn spawn_adapter() -> Child {
+    Command::new(env!("CARGO_BIN_EXE_luvit"))
+        .arg("dap")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("luvit dap starts")
+}
+
 /// A DAP client over a byte stream with Content-Length framing (TCP or a child's stdio).
 pub struct Framed {
     rx: std::sync::mpsc::Receiver<Value>,
@@ -264,7 +302,9 @@ pub struct Framed {
     pub child: Option<Child>,
 }
 
-fn read_framed<R: BufRead>(r: &mut R) -> Option<String> {
+/// One `Content-Length`-framed message (DAP over stdio or TCP); None at the end or on a
+/// broken frame.
+pub fn read_framed<R: BufRead>(r: &mut R) -> Option<String> {
     let mut len = None;
     loop {
         let mut line = String::new();

@@ -1,5 +1,5 @@
 //! Shared parts of the load and fault tests: starting the binary on a program that prints
-//! `listening PORT`, plain HTTP/1.1 exchanges over std sockets, a process's resident memory,
+//! `listening PORT`, plain HTTP/1.1 exchanges over std sockets, a process's resident memory (now and peak),
 //! and the open-file limit.
 
 #![allow(dead_code)]
@@ -116,14 +116,24 @@ impl Drop for Proc {
     }
 }
 
-/// VmRSS of process `pid`, in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
+/// A `kB` field of process `pid`'s /proc status (0 if it cannot be read).
+fn status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// VmRSS of process `pid`, in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// Peak resident memory (VmHWM) of process `pid`, in KiB.
+pub fn peak_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM")
 }
 
 /// Raises this process's open-file limit towards `want` (children inherit it); returns the

@@ -70,6 +70,21 @@ require('tap')(function(test)
     assert(#uv.random(65536) == 65536 and #uv.random(0) == 0)
   end)
 
+  -- fuzz crashes lua_api_tcp_open_of_a_closed_fd, lua_api_pipe_open_of_a_closed_fd
+  -- (tests/fuzz/regressions/lua_api/): tcp:open(65536) and pipe:open(65536) wrapped a
+  -- descriptor that was not open, and dropping the wrapper closed it again: Rust's I/O safety
+  -- check aborted the process. pipe:open(-1) passed as stdio.
+  test('lua_api_tcp_open_of_a_closed_fd: opening a descriptor that is not open is EBADF', function()
+    for _, fd in ipairs({ 65536, 1000000, -1 }) do
+      for _, new in ipairs({ uv.new_tcp, uv.new_pipe }) do
+        local h = new()
+        local ok, err, name = h:open(fd)
+        assert(ok == nil and name == 'EBADF', fd .. ': ' .. tostring(ok) .. ' ' .. tostring(err))
+        h:close()
+      end
+    end
+  end)
+
   test('connect to a closed port is ECONNREFUSED', function(expect)
     local probe = uv.new_tcp()
     probe:bind('127.0.0.1', 0)

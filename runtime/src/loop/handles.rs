@@ -101,6 +101,9 @@ impl EventLoop {
             }
         });
         if found && closing {
+            if self.immediates_handle.get() == Some(id) {
+                self.immediates_pending.set(false);
+            }
             let mut st = self.state.borrow_mut();
             st.phase_handles.retain(|(_, h)| *h != id);
             st.closing.push(id);

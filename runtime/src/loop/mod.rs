@@ -197,6 +197,10 @@ pub struct EventLoop {
     idle_total: Cell<Duration>,
     /// setImmediate callbacks are queued: keep the loop alive and the poll from blocking.
     immediates_pending: Cell<bool>,
+    /// The check handle that runs setImmediate's queue (timer.lua's): closing it (uv.walk
+    /// hands it out like any handle) drops the pending mark, or the loop would stay alive,
+    /// never blocking, with no one left to run the queue.
+    immediates_handle: Cell<Option<HandleId>>,
     /// Zero-timeout polls since tokio last ran its I/O driver.
     polls_since_yield: Cell<u32>,
     pub(crate) invoker: RefCell<Option<Function>>,
@@ -240,6 +244,7 @@ impl EventLoop {
             loop_started: Cell::new(None),
             idle_total: Cell::new(Duration::ZERO),
             immediates_pending: Cell::new(false),
+            immediates_handle: Cell::new(None),
             polls_since_yield: Cell::new(0),
             invoker: RefCell::new(None),
             main_state,
@@ -458,9 +463,17 @@ impl EventLoop {
 
     // ---- running -------------------------------------------------------------------------
 
-    /// Marks that setImmediate callbacks wait (the check phase will run them).
-    pub fn set_immediates_pending(&self, pending: bool) {
-        self.immediates_pending.set(pending);
+    /// Marks that setImmediate callbacks wait (the check phase will run them), on `handle`
+    /// when given (closing it clears the mark).
+    pub fn set_immediates_pending(&self, pending: bool, handle: Option<HandleId>) {
+        if handle.is_some() {
+            self.immediates_handle.set(handle);
+        }
+        let running = self
+            .immediates_handle
+            .get()
+            .is_none_or(|h| !self.is_closing(h));
+        self.immediates_pending.set(pending && running);
     }
 
     pub fn alive_pub(&self) -> bool {

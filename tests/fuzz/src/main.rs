@@ -35,6 +35,8 @@ fn main() {
         }
         inputs
     };
+    // mutable for the replay loop; afl's path moves it into its closure
+    #[cfg_attr(feature = "afl", allow(unused_mut))]
     let Some(mut run) = luvit_fuzz::target(&name) else {
         eprintln!("luvit-fuzz: no target '{name}'");
         std::process::exit(2);

@@ -1,6 +1,6 @@
 //! The fuzz targets in `cargo test` (uninstrumented): every committed corpus file and crash
 //! regression input, then a bounded run of inputs mutated from them by a fixed-seed generator
-//! (`LUVIT_FUZZ_SMOKE_RUNS` per target, default 3000; 1000 for lua_api). A failure names the target and input.
+//! (`LUVIT_FUZZ_SMOKE_RUNS` per target, default 3000). A failure names the target and input.
 
 use std::path::{Path, PathBuf};
 
@@ -76,14 +76,10 @@ fn smoke(name: &str) {
         eprintln!("{name}: {}", path.display());
         run(data);
     }
-    // lua_api: 1000, for now: among the next mutations is a program that spends minutes in a
-    // Lua loop setting entries through a metamethod (seen under gdb: lj_meta_tset, ~260 s for
-    // 3000 runs against 0.5 s for 1000); bounding it is on issue 11's list.
-    let default = if name == "lua_api" { 1000 } else { 3000 };
     let runs: usize = std::env::var("LUVIT_FUZZ_SMOKE_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
+        .unwrap_or(3000);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ name.len() as u64);
     for i in 0..runs {
         let (_, seed) = &seeds[rng.below(seeds.len())];

@@ -770,8 +770,20 @@ pub fn stream_of(lua: &Lua, el: &EventLoop, id: HandleId) -> Option<Rc<Stream>> 
     }
 }
 
+/// EBADF unless `fd` is an open descriptor: one wrapped that is not (a program's wrong number)
+/// would be closed again when its wrapper drops, and Rust's I/O safety check aborts the
+/// process there (fuzz findings lua_api_tcp_open_of_a_closed_fd, lua_api_pipe_open_of_a_closed_fd).
+pub fn check_open_fd(fd: RawFd) -> std::io::Result<()> {
+    // SAFETY: F_GETFD reads a descriptor's flags and touches no memory.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+        return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
 /// Wraps a descriptor we own as a non-blocking async stream.
 pub fn conn_from_fd(fd: RawFd) -> std::io::Result<Conn> {
+    check_open_fd(fd)?;
     if fd <= 2 {
         return Ok(Conn::Stdio(fd));
     }
