@@ -11,7 +11,9 @@ import json, os, re, signal, socket, statistics, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
-ARGS = [a for a in sys.argv[1:] if not a.startswith('--')]
+VALUED = ('--duration', '--rounds')
+ARGS = [a for i, a in enumerate(sys.argv[1:], 1)
+        if not a.startswith('--') and sys.argv[i - 1] not in VALUED]
 LUVIT = os.path.abspath(ARGS[0]) if ARGS else os.path.join(ROOT, 'target', 'release', 'luvit')
 
 
