@@ -113,14 +113,19 @@ fn glibc_at_least(major: u32, minor: u32) -> bool {
     else {
         return false;
     };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text
+    version_of(&String::from_utf8_lossy(&out.stdout)) >= (major, minor)
+}
+
+/// (major, minor) of the second word of a tool's version line (`glibc 2.36`,
+/// `rustc 1.95.0 (...)`); unknown parts are 0.
+fn version_of(line: &str) -> (u32, u32) {
+    let mut parts = line
         .split_whitespace()
         .nth(1)
         .unwrap_or("")
         .split('.')
         .map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (major, minor)
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 /// Rust 1.90 and later link x86_64-unknown-linux-gnu with their bundled lld.
@@ -129,13 +134,5 @@ fn rustc_links_with_lld() -> bool {
     let Ok(out) = std::process::Command::new(rustc).arg("-V").output() else {
         return false;
     };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text
-        .split_whitespace()
-        .nth(1)
-        .unwrap_or("")
-        .split('.')
-        .map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (major, minor) >= (1, 90)
+    version_of(&String::from_utf8_lossy(&out.stdout)) >= (1, 90)
 }
