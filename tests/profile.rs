@@ -426,6 +426,15 @@ fn cpu_prof_format_pprof_writes_a_gzipped_protobuf_and_unknown_formats_are_refus
 }
 
 /// The `.pb.gz` at `path`, decoded.
+/// The `.pb.gz` files a run wrote into `dir`.
+fn pprof_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".pb.gz"))
+        .collect()
+}
+
 fn read_pprof(path: &std::path::Path) -> pprof::protos::Profile {
     use pprof::protos::Message;
     use std::io::Read;
@@ -452,11 +461,7 @@ fn native_prof_samples_the_rust_side_under_lua_and_writes_pprof_and_a_flamegraph
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let pb: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".pb.gz"))
-        .collect();
+    let pb = pprof_files(&dir);
     assert_eq!(pb.len(), 1, "{pb:?}");
     let name = pb[0].file_name().unwrap().to_string_lossy().to_string();
     assert!(
@@ -552,11 +557,7 @@ fn native_prof_never_hangs_on_a_sample_taken_while_an_error_unwinds() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
-    let pb: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".pb.gz"))
-        .collect();
+    let pb = pprof_files(&dir);
     assert_eq!(pb.len(), 1, "{pb:?}");
     let p = read_pprof(&pb[0]);
     let s = |i: i64| p.string_table[i as usize].as_str();
