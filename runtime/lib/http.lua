@@ -297,7 +297,9 @@ function ServerResponse:uncork() end
 local Connection = {}
 Connection.__index = Connection
 
-local function now() return uv.now() end
+-- uv.now() read in place: a call into C would end the compiled trace of every request.
+local nowCell = require('ffi').cast('const double*', uv._now_cell())
+local function now() return nowCell[0] end
 
 -- The write queue size above which res:write() returns false (then 'drain' follows).
 local HIGH_WATER = 16 * 1024
@@ -345,8 +347,13 @@ function Connection:read(err, chunk)
   end
   if chunk == nil then return self:onEnd() end
   self.lastActive = now()
-  self.parser:push(chunk)
-  self:process()
+  if self.processing then
+    -- read from inside a request handler (a nested loop run): parsed when process() goes on
+    self.parser:push(chunk)
+    self.pushedInside = true
+    return
+  end
+  self:process(chunk)
 end
 
 function Connection:_resumeReading()
@@ -438,44 +445,67 @@ function Connection:write(data, callback)
   return self:writeThen(data)
 end
 
-function Connection:process()
+local F_KEEP_ALIVE_IN, F_UPGRADE, F_EXPECT, F_BODYLESS = 1, 2, 4, 8
+local F_COMPLETE, F_MORE = 16, 32
+local band = bit.band
+
+-- One message event from the parser (pushing `chunk` first, when given). Returns whether to
+-- go on, and how many bytes stay buffered when that is known; `false, false` once the
+-- connection was refused (nothing more to do).
+local function step(self, parser, chunk)
+  -- Responses leave in order: the next head waits for the current response to finish.
+  if self.res and not self.req then return false end
+  local ev, a, b, minor, flags = parser:nextMessage(chunk)
+  if ev == nil then return false, a end
+  if ev == false then
+    self.processing = false
+    self:refuse(b, a)
+    return false, false
+  end
+  local kind = type(ev)
+  if kind == 'table' then
+    self.headStart = nil
+    self:onHead(ev, a, b, minor, flags)
+    if band(flags, F_COMPLETE) ~= 0 and not self.detached then
+      -- what the message's end ('' below) does, for a bodyless request
+      self.req = nil
+      if band(flags, F_MORE) == 0 and not self.pushedInside then return false, 0 end
+    end
+  elseif ev == '' then
+    local req = self.req
+    self.req = nil
+    if req and not req._bodyless then
+      req.complete = true
+      req:push(nil)
+    end
+  else
+    local req = self.req
+    if req and not req:push(ev) then self:_pauseReading() end
+  end
+  return true
+end
+
+-- Parses what is buffered (after `chunk`, when given) and hands each message on. Every call
+-- into C ends a compiled trace, so a bodyless request takes one parser call: its head says
+-- the message is complete and whether more bytes wait (F_COMPLETE, F_MORE). The first step
+-- is outside the loop: a request's path then has no loop in it for the JIT to trip on.
+function Connection:process(chunk)
   if self.processing then return end
   self.processing = true
   local parser = self.parser
-  while not self.detached do
-    -- Responses leave in order: the next head waits for the current response to finish.
-    if self.res and not self.req then break end
-    local ev, a, b, minor, flags = parser:nextMessage()
-    if ev == nil then break end
-    if ev == false then
-      self.processing = false
-      return self:refuse(b, a)
-    end
-    local kind = type(ev)
-    if kind == 'table' then
-      self.headStart = nil
-      self:onHead(ev, a, b, minor, flags)
-    elseif ev == '' then
-      local req = self.req
-      self.req = nil
-      if req and not req._bodyless then
-        req.complete = true
-        req:push(nil)
-      end
-    else
-      local req = self.req
-      if req and not req:push(ev) then self:_pauseReading() end
-    end
+  local more, buffered = true, nil
+  if not self.detached then more, buffered = step(self, parser, chunk) end
+  while more and not self.detached do
+    more, buffered = step(self, parser, nil)
   end
+  if buffered == false then return end
   self.processing = false
+  self.pushedInside = nil
   -- A partial head is on the clock (headersTimeout).
-  if not self.req and not self.headStart and parser:buffered() > 0 then
+  if not self.req and not self.headStart and (buffered or parser:buffered()) > 0 then
     self.headStart = now()
   end
 end
-
-local F_KEEP_ALIVE_IN, F_UPGRADE, F_EXPECT, F_BODYLESS = 1, 2, 4, 8
-local band = bit.band
 
 -- A request head: `headers` is its {name, value} list, the rest as nextMessage gives them.
 function Connection:onHead(headers, method, path, minor, flags)
@@ -591,7 +621,8 @@ function Connection:responseDone(res)
   -- An unread request body is read and dropped, so the next request can be parsed.
   if req and not req._bodyless and req._readableState.flowing ~= true then req:resume() end
   if self.paused and not self.req then self:_resumeReading() end
-  if self.parser:buffered() > 0 then self:process() end
+  -- (inside process(), its loop goes on by itself)
+  if not self.processing and self.parser:buffered() > 0 then self:process() end
 end
 
 -- The peer finished sending: answer what is in flight, then close.

@@ -90,6 +90,42 @@ require('tap')(function(test)
     end)
   end)
 
+  test('pipelined requests answered at once: bodyless, with a body, a head split', function(expect)
+    local server
+    local seen = {}
+    server = http.createServer(function(req, res)
+      local body = {}
+      req:on('data', function(d) body[#body + 1] = d end)
+      local function answer()
+        seen[#seen + 1] = req.method .. ' ' .. req.url
+        res:finish('got ' .. req.url .. ':' .. table.concat(body))
+      end
+      -- a bodyless request is complete at once; one with a body once it has ended
+      if req.method == 'GET' then answer() else req:on('end', answer) end
+    end)
+    listen(server, function(port)
+      local got = ''
+      local c
+      c = net.connect(port, '127.0.0.1', function()
+        c:write('GET /1 HTTP/1.1\r\nHost: x\r\n\r\n' ..
+                'POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc' ..
+                'GET /3 HTTP/1.1\r\nHo')
+        timer.setTimeout(30, function() c:write('st: x\r\n\r\nGET /4 HTTP/1.1\r\nHost: x\r\n\r\n') end)
+      end)
+      c:on('data', function(d)
+        got = got .. d
+        if count(got, 'HTTP/1.1 200 OK') == 4 and got:find('got /4:', 1, true) then
+          local a, b = got:find('got /1:', 1, true), got:find('got /2:abc', 1, true)
+          local d3, d4 = got:find('got /3:', 1, true), got:find('got /4:', 1, true)
+          assert(a and b and d3 and d4 and a < b and b < d3 and d3 < d4, got)
+          assert(table.concat(seen, ',') == 'GET /1,POST /2,GET /3,GET /4', table.concat(seen, ','))
+          c:destroy()
+          server:close()
+        end
+      end)
+    end)
+  end)
+
   test('per-request state does not pile up on a keep-alive socket', function(expect)
     local socket
     local server

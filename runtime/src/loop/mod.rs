@@ -174,6 +174,9 @@ pub struct EventLoop {
     /// `start` on devtools' clock (a timer's due time as the observers see it).
     start_ns: u64,
     now_ms: Cell<u64>,
+    /// `now_ms` as a double, read in place by compiled Lua through ffi (`uv._now_cell`): a
+    /// call of `uv.now()` ends a trace; a load from this cell does not.
+    now_f64: Cell<f64>,
     stop: Cell<bool>,
     running: Cell<bool>,
     /// Set by `process.exit`/a fatal error inside a nested run: unwinds every run level.
@@ -231,6 +234,7 @@ impl EventLoop {
             start: Instant::now(),
             start_ns: luvit_devtools::clock::now_ns(),
             now_ms: Cell::new(0),
+            now_f64: Cell::new(0.0),
             stop: Cell::new(false),
             running: Cell::new(false),
             exiting: Cell::new(false),
@@ -414,13 +418,23 @@ impl EventLoop {
     }
 
     pub fn update_time(&self) {
-        self.now_ms.set(self.start.elapsed().as_millis() as u64);
+        self.set_now(self.start.elapsed().as_millis() as u64);
     }
 
     /// `update_time` from a clock read already made (devtools' clock: `start`'s clock).
     fn update_time_at(&self, now_ns: u64) {
-        self.now_ms
-            .set(now_ns.saturating_sub(self.start_ns) / 1_000_000);
+        self.set_now(now_ns.saturating_sub(self.start_ns) / 1_000_000);
+    }
+
+    fn set_now(&self, ms: u64) {
+        self.now_ms.set(ms);
+        self.now_f64.set(ms as f64);
+    }
+
+    /// Where `now()` is kept as a double, for Lua to read through ffi. Valid while the loop
+    /// lives, which is past the Lua state's close (`Runtime` drops the state first).
+    pub fn now_cell(&self) -> *const f64 {
+        self.now_f64.as_ptr()
     }
 
     /// When an observed callback starts: where the previous one ended, or when the loop woke,

@@ -167,6 +167,16 @@ impl Parser {
         self.state == State::Upgraded
     }
 
+    /// Ends a message whose head said it has no body (the server takes its end with its
+    /// head: one call less per request); false when the message has a body or an upgrade.
+    pub fn end_if_bodyless(&mut self) -> bool {
+        if self.state == State::Length(0) {
+            self.state = State::Head;
+            return true;
+        }
+        false
+    }
+
     /// Between messages: nothing of a message has been parsed yet.
     pub fn is_idle(&self) -> bool {
         self.state == State::Head && self.buffered() == 0

@@ -187,19 +187,28 @@ unsafe fn push_event(l: L, p: &Parser, ev: Result<Event, super::parse::ParseErro
     }
 }
 
-/// `parser:nextMessage([chunk])`: like `next`, but a head comes as multiple values with no head
-/// table: `headers, method|code, path|reason, minor, flags` (flags: 1 keep-alive, 2 upgrade,
-/// 4 expect-continue, 8 no body). `headers` is the array of `{name, value}` pairs alone, ready
-/// to be a message's header list: the server's per-request path allocates one table less.
+/// `parser:nextMessage([chunk])`: the server's reader. Like `next`, but a head comes as multiple
+/// values with no head table: `headers, method|code, path|reason, minor, flags` (flags:
+/// 1 keep-alive, 2 upgrade, 4 expect-continue, 8 no body, 16 complete: the message had no body
+/// and its end is taken with the head (no '' event follows), 32 more: bytes are buffered past
+/// the head). `headers` is the array of `{name, value}` pairs alone, ready to be a message's
+/// header list. Needing more input gives `nil, buffered`. So a bodyless request costs the
+/// server one call here, not four (every call from compiled Lua into C ends a trace).
 unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
     let Parsing { parser: p, origin } = parsing_at(l);
     if let Some(chunk) = bytes_at(l, 2) {
         p.push(chunk);
     }
     let ev = p.next_event();
+    if matches!(ev, Ok(Event::NeedMore)) {
+        ffi::lua_pushnil(l);
+        ffi::lua_pushinteger(l, p.buffered() as ffi::lua_Integer);
+        return 2;
+    }
     if !matches!(ev, Ok(Event::Head)) {
         return push_event(l, p, ev);
     }
+    let complete = p.end_if_bodyless();
     if let Some(origin) = origin {
         // No Rust panic may cross the C frames around us.
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| origin.enter()));
@@ -227,7 +236,9 @@ unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
     let flags = h.keep_alive as i64
         | (h.upgrade as i64) << 1
         | (h.expect_continue as i64) << 2
-        | (h.bodyless as i64) << 3;
+        | (h.bodyless as i64) << 3
+        | (complete as i64) << 4
+        | ((p.buffered() > 0) as i64) << 5;
     ffi::lua_pushinteger(l, flags as ffi::lua_Integer);
     5
 }

@@ -136,6 +136,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         Ok(())
     })?;
     r.add_raw(lua, "hrtime", raw_hrtime)?;
+    r.add_raw(lua, "_now_cell", raw_now_cell)?;
     r.add(lua, "cwd", None, |lua, ()| {
         ret(
             lua,
@@ -332,6 +333,16 @@ pub(super) unsafe fn loop_of<'a>(l: *mut mlua::ffi::lua_State) -> Option<&'a Eve
 unsafe extern "C-unwind" fn raw_now(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
     let ms = loop_of(l).map_or(0, |el| el.now());
     mlua::ffi::lua_pushnumber(l, ms as f64);
+    1
+}
+
+/// `uv._now_cell()`: a light userdata pointing at `uv.now()` as a double, for built-in Lua to
+/// read with ffi (`ffi.cast('const double*', cell)[0]`) without a call (lib/http.lua's clock).
+unsafe extern "C-unwind" fn raw_now_cell(l: *mut mlua::ffi::lua_State) -> std::ffi::c_int {
+    match loop_of(l) {
+        Some(el) => mlua::ffi::lua_pushlightuserdata(l, el.now_cell() as *mut std::ffi::c_void),
+        None => mlua::ffi::lua_pushnil(l),
+    }
     1
 }
 
