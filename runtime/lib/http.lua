@@ -193,16 +193,22 @@ local F_HTTP10, F_KEEP_ALIVE, F_SEND_DATE, F_HEAD = 1, 2, 4, 8
 
 -- The response's head (and `body`, framed to match) as bytes. `length` is the whole body's
 -- size when finish() carries all of it; nil means the body streams (chunked on HTTP/1.1).
-function ServerResponse:_start(length, body)
+-- With `writeId` the bytes are written at once, as far as the socket takes them, and only
+-- the rest comes back ('' when all of it left).
+function ServerResponse:_start(length, body, writeId)
+  local bytes, chunked, keep, noBody = encodeResponse(self.statusCode, self.statusMessage,
+    self.headers, self:_flags(), length, body, writeId)
+  self._chunked, self.keepAlive, self._noBody = chunked, keep, noBody
+  return bytes
+end
+
+-- encodeResponse's flags for this response; its head counts as sent from here on.
+function ServerResponse:_flags()
   self.headersSent = true
   local conn = self._conn
   local keepAlive = self.keepAlive and not (conn and conn.closing)
-  local flags = (self._http10 and F_HTTP10 or 0) + (keepAlive and F_KEEP_ALIVE or 0)
+  return (self._http10 and F_HTTP10 or 0) + (keepAlive and F_KEEP_ALIVE or 0)
     + (self.sendDate and F_SEND_DATE or 0) + (self._isHead and F_HEAD or 0)
-  local bytes, chunked, keep, noBody = encodeResponse(self.statusCode, self.statusMessage,
-    self.headers, flags, length, body)
-  self._chunked, self.keepAlive, self._noBody = chunked, keep, noBody
-  return bytes
 end
 
 -- Writes through the connection when there is one (a response made by hand writes to
@@ -267,9 +273,21 @@ function ServerResponse:finish(chunk, callback)
     return
   end
   self.finished = true
+  local conn = self._conn
   local data
   if not self.headersSent then
-    data = self:_start(chunk and #chunk or 0, chunk)
+    if conn and conn.inRead then
+      -- Inside the connection's own read (see readFast): sent as that read's handling
+      -- returns, as node corks a socket until the next tick.
+      conn.deferred, conn.deferredBody, conn.deferredCb = self, chunk or false, callback or false
+      self.headersSent = true
+      return
+    end
+    -- written at once when nothing is queued before it (no closure, no Lua string for the
+    -- response)
+    local writeId = conn and conn.writeId
+    data = self:_start(chunk and #chunk or 0, chunk, writeId)
+    if data == '' then return self:_finished(callback) end
   elseif self._noBody then
     data = nil
   elseif self._chunked then
@@ -277,7 +295,6 @@ function ServerResponse:finish(chunk, callback)
   elseif chunk and #chunk > 0 then
     data = chunk
   end
-  local conn = self._conn
   if data and conn then
     conn:writeThen(data, self._finished, self, callback)
   else
@@ -316,13 +333,17 @@ local function serve(server, socket)
     writeId = raw and uv._stream_id(socket._handle) or nil,
     parser = newParser('request'),
     lastActive = now(),
+    -- made now, so that setting them per request adds no keys (see readFast)
+    processing = false, inRead = false, deferred = false, deferredBody = false,
+    deferredCb = false,
   }, Connection)
   conn.parser:setMaxHeaderSize(server.maxHeaderSize or 16384)
   -- each head parsed starts an `http request` (for the profilers and the debugger)
   if server._requestOrigin then conn.parser:setOrigin(server._requestOrigin) end
   server._connections[conn] = true
   if raw then
-    conn.onRead = function(err, chunk) conn:read(err, chunk) end
+    -- (not a tail call: a compiled trace cannot return into xpcall's frame)
+    conn.onRead = function(err, chunk) conn:readFast(err, chunk) end
     uv.read_start(conn.handle, conn.onRead)
   else
     conn.dataListener = function(chunk) conn:read(nil, chunk) end
@@ -449,13 +470,10 @@ local F_KEEP_ALIVE_IN, F_UPGRADE, F_EXPECT, F_BODYLESS = 1, 2, 4, 8
 local F_COMPLETE, F_MORE = 16, 32
 local band = bit.band
 
--- One message event from the parser (pushing `chunk` first, when given). Returns whether to
--- go on, and how many bytes stay buffered when that is known; `false, false` once the
--- connection was refused (nothing more to do).
-local function step(self, parser, chunk)
-  -- Responses leave in order: the next head waits for the current response to finish.
-  if self.res and not self.req then return false end
-  local ev, a, b, minor, flags = parser:nextMessage(chunk)
+-- Hands on one message event from the parser; returns whether to go on, and how many bytes
+-- stay buffered when that is known; `false, false` once the connection was refused
+-- (nothing more to do).
+local function handle(self, ev, a, b, minor, flags)
   if ev == nil then return false, a end
   if ev == false then
     self.processing = false
@@ -485,27 +503,95 @@ local function step(self, parser, chunk)
   return true
 end
 
--- Parses what is buffered (after `chunk`, when given) and hands each message on. Every call
--- into C ends a compiled trace, so a bodyless request takes one parser call: its head says
--- the message is complete and whether more bytes wait (F_COMPLETE, F_MORE). The first step
--- is outside the loop: a request's path then has no loop in it for the JIT to trip on.
-function Connection:process(chunk)
-  if self.processing then return end
-  self.processing = true
-  local parser = self.parser
-  local more, buffered = true, nil
-  if not self.detached then more, buffered = step(self, parser, chunk) end
+-- One parser event (pushing `chunk` first, when given), handed on.
+local function step(self, chunk)
+  -- Responses leave in order: the next head waits for the current response to finish.
+  if self.res and not self.req then return false end
+  return handle(self, self.parser:nextMessage(chunk))
+end
+
+-- The rest of process(): steps while there is more, then puts a partial head on the clock.
+local function processRest(self, more, buffered)
   while more and not self.detached do
-    more, buffered = step(self, parser, nil)
+    more, buffered = step(self, nil)
   end
   if buffered == false then return end
   self.processing = false
   self.pushedInside = nil
   -- A partial head is on the clock (headersTimeout).
-  if not self.req and not self.headStart and (buffered or parser:buffered()) > 0 then
+  if not self.req and not self.headStart and (buffered or self.parser:buffered()) > 0 then
     self.headStart = now()
   end
 end
+
+-- Parses what is buffered (after `chunk`, when given) and hands each message on. The first
+-- step is outside the loop: a request's path then has no loop in it for the JIT to trip on.
+function Connection:process(chunk)
+  if self.processing then return end
+  self.processing = true
+  local more, buffered = true, nil
+  if not self.detached then more, buffered = step(self, chunk) end
+  return processRest(self, more, buffered)
+end
+
+-- The connection whose request handler readFast is running (nil outside of it).
+local handling
+
+-- A plain socket's read callback. Its common case, one whole bodyless request per read,
+-- makes its two calls into C here, in this frame: the parse (one call: the head says the
+-- message is complete and nothing follows it), then the response's encoding and write,
+-- which finish() leaves to this frame (conn.deferred). A call from compiled Lua into C
+-- ends the trace, and what follows it is compiled only until the frame it was made in
+-- returns; made here, the whole request runs compiled. The rest goes the general way.
+function Connection:readFast(err, chunk)
+  if err or not chunk or self.processing or self.detached or self.res then
+    return self:read(err, chunk)
+  end
+  self.lastActive = now()
+  self.processing = true
+  local ev, a, b, minor, flags = self.parser:nextMessage(chunk)
+  if type(ev) ~= 'table' or band(flags, F_COMPLETE + F_MORE + F_UPGRADE) ~= F_COMPLETE then
+    return processRest(self, handle(self, ev, a, b, minor, flags))
+  end
+  self.headStart = nil
+  self.inRead = true
+  handling = self
+  self:onHead(ev, a, b, minor, flags)
+  handling = nil
+  return self:_afterHead()
+end
+
+-- What follows the request handler in readFast: the message's end (it has no body), and
+-- the response finish() left to it. Also run when the handler raised (then after its
+-- finish() the response still leaves, as it would have outside readFast).
+function Connection:_afterHead()
+  self.inRead = false
+  if not self.detached then self.req = nil end
+  local res = self.deferred
+  if res then
+    local body, callback = self.deferredBody or nil, self.deferredCb or nil
+    self.deferred, self.deferredBody, self.deferredCb = false, false, false
+    local data, chunked, keep, noBody = encodeResponse(res.statusCode, res.statusMessage,
+      res.headers, res:_flags(), body and #body or 0, body, self.writeId)
+    res._chunked, res.keepAlive, res._noBody = chunked, keep, noBody
+    if data == '' then
+      res:_finished(callback)
+    else
+      self:writeThen(data, res._finished, res, callback)
+    end
+  end
+  if self.pushedInside then return processRest(self, true, nil) end
+  self.processing = false
+end
+
+-- A request handler raised inside readFast: finish that request's part as if it had not.
+require('runtime').onCallbackError(function()
+  local conn = handling
+  if conn then
+    handling = nil
+    conn:_afterHead()
+  end
+end)
 
 -- A request head: `headers` is its {name, value} list, the rest as nextMessage gives them.
 function Connection:onHead(headers, method, path, minor, flags)

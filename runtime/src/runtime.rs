@@ -231,6 +231,13 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
         })?,
     )?;
     t.set(
+        "onCallbackError",
+        lua.create_function(|lua, f: Function| {
+            dispatch::set_callback_error_hook(lua, f);
+            Ok(())
+        })?,
+    )?;
+    t.set(
         "exit",
         lua.create_function(|lua, code: Option<i32>| -> mlua::Result<()> {
             dispatch::exit_process(lua, code.unwrap_or(0))

@@ -384,8 +384,23 @@ pub fn report_error(lua: &Lua, el: &EventLoop, e: mlua::Error) {
     uncaught(lua, el, msg, None)
 }
 
+/// The runtime's own Lua to run when a callback raised, before the error is reported
+/// (`runtime.onCallbackError`): lib/http.lua sends a response its handler finished before
+/// raising (see its `readFast`).
+struct CallbackErrorHook(Function);
+
+pub fn set_callback_error_hook(lua: &Lua, f: Function) {
+    lua.set_app_data(CallbackErrorHook(f));
+}
+
 /// An error no one caught: 'uncaughtException' listeners get it, else report and exit 1.
 pub fn uncaught(lua: &Lua, el: &EventLoop, err: Value, trace: Option<String>) {
+    let hook = lua.app_data_ref::<CallbackErrorHook>().map(|h| h.0.clone());
+    if let Some(hook) = hook {
+        if let Err(e) = hook.call::<()>(()) {
+            eprintln!("luvit: the runtime's cleanup after a callback error failed: {e}");
+        }
+    }
     if let Ok(process) = lua.globals().get::<Table>("process") {
         let count = process
             .get::<Function>("listenerCount")

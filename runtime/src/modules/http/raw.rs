@@ -605,16 +605,24 @@ const F_SEND_DATE: i64 = 4;
 const F_HEAD: i64 = 8;
 
 struct Response {
-    bytes: Vec<u8>,
     chunked: bool,
     keep_alive: bool,
     no_body: bool,
 }
 
-/// `encodeResponse(code, reason, headers, flags, length, body)`: the whole response start
-/// (status line, the user's headers, then Date, Content-Length or Transfer-Encoding and
-/// Connection as needed) and `body` framed to match, in one string.
-unsafe fn encode_response(l: L) -> Result<Response, String> {
+thread_local! {
+    /// The buffer responses are encoded into, kept between calls (one malloc and free less
+    /// per response); a big one is not kept.
+    static ENCODED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// A buffer above this size is freed after use rather than kept.
+const KEEP_ENCODED: usize = 64 * 1024;
+
+/// Encodes the whole response start (status line, the user's headers, then Date,
+/// Content-Length or Transfer-Encoding and Connection as needed) and `body` framed to match
+/// into `out`, from `encodeResponse`'s arguments.
+unsafe fn encode_response(l: L, out: &mut Vec<u8>) -> Result<Response, String> {
     ffi::luaL_checkstack(l, 8, ptr::null());
     let code = ffi::lua_tonumber(l, 1);
     if !(100.0..1000.0).contains(&code) || code.fract() != 0.0 {
@@ -634,22 +642,22 @@ unsafe fn encode_response(l: L) -> Result<Response, String> {
     let http10 = flags & F_HTTP10 != 0;
     let mut keep_alive = flags & F_KEEP_ALIVE != 0;
 
-    let mut out = Vec::with_capacity(192 + body.len());
+    out.reserve(192 + body.len());
     out.extend_from_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
     out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
     out.push(b' ');
     match bytes_at(l, 2) {
-        Some(r) if ffi::lua_type(l, 2) == ffi::LUA_TSTRING => push_value(&mut out, r),
+        Some(r) if ffi::lua_type(l, 2) == ffi::LUA_TSTRING => push_value(out, r),
         _ => out.extend_from_slice(reason_for(code).as_bytes()),
     }
     out.extend_from_slice(b"\r\n");
-    let seen = write_headers(l, 3, &mut out)?;
+    let seen = write_headers(l, 3, out)?;
     if seen.close {
         keep_alive = false;
     }
     if flags & F_SEND_DATE != 0 && !seen.date {
         out.extend_from_slice(b"Date: ");
-        super::date::append_now(&mut out);
+        super::date::append_now(out);
         out.extend_from_slice(b"\r\n");
     }
     let body_allowed = !(code < 200 || code == 204 || code == 304);
@@ -685,23 +693,43 @@ unsafe fn encode_response(l: L) -> Result<Response, String> {
         }
     }
     Ok(Response {
-        bytes: out,
         chunked,
         keep_alive,
         no_body,
     })
 }
 
+/// `encodeResponse(code, reason, headers, flags, length, body, [writeId])`: the response's
+/// bytes, then `chunked, keepAlive, noBody`. With `writeId` (see `uv._stream_id`) the bytes
+/// are written at once as far as the socket takes them, and what comes back is only the rest:
+/// `''` when all of it left. The response then costs no Lua string and no second call into C
+/// (a call from compiled Lua into C ends the trace). A write error leaves the bytes unsent:
+/// the caller's own write meets it again and handles it.
 unsafe extern "C-unwind" fn encode_response_fn(l: L) -> c_int {
-    match encode_response(l) {
+    let mut out = ENCODED.take();
+    out.clear();
+    match encode_response(l, &mut out) {
         Ok(r) => {
-            push_bytes(l, &r.bytes);
+            let mut sent = 0;
+            if ffi::lua_type(l, 7) == ffi::LUA_TNUMBER {
+                let id = ffi::lua_tointeger(l, 7) as crate::r#loop::HandleId;
+                let el = ffi::lua_touserdata(l, ffi::lua_upvalueindex(1))
+                    as *const crate::r#loop::EventLoop;
+                // SAFETY: set by `install` from the state's own loop, which outlives its calls.
+                sent =
+                    crate::modules::uv::fast_write::write_now(el.as_ref(), id, &out).unwrap_or(0);
+            }
+            push_bytes(l, &out[sent..]);
+            if out.capacity() <= KEEP_ENCODED {
+                ENCODED.set(out);
+            }
             ffi::lua_pushboolean(l, r.chunked as c_int);
             ffi::lua_pushboolean(l, r.keep_alive as c_int);
             ffi::lua_pushboolean(l, r.no_body as c_int);
             4
         }
         Err(msg) => {
+            ENCODED.set(out);
             let msg = format!("encodeResponse: {msg}");
             push_bytes(l, msg.as_bytes());
             drop(msg);
@@ -742,9 +770,15 @@ pub fn install(lua: &mlua::Lua, module: &mlua::Table) -> mlua::Result<()> {
             ffi::lua_setfield(l, -2, c"__index".as_ptr());
             ffi::lua_pop(l, 1);
         })?;
+        let el = crate::r#loop::EventLoop::of(lua);
+        let encode_response = lua.exec_raw::<mlua::Function>((), |l| {
+            // upvalue 1: the loop, for the write `encodeResponse` may do
+            ffi::lua_pushlightuserdata(l, Rc::as_ptr(&el) as *mut std::ffi::c_void);
+            ffi::lua_pushcclosure(l, encode_response_fn, 1);
+        })?;
         module.set("newParser", lua.create_c_function(parser_new)?)?;
         module.set("encodeHead", lua.create_c_function(encode_head_fn)?)?;
-        module.set("encodeResponse", lua.create_c_function(encode_response_fn)?)?;
+        module.set("encodeResponse", encode_response)?;
     }
     Ok(())
 }

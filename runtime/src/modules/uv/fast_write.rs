@@ -15,7 +15,7 @@ use mlua::Lua;
 use super::errors::UvError;
 use super::handle::{Reg, H};
 use super::stream::Stream;
-use crate::r#loop::{HandleId, IdMap};
+use crate::r#loop::{EventLoop, HandleId, IdMap};
 
 thread_local! {
     /// The loop thread's streams by handle id (ids are never reused).
@@ -47,6 +47,16 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
     r.add_raw(lua, "_try_write", raw_try_write)
 }
 
+/// Writes what the socket of stream `id` takes now, like `uv.try_write` (EAGAIN while writes
+/// are queued); EBADF once the handle is closing or gone.
+pub fn write_now(el: Option<&EventLoop>, id: HandleId, data: &[u8]) -> Result<usize, UvError> {
+    let closing = el.is_none_or(|el| el.is_closing(id));
+    match by_id(id) {
+        Some(s) if !closing => s.try_write(data),
+        _ => Err(UvError::new("EBADF", Some("handle is closed"))),
+    }
+}
+
 /// `uv._try_write(id, string)`.
 unsafe extern "C-unwind" fn raw_try_write(l: *mut lua_State) -> c_int {
     if ffi::lua_type(l, 2) != ffi::LUA_TSTRING {
@@ -61,12 +71,7 @@ unsafe extern "C-unwind" fn raw_try_write(l: *mut lua_State) -> c_int {
     let p = ffi::lua_tolstring(l, 2, &mut len);
     // SAFETY: Lua keeps the string (argument 2) alive and unmoved during this call.
     let data = std::slice::from_raw_parts(p.cast::<u8>(), len);
-    let closing = super::misc::loop_of(l).is_none_or(|el| el.is_closing(id));
-    let result = match by_id(id) {
-        Some(s) if !closing => s.try_write(data),
-        _ => Err(UvError::new("EBADF", Some("handle is closed"))),
-    };
-    match result {
+    match write_now(super::misc::loop_of(l), id, data) {
         Ok(n) => {
             ffi::lua_pushinteger(l, n as ffi::lua_Integer);
             1
