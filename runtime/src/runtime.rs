@@ -63,9 +63,9 @@ impl Runtime {
         let el =
             EventLoop::new(main).map_err(|e| format!("luvit: cannot start the event loop: {e}"))?;
         lua.set_app_data(el.clone());
-        let invoker = dispatch::make_invoker(&lua).map_err(|e| e.to_string())?;
-        *el.invoker.borrow_mut() = Some(invoker.clone());
-        lua.set_app_data(Invoker(invoker));
+        let door = dispatch::make_door(&lua).map_err(|e| e.to_string())?;
+        lua.set_app_data(Invoker(door.invoke.clone()));
+        *el.door.borrow_mut() = Some(door);
         modules::install(&lua).map_err(|e| e.to_string())?;
         install_runtime_module(&lua).map_err(|e| e.to_string())?;
         Ok(Runtime { lua, el })

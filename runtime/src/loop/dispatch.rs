@@ -15,6 +15,7 @@ use std::rc::Rc;
 use luvit_devtools::{CallbackRun, Origin, Site};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
+use super::door::Door;
 use super::EventLoop;
 
 /// A Lua function the loop will call later, with where it came from when devtools are on.
@@ -108,41 +109,11 @@ fn scheduling_site(lua: &Lua) -> (Option<Site>, Option<String>) {
     (None, None)
 }
 
-/// The Lua side of the door: `invoke(f, ...)` is `xpcall` with a handler that keeps the raised
-/// value and a traceback taken at the raise site.
-const INVOKER: &str = r#"
-local xpcall, traceback, tostring, type = xpcall, debug.traceback, tostring, type
-local trace, onError
-local function handler(err)
-  if onError then onError(err) end
-  local msg = err
-  if type(err) ~= 'string' then
-    local ok, s = pcall(tostring, err)
-    msg = ok and s or '(error object is not a string)'
-    -- errors raised by the runtime's Rust functions print as "runtime error: ..."
-    msg = msg:gsub('^runtime error: ', '')
-  end
-  -- Cut the frames below the callback (this door and the loop) from the traceback.
-  local t = traceback(msg, 2)
-  local cut = t:find('\n%s*%[C%]: in function \'xpcall\'')
-  trace = cut and t:sub(1, cut - 1) or t
-  return err
-end
-return function(f, ...)
-  local ok, err = xpcall(f, handler, ...)
-  if ok then return true end
-  local t = trace
-  trace = nil
-  return false, err, t
-end, function(h) onError = h end
-"#;
-
-/// Builds the invoker once per state.
-pub fn make_invoker(lua: &Lua) -> mlua::Result<Function> {
-    let (invoke, set_hook): (Function, Function) =
-        lua.load(INVOKER).set_name("=dispatch").call(())?;
-    lua.set_app_data(ErrorHookSetter(set_hook));
-    Ok(invoke)
+/// Builds the door once per state (see `door.rs`).
+pub fn make_door(lua: &Lua) -> mlua::Result<Rc<Door>> {
+    let door = Door::new(lua)?;
+    lua.set_app_data(ErrorHookSetter(door.set_error_hook.clone()));
+    Ok(Rc::new(door))
 }
 
 /// The invoker's setter for a function called with every uncaught error at its raise site.
@@ -266,24 +237,19 @@ fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
     IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, mut args: MultiValue) {
-    let invoker = match el.invoker.borrow().as_ref() {
-        Some(i) => i.clone(),
-        None => unreachable!("the runtime installs the invoker before any Lua runs"),
+fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
+    let door = match el.door.borrow().as_ref() {
+        Some(d) => d.clone(),
+        None => unreachable!("the runtime installs the door before any Lua runs"),
     };
-    // The callee goes in front of its arguments, in the same deque (one allocation a callback;
-    // `args_with_room` leaves the room).
-    let result = if el.callbacks_on_main(lua) {
-        args.push_front(Value::Function(f.clone()));
-        invoker.call::<(bool, Value, Option<String>)>(args)
+    let main = if el.callbacks_on_main(lua) {
+        MainState(std::ptr::null_mut())
     } else {
-        args.push_front(Value::Function(f.clone()));
-        args.push_front(Value::Function(invoker));
-        call_on_main(lua, el.main_state, args)
+        el.main_state
     };
-    match result {
-        Ok((true, _, _)) => {}
-        Ok((false, err, trace)) => uncaught(lua, el, err, trace),
+    match door.call(lua, main, f, args) {
+        Ok(None) => {}
+        Ok(Some((err, trace))) => uncaught(lua, el, err, trace),
         Err(e) => report_error(lua, el, e),
     }
 }
@@ -291,7 +257,7 @@ fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, mut args: MultiValue) {
 /// Calls `values[0](values[1..])` on the main Lua thread, like luv: when the loop runs inside
 /// `uv.run()` called from a coroutine (the main chunk's, a test harness's), a callback must not
 /// find itself inside that coroutine (`coroutine.running()`, yields across the C boundary).
-fn call_on_main(
+pub(super) fn call_on_main(
     lua: &Lua,
     main: MainState,
     values: MultiValue,

@@ -8,6 +8,7 @@
 //! and a script may call `uv.run()` itself.
 
 pub mod dispatch;
+mod door;
 mod handles;
 mod timers;
 
@@ -206,7 +207,8 @@ pub struct EventLoop {
     immediates_handle: Cell<Option<HandleId>>,
     /// Zero-timeout polls since tokio last ran its I/O driver.
     polls_since_yield: Cell<u32>,
-    pub(crate) invoker: RefCell<Option<Function>>,
+    /// How callbacks are called (`door.rs`).
+    pub(crate) door: RefCell<Option<Rc<door::Door>>>,
     /// The main Lua thread, on which every callback runs.
     pub(crate) main_state: dispatch::MainState,
     /// The current run was entered from the main thread (callbacks need no thread switch).
@@ -250,7 +252,7 @@ impl EventLoop {
             immediates_pending: Cell::new(false),
             immediates_handle: Cell::new(None),
             polls_since_yield: Cell::new(0),
-            invoker: RefCell::new(None),
+            door: RefCell::new(None),
             main_state,
             run_from_main: Cell::new(true),
             current_origin: RefCell::new(None),
@@ -283,7 +285,7 @@ impl EventLoop {
         drop(st);
         self.next_ticks.borrow_mut().clear();
         self.local_q.borrow_mut().clear();
-        self.invoker.borrow_mut().take();
+        self.door.borrow_mut().take();
     }
 
     /// Adds an observer of every callback (they are told in the order attached).

@@ -1,0 +1,163 @@
+//! How the dispatch point calls a callback: the Lua side of the door (its message handler and
+//! the `=dispatch` frame the callback runs on) and the raw protected call into it.
+//!
+//! A callback with up to four arguments is called as `callN(f, a, b, ...)`, a plain Lua
+//! function of that arity, by `lua_pcall` from Rust with the message handler. Not through
+//! `xpcall` from a Lua function: LuaJIT cannot compile a trace that returns into a `pcall`
+//! frame, and a trace that starts after a call into C inside a callback (every request of an
+//! HTTP server) runs on until it returns out of the callback; below an `xpcall` it aborted and
+//! the end of every request ran interpreted. Below `callN` it ends cleanly at the C frame of
+//! `lua_pcall`. `callN` keeps a `=dispatch` frame under the callback (the debugger's stack
+//! and tracebacks stop there) and calls `f` with exactly its arguments. More arguments go
+//! through the vararg `invoke`, which uses `xpcall` as before.
+
+use mlua::{ffi, Function, Lua, MultiValue, Value};
+
+use super::dispatch::MainState;
+
+/// The Lua side. `handler` keeps the raised value and a traceback taken at the raise site,
+/// without the frames of the door and the loop below the callback.
+const DOOR: &str = r#"
+local xpcall, traceback, tostring, type = xpcall, debug.traceback, tostring, type
+local trace, onError
+local function handler(err)
+  if onError then onError(err) end
+  local msg = err
+  if type(err) ~= 'string' then
+    local ok, s = pcall(tostring, err)
+    msg = ok and s or '(error object is not a string)'
+    -- errors raised by the runtime's Rust functions print as "runtime error: ..."
+    msg = msg:gsub('^runtime error: ', '')
+  end
+  -- Cut the frames below the callback (this door and the loop) from the traceback.
+  local t = traceback(msg, 2)
+  local cut = t:find('\n%s*%[C%]: in function \'xpcall\'') or t:find('\n%s*dispatch:%d+:')
+  trace = cut and t:sub(1, cut - 1) or t
+  return err
+end
+local function invoke(f, ...)
+  local ok, err = xpcall(f, handler, ...)
+  if ok then return true end
+  local t = trace
+  trace = nil
+  return false, err, t
+end
+local function takeTrace()
+  local t = trace
+  trace = nil
+  return t
+end
+-- (a traceback names the function these call 'callback')
+local calls = {
+  function(callback) callback() end,
+  function(callback, a) callback(a) end,
+  function(callback, a, b) callback(a, b) end,
+  function(callback, a, b, c) callback(a, b, c) end,
+  function(callback, a, b, c, d) callback(a, b, c, d) end,
+}
+return invoke, function(h) onError = h end, handler, takeTrace, calls
+"#;
+
+/// The door's Lua functions, made once per state.
+pub struct Door {
+    /// `invoke(f, ...)`: `xpcall` with the handler; gives `true` or `false, err, trace`.
+    pub invoke: Function,
+    /// Sets the function called with every uncaught error at its raise site.
+    pub set_error_hook: Function,
+    handler: Function,
+    take_trace: Function,
+    /// `calls[n]` calls a callback of `n` arguments.
+    calls: Vec<Function>,
+}
+
+/// A callback's error: the raised value and the traceback taken where it was raised.
+pub type Raised = (Value, Option<String>);
+
+impl Door {
+    pub fn new(lua: &Lua) -> mlua::Result<Door> {
+        let (invoke, set_error_hook, handler, take_trace, calls): (
+            Function,
+            Function,
+            Function,
+            Function,
+            Vec<Function>,
+        ) = lua.load(DOOR).set_name("=dispatch").call(())?;
+        Ok(Door {
+            invoke,
+            set_error_hook,
+            handler,
+            take_trace,
+            calls,
+        })
+    }
+
+    /// Calls `f(args)` on `main` (or the current thread when null); `Ok(None)` when it
+    /// returned, `Ok(Some(raised))` when it raised.
+    pub fn call(
+        &self,
+        lua: &Lua,
+        main: MainState,
+        f: &Function,
+        args: MultiValue,
+    ) -> mlua::Result<Option<Raised>> {
+        let Some(call) = self.calls.get(args.len()) else {
+            let mut all = args;
+            all.push_front(Value::Function(f.clone()));
+            all.push_front(Value::Function(self.invoke.clone()));
+            return match super::dispatch::call_on_main(lua, main, all)? {
+                (true, _, _) => Ok(None),
+                (false, err, trace) => Ok(Some((err, trace))),
+            };
+        };
+        let n = args.len() as i32;
+        let raised = lua.exec_raw_lua(|raw| -> mlua::Result<Option<Value>> {
+            // SAFETY: everything pushed here is popped before returning, on every path; the
+            // callback runs under lua_pcall, so nothing it raises unwinds through this frame.
+            unsafe {
+                let cur = raw.state();
+                let top = ffi::lua_gettop(cur);
+                if ffi::lua_checkstack(cur, n + 4) == 0 {
+                    return Err(mlua::Error::StackError);
+                }
+                let pushed = (|| {
+                    raw.push(&self.handler)?;
+                    raw.push(call)?;
+                    raw.push(f)?;
+                    for v in args {
+                        raw.push_value(&v)?;
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = pushed {
+                    ffi::lua_settop(cur, top);
+                    return Err(e);
+                }
+                let l = if main.0.is_null() { cur } else { main.0 };
+                if l != cur {
+                    // a callback runs on the main thread, as luv's do (see `call_on_main`)
+                    if ffi::lua_checkstack(l, n + 4) == 0 {
+                        ffi::lua_settop(cur, top);
+                        return Err(mlua::Error::StackError);
+                    }
+                    ffi::lua_xmove(cur, l, n + 3);
+                }
+                let handler_at = ffi::lua_gettop(l) - (n + 2);
+                let status = ffi::lua_pcall(l, n + 1, 0, handler_at);
+                if status == ffi::LUA_OK {
+                    ffi::lua_settop(l, handler_at - 1);
+                    return Ok(None);
+                }
+                // the handler's result (or a memory error's message) on top; the handler
+                // below it goes
+                ffi::lua_remove(l, handler_at);
+                if l != cur {
+                    ffi::lua_xmove(l, cur, 1);
+                }
+                Ok(Some(raw.pop_value()))
+            }
+        })?;
+        let Some(err) = raised else { return Ok(None) };
+        let trace = self.take_trace.call::<Option<String>>(())?;
+        Ok(Some((err, trace)))
+    }
+}
