@@ -142,6 +142,47 @@ pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
     run_next_ticks(lua, el);
 }
 
+/// Runs a stream's read callback with `(nil, bytes)`, then the next ticks it queued. Where
+/// nothing observes the loop and no allocation can fail, the callback and its chunk go on
+/// the stack straight from the registry and the bytes (`Door::call_chunk`); else as `call`.
+pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8]) {
+    let door = el.door.borrow().clone();
+    let fast = match (&*cb.f, door) {
+        (Held::Key(k), Some(door))
+            if el.observers().is_empty() && !luvit_devtools::oom::allocations_may_fail() =>
+        {
+            Some((k.id(), door))
+        }
+        _ => None,
+    };
+    let Some((key, door)) = fast else {
+        let args = string_arg(lua, bytes).map(|s| {
+            let mut args = args_with_room(2);
+            args.push_back(Value::Nil);
+            args.push_back(s);
+            args
+        });
+        return match args {
+            Ok(args) => call(lua, el, cb, args),
+            Err(e) => report_error(lua, el, e),
+        };
+    };
+    el.take_ready();
+    let main = if el.callbacks_on_main(lua) {
+        MainState(std::ptr::null_mut())
+    } else {
+        el.main_state
+    };
+    IN_CALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match door.call_chunk(lua, main, key, bytes) {
+        Ok(None) => {}
+        Ok(Some((err, trace))) => uncaught(lua, el, err, trace),
+        Err(e) => report_error(lua, el, e),
+    }
+    IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    run_next_ticks(lua, el);
+}
+
 /// One callback, told to the observers (when there are any) with its origin and duration.
 fn run(
     lua: &Lua,
@@ -301,13 +342,9 @@ pub fn args_with_room(n: usize) -> MultiValue {
     MultiValue::with_capacity(n + 2)
 }
 
-/// `bytes` as a Lua string for a callback's arguments. mlua makes every string inside a
-/// protected call (in case the allocation raises), which cost a keep-alive request ~1,500
-/// instructions (5%) for its one read chunk. Where no allocation can fail (no address-space
-/// or data limit, no strict overcommit: Linux grants it, a process out of memory meets the
-/// OOM killer) the string is pushed directly, as luv pushes its read chunks; elsewhere
-/// mlua's protected path stays, so a failure is a Lua error, not a panic.
-pub fn string_arg(lua: &Lua, bytes: &[u8]) -> mlua::Result<Value> {
+/// `bytes` as a Lua string, pushed directly where no allocation can fail (see
+/// `Door::call_chunk`), else through mlua's protected path so a failure is a Lua error.
+fn string_arg(lua: &Lua, bytes: &[u8]) -> mlua::Result<Value> {
     if luvit_devtools::oom::allocations_may_fail() {
         return lua.create_string(bytes).map(Value::String);
     }

@@ -111,8 +111,7 @@ impl Door {
         };
         let n = args.len() as i32;
         let raised = lua.exec_raw_lua(|raw| -> mlua::Result<Option<Value>> {
-            // SAFETY: everything pushed here is popped before returning, on every path; the
-            // callback runs under lua_pcall, so nothing it raises unwinds through this frame.
+            // SAFETY: what is pushed here is popped by `pcall_pushed` (or here on failure).
             unsafe {
                 let cur = raw.state();
                 let top = ffi::lua_gettop(cur);
@@ -132,32 +131,86 @@ impl Door {
                     ffi::lua_settop(cur, top);
                     return Err(e);
                 }
-                let l = if main.0.is_null() { cur } else { main.0 };
-                if l != cur {
-                    // a callback runs on the main thread, as luv's do (see `call_on_main`)
-                    if ffi::lua_checkstack(l, n + 4) == 0 {
-                        ffi::lua_settop(cur, top);
-                        return Err(mlua::Error::StackError);
-                    }
-                    ffi::lua_xmove(cur, l, n + 3);
-                }
-                let handler_at = ffi::lua_gettop(l) - (n + 2);
-                let status = ffi::lua_pcall(l, n + 1, 0, handler_at);
-                if status == ffi::LUA_OK {
-                    ffi::lua_settop(l, handler_at - 1);
-                    return Ok(None);
-                }
-                // the handler's result (or a memory error's message) on top; the handler
-                // below it goes
-                ffi::lua_remove(l, handler_at);
-                if l != cur {
-                    ffi::lua_xmove(l, cur, 1);
-                }
-                Ok(Some(raw.pop_value()))
+                let raised = pcall_pushed(cur, main, n)?;
+                Ok(raised.then(|| raw.pop_value()))
             }
         })?;
+        self.raised(raised)
+    }
+
+    /// Calls the function in the registry at `key` with `(nil, bytes)`, a stream read's
+    /// arguments, pushed straight on the stack as luv pushes its chunks: no Lua references
+    /// made and dropped for the callback and its chunk (mlua makes every string inside a
+    /// protected call, ~1,500 instructions of a keep-alive request's read). Only where no
+    /// allocation can fail (no address-space or data limit, no strict overcommit: Linux
+    /// grants it, and a process out of memory meets the OOM killer): there pushing the chunk
+    /// cannot raise. Elsewhere `dispatch::call_read` takes mlua's protected path.
+    pub fn call_chunk(
+        &self,
+        lua: &Lua,
+        main: MainState,
+        key: std::ffi::c_int,
+        bytes: &[u8],
+    ) -> mlua::Result<Option<Raised>> {
+        let raised = lua.exec_raw_lua(|raw| -> mlua::Result<Option<Value>> {
+            // SAFETY: what is pushed here is popped by `pcall_pushed` (or here on failure);
+            // no push below can raise where allocations cannot fail.
+            unsafe {
+                let cur = raw.state();
+                let top = ffi::lua_gettop(cur);
+                if ffi::lua_checkstack(cur, 6) == 0 {
+                    return Err(mlua::Error::StackError);
+                }
+                let pushed = raw
+                    .push(&self.handler)
+                    .and_then(|()| raw.push(&self.calls[2]));
+                if let Err(e) = pushed {
+                    ffi::lua_settop(cur, top);
+                    return Err(e);
+                }
+                ffi::lua_rawgeti(cur, ffi::LUA_REGISTRYINDEX, key as ffi::lua_Integer);
+                ffi::lua_pushnil(cur);
+                ffi::lua_pushlstring(cur, bytes.as_ptr().cast(), bytes.len());
+                let raised = pcall_pushed(cur, main, 2)?;
+                Ok(raised.then(|| raw.pop_value()))
+            }
+        })?;
+        self.raised(raised)
+    }
+
+    fn raised(&self, raised: Option<Value>) -> mlua::Result<Option<Raised>> {
         let Some(err) = raised else { return Ok(None) };
         let trace = self.take_trace.call::<Option<String>>(())?;
         Ok(Some((err, trace)))
     }
+}
+
+/// Calls what `cur` has on top, `handler, callN, f` and `n` arguments, under the handler,
+/// on `main` (or `cur` when null), and pops all of it. Returns whether the call raised; then
+/// the raised value is left on top of `cur`.
+///
+/// # Safety
+/// Those `n + 3` values must be on top of `cur`.
+unsafe fn pcall_pushed(cur: *mut ffi::lua_State, main: MainState, n: i32) -> mlua::Result<bool> {
+    let l = if main.0.is_null() { cur } else { main.0 };
+    if l != cur {
+        // a callback runs on the main thread, as luv's do (see `call_on_main`)
+        if ffi::lua_checkstack(l, n + 4) == 0 {
+            ffi::lua_pop(cur, n + 3);
+            return Err(mlua::Error::StackError);
+        }
+        ffi::lua_xmove(cur, l, n + 3);
+    }
+    let handler_at = ffi::lua_gettop(l) - (n + 2);
+    let status = ffi::lua_pcall(l, n + 1, 0, handler_at);
+    if status == ffi::LUA_OK {
+        ffi::lua_settop(l, handler_at - 1);
+        return Ok(false);
+    }
+    // the handler's result (or a memory error's message) on top; the handler below it goes
+    ffi::lua_remove(l, handler_at);
+    if l != cur {
+        ffi::lua_xmove(l, cur, 1);
+    }
+    Ok(true)
 }

@@ -386,6 +386,17 @@ impl EventLoop {
         }
     }
 
+    /// `call_handle` for a stream's read: `(nil, bytes)` (see `dispatch::call_read`).
+    pub fn call_handle_read(&self, lua: &Lua, id: HandleId, bytes: &[u8]) -> bool {
+        match self.handle_callback(id, Slot::Read) {
+            Some(cb) => {
+                dispatch::call_read(lua, self, &cb, bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn handle_callback(&self, id: HandleId, slot: Slot) -> Option<Callback> {
         self.state
             .borrow()

@@ -1,6 +1,6 @@
 //! Target `http`: HTTP/1.1 bytes through the `http-parser` module exactly as `lib/http.lua`
-//! drives it — the server's `Connection:process` loop (`nextMessage` until it needs more, an
-//! Upgrade hands the rest over), the client's `ClientRequest:_onData`/`_onEnd` (`next`, then
+//! drives it — the server's `Connection:process` loop (`nextMessage` until it needs more; a
+//! bodyless head ends its message; an Upgrade hands the rest over), the client's `ClientRequest:_onData`/`_onEnd` (`next`, then
 //! `finish` at close), and luvit's codec framing (`newParser(kind, true)`).
 //!
 //! Oracle: the same bytes pushed whole and pushed in pieces (cut where the input says) give the
@@ -41,7 +41,14 @@ for i, piece in ipairs(pieces) do
       if ev == nil then break end
       if ev == false then flush(); trace[#trace + 1] = 'X' .. tostring(b); return trace end
       if type(ev) == 'table' then
-        head(ev, a, b, minor, flags)
+        -- 32 (more bytes buffered) depends on where the input was cut: checked, not traced
+        if (bit.band(flags, 32) ~= 0) ~= (parser:buffered() > 0) then
+          error('nextMessage says more is buffered: ' .. tostring(bit.band(flags, 32) ~= 0)
+            .. ', buffered() ' .. parser:buffered())
+        end
+        head(ev, a, b, minor, bit.band(flags, 31))
+        -- 16: a bodyless message ends with its head (no '' event follows)
+        if bit.band(flags, 16) ~= 0 then flush(); trace[#trace + 1] = 'E' end
         if bit.band(flags, 2) ~= 0 then
           local rest = { parser:rest() }
           for j = i + 1, #pieces do rest[#rest + 1] = pieces[j] end

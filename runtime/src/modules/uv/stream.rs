@@ -8,13 +8,13 @@ use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 
-use mlua::{IntoLuaMulti, Lua, MultiValue, Value};
+use mlua::{IntoLuaMulti, Lua, MultiValue};
 use tokio::io::unix::AsyncFd;
 use tokio::task::JoinHandle;
 
 use super::errors::UvError;
 use super::handle::Kind;
-use crate::r#loop::{dispatch, EventLoop, HandleId, ReqId, Slot};
+use crate::r#loop::{EventLoop, HandleId, ReqId, Slot};
 
 /// A connected byte stream.
 pub enum Conn {
@@ -422,12 +422,8 @@ impl Stream {
             let args = match item {
                 ReadItem::Data(d) => {
                     self.pending_bytes.set(self.pending_bytes.get() - d.len());
-                    dispatch::string_arg(lua, &d).map(|s| {
-                        let mut args = dispatch::args_with_room(2);
-                        args.push_back(Value::Nil);
-                        args.push_back(s);
-                        args
-                    })
+                    el.call_handle_read(lua, self.id, &d);
+                    continue;
                 }
                 ReadItem::Eof => Ok(MultiValue::new()),
                 ReadItem::Err(e) => e.name.into_lua_multi(lua),
