@@ -33,6 +33,8 @@ local luvi = require('luvi')
 local Readable, Writable = stream.Readable, stream.Writable
 local encodeHead, newParser = native.encodeHead, native.newParser
 local encodeResponse = native.encodeResponse
+-- a response's header list made with room for a few pairs: no regrowth as they are set
+local newTable = require('table.new')
 local lower, format = string.lower, string.format
 local newHeaders, toHeaders = httpHeader.newHeaders, httpHeader.toHeaders
 local headerMeta = httpHeader.headerMeta
@@ -608,7 +610,7 @@ function Connection:onHead(headers, method, path, minor, flags)
   if not bodyless then Readable.initialize(req) end
   local res = setmetatable({
     socket = socket, connection = socket, _conn = self, statusCode = 200, headersSent = false,
-    finished = false, headers = setmetatable({}, headerMeta),
+    finished = false, headers = setmetatable(newTable(4, 0), headerMeta),
     keepAlive = keepAlive and server.keepAlive ~= false, _isHead = method == 'HEAD',
     _http10 = minor == 0, writable = true,
   }, ServerResponse.meta)
