@@ -58,6 +58,18 @@ pub enum Target {
 /// A completion from the loop thread itself; it runs in the poll phase.
 pub type LocalEvent = Box<dyn FnOnce(&Lua, &EventLoop)>;
 
+/// Work its owner posts to the loop thread again and again (a stream's read delivery):
+/// posting it clones an `Rc`, where a boxed closure costs an allocation each time.
+pub trait LocalTask {
+    fn run_task(self: Rc<Self>, lua: &Lua, el: &EventLoop);
+}
+
+/// What waits in the local queue.
+enum Posted {
+    Once(LocalEvent),
+    Task(Rc<dyn LocalTask>),
+}
+
 /// A completion waiting in the loop's inbox.
 pub struct Event {
     pub target: Target,
@@ -184,7 +196,7 @@ pub struct EventLoop {
     exiting: Cell<bool>,
     next_ticks: RefCell<VecDeque<NextTick>>,
     /// Completions from tasks on the loop thread (not `Send`: they may hold handle state).
-    local_q: RefCell<VecDeque<(Option<u64>, LocalEvent)>>,
+    local_q: RefCell<VecDeque<(Option<u64>, Posted)>>,
     local_notify: tokio::sync::Notify,
     /// The timer the poll phase waits on, kept across iterations with its deadline: a loop
     /// whose next timer stays the same (a server's periodic sweep) re-arms nothing, where a
@@ -350,6 +362,15 @@ impl EventLoop {
 
     /// Queues work for the next poll phase, from the loop thread.
     pub fn post_local(&self, ev: LocalEvent) {
+        self.queue_local(Posted::Once(ev));
+    }
+
+    /// Queues `task` to run in the poll phase, like `post_local`.
+    pub fn post_local_task(&self, task: Rc<dyn LocalTask>) {
+        self.queue_local(Posted::Task(task));
+    }
+
+    fn queue_local(&self, ev: Posted) {
         // Completions made while the loop awaits I/O take the wake-up time (one clock read a
         // batch); one posted from a callback is stamped now.
         let at = if self.awaiting.get() { None } else { stamp() };
@@ -744,7 +765,10 @@ impl EventLoop {
             match ev {
                 Some((at, ev)) => {
                     self.ready_at.set(at.or(batch));
-                    ev(lua, self);
+                    match ev {
+                        Posted::Once(f) => f(lua, self),
+                        Posted::Task(t) => t.run_task(lua, self),
+                    }
                     self.ready_at.set(None);
                 }
                 None => break,

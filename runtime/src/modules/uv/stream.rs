@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::errors::UvError;
 use super::handle::Kind;
-use crate::r#loop::{EventLoop, HandleId, ReqId, Slot};
+use crate::r#loop::{EventLoop, HandleId, LocalTask, ReqId, Slot};
 
 /// A connected byte stream.
 pub enum Conn {
@@ -409,8 +409,7 @@ impl Stream {
         if self.delivering.replace(true) {
             return;
         }
-        let this = self.clone();
-        el.post_local(Box::new(move |lua, el| this.deliver_reads(lua, el)));
+        el.post_local_task(self.clone());
     }
 
     /// Hands buffered reads to the read callback while the stream is reading.
@@ -794,5 +793,12 @@ pub fn conn_from_fd(fd: RawFd) -> std::io::Result<Conn> {
 impl Drop for Stream {
     fn drop(&mut self) {
         super::fast_write::forget(self.id);
+    }
+}
+
+/// The read delivery a stream posts for each chunk it reads.
+impl LocalTask for Stream {
+    fn run_task(self: Rc<Self>, lua: &Lua, el: &EventLoop) {
+        self.deliver_reads(lua, el);
     }
 }
