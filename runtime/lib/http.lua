@@ -320,6 +320,10 @@ Connection.__index = Connection
 local nowCell = require('ffi').cast('const double*', uv._now_cell())
 local function now() return nowCell[0] end
 
+-- A plain socket is read with each chunk lent as a token the parser takes, not made a Lua
+-- string (the chunk is only ever handed to the parser).
+local readStart = uv._read_start_tokens
+
 -- The write queue size above which res:write() returns false (then 'drain' follows).
 local HIGH_WATER = 16 * 1024
 
@@ -346,7 +350,7 @@ local function serve(server, socket)
   if raw then
     -- (not a tail call: a compiled trace cannot return into xpcall's frame)
     conn.onRead = function(err, chunk) conn:readFast(err, chunk) end
-    uv.read_start(conn.handle, conn.onRead)
+    readStart(conn.handle, conn.onRead)
   else
     conn.dataListener = function(chunk) conn:read(nil, chunk) end
     conn.endListener = function() conn:read(nil, nil) end
@@ -383,7 +387,7 @@ function Connection:_resumeReading()
   if self.paused and not self.detached then
     self.paused = false
     if self.handle then
-      uv.read_start(self.handle, self.onRead)
+      readStart(self.handle, self.onRead)
     else
       self.socket:resume()
     end

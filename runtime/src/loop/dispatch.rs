@@ -145,7 +145,9 @@ pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
 /// Runs a stream's read callback with `(nil, bytes)`, then the next ticks it queued. Where
 /// nothing observes the loop and no allocation can fail, the callback and its chunk go on
 /// the stack straight from the registry and the bytes (`Door::call_chunk`); else as `call`.
-pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8]) {
+///
+/// With `token` the chunk is lent as a token (`chunk_token.rs`), not made a string.
+pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8], token: bool) {
     let door = el.door.borrow().clone();
     let fast = match (&*cb.f, door) {
         (Held::Key(k), Some(door))
@@ -156,6 +158,14 @@ pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8]) {
         _ => None,
     };
     let Some((key, door)) = fast else {
+        if token {
+            return crate::modules::uv::chunk_token::lend(bytes, |t| {
+                let mut args = args_with_room(2);
+                args.push_back(Value::Nil);
+                args.push_back(Value::LightUserData(mlua::LightUserData(t)));
+                call(lua, el, cb, args)
+            });
+        }
         let args = string_arg(lua, bytes).map(|s| {
             let mut args = args_with_room(2);
             args.push_back(Value::Nil);
@@ -174,7 +184,7 @@ pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8]) {
         el.main_state
     };
     IN_CALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    match door.call_chunk(lua, main, key, bytes) {
+    match door.call_chunk(lua, main, key, bytes, token) {
         Ok(None) => {}
         Ok(Some((err, trace))) => uncaught(lua, el, err, trace),
         Err(e) => report_error(lua, el, e),

@@ -151,6 +151,30 @@ impl Door {
         main: MainState,
         key: std::ffi::c_int,
         bytes: &[u8],
+        token: bool,
+    ) -> mlua::Result<Option<Raised>> {
+        if token {
+            return crate::modules::uv::chunk_token::lend(bytes, |t| {
+                // SAFETY: room for it was checked by `call_chunk_with`
+                self.call_chunk_with(lua, main, key, |l| unsafe {
+                    ffi::lua_pushlightuserdata(l, t)
+                })
+            });
+        }
+        // SAFETY: room was checked by `call_chunk_with`; where this path runs, no allocation
+        // can fail, so the push cannot raise
+        self.call_chunk_with(lua, main, key, |l| unsafe {
+            ffi::lua_pushlstring(l, bytes.as_ptr().cast(), bytes.len());
+        })
+    }
+
+    /// `call_chunk` with the chunk argument pushed by `push` (which must not raise).
+    fn call_chunk_with(
+        &self,
+        lua: &Lua,
+        main: MainState,
+        key: std::ffi::c_int,
+        push: impl FnOnce(*mut ffi::lua_State),
     ) -> mlua::Result<Option<Raised>> {
         let raised = lua.exec_raw_lua(|raw| -> mlua::Result<Option<Value>> {
             // SAFETY: what is pushed here is popped by `pcall_pushed` (or here on failure);
@@ -170,7 +194,7 @@ impl Door {
                 }
                 ffi::lua_rawgeti(cur, ffi::LUA_REGISTRYINDEX, key as ffi::lua_Integer);
                 ffi::lua_pushnil(cur);
-                ffi::lua_pushlstring(cur, bytes.as_ptr().cast(), bytes.len());
+                push(cur);
                 let raised = pcall_pushed(cur, main, 2)?;
                 Ok(raised.then(|| raw.pop_value()))
             }

@@ -408,10 +408,10 @@ impl EventLoop {
     }
 
     /// `call_handle` for a stream's read: `(nil, bytes)` (see `dispatch::call_read`).
-    pub fn call_handle_read(&self, lua: &Lua, id: HandleId, bytes: &[u8]) -> bool {
+    pub fn call_handle_read(&self, lua: &Lua, id: HandleId, bytes: &[u8], token: bool) -> bool {
         match self.handle_callback(id, Slot::Read) {
             Some(cb) => {
-                dispatch::call_read(lua, self, &cb, bytes);
+                dispatch::call_read(lua, self, &cb, bytes, token);
                 true
             }
             None => false,

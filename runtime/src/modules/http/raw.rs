@@ -28,6 +28,19 @@ unsafe fn push_bytes(l: L, bytes: &[u8]) {
     ffi::lua_pushlstring(l, bytes.as_ptr() as *const c_char, bytes.len());
 }
 
+/// A chunk for the parser: a string, or a read chunk lent as a token (`uv::chunk_token`).
+/// `Err` for a token that is not lent now (kept past its read callback, or made up).
+unsafe fn chunk_at<'a>(l: L, idx: c_int) -> Result<Option<&'a [u8]>, ()> {
+    if ffi::lua_type(l, idx) == ffi::LUA_TLIGHTUSERDATA {
+        return crate::modules::uv::chunk_token::bytes_of(ffi::lua_touserdata(l, idx))
+            .map(Some)
+            .ok_or(());
+    }
+    Ok(bytes_at(l, idx))
+}
+
+const STALE_TOKEN: &str = "http parser: a read chunk token used after its read callback returned";
+
 unsafe fn set_str(l: L, bytes: &[u8], key: &CStr) {
     push_bytes(l, bytes);
     ffi::lua_setfield(l, -2, key.as_ptr());
@@ -196,8 +209,10 @@ unsafe fn push_event(l: L, p: &Parser, ev: Result<Event, super::parse::ParseErro
 /// server one call here, not four (every call from compiled Lua into C ends a trace).
 unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
     let Parsing { parser: p, origin } = parsing_at(l);
-    if let Some(chunk) = bytes_at(l, 2) {
-        p.push(chunk);
+    match chunk_at(l, 2) {
+        Ok(Some(chunk)) => p.push(chunk),
+        Ok(None) => {}
+        Err(()) => return raise(l, STALE_TOKEN),
     }
     let ev = p.next_event();
     if matches!(ev, Ok(Event::NeedMore)) {
@@ -255,9 +270,10 @@ unsafe extern "C-unwind" fn parser_next(l: L) -> c_int {
 
 unsafe extern "C-unwind" fn parser_push(l: L) -> c_int {
     let p = parser_at(l);
-    match bytes_at(l, 2) {
-        Some(chunk) => p.push(chunk),
-        None => return raise(l, "parser:push(chunk): chunk must be a string"),
+    match chunk_at(l, 2) {
+        Ok(Some(chunk)) => p.push(chunk),
+        Ok(None) => return raise(l, "parser:push(chunk): chunk must be a string"),
+        Err(()) => return raise(l, STALE_TOKEN),
     }
     0
 }

@@ -1,6 +1,7 @@
 //! The `uv` module: luv's API (names, argument orders, `nil, "ENOENT: ...", "ENOENT"` errors)
 //! implemented over tokio. One file per family of functions; this file lists them once.
 
+pub mod chunk_token;
 pub mod dns;
 pub mod errors;
 pub mod fast_write;

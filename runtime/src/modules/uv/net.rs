@@ -107,7 +107,20 @@ fn register_streams(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             let s = stream_or_ret!(lua, h, "read_start");
             let el = EventLoop::of(lua);
             el.set_callback(h.id, Slot::Read, Some(Callback::new(lua, &el, cb, "read")));
-            ret(lua, s.read_start(&el).map(|_| 0))
+            ret(lua, s.read_start(&el, false).map(|_| 0))
+        },
+    )?;
+    // read_start for the runtime's own HTTP server: each chunk comes as a token its parser
+    // takes (`chunk_token.rs`), not as a string
+    r.add(
+        lua,
+        "_read_start_tokens",
+        None,
+        |lua, (h, cb): (H, Function)| {
+            let s = stream_or_ret!(lua, h, "_read_start_tokens");
+            let el = EventLoop::of(lua);
+            el.set_callback(h.id, Slot::Read, Some(Callback::new(lua, &el, cb, "read")));
+            ret(lua, s.read_start(&el, true).map(|_| 0))
         },
     )?;
     r.add(

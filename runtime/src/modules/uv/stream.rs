@@ -259,6 +259,8 @@ pub struct Stream {
     pub kind: Kind,
     pub io: RefCell<Io>,
     reading: Cell<bool>,
+    /// Reads are lent to the callback as tokens (`uv._read_start_tokens`, the HTTP server's).
+    tokens: Cell<bool>,
     read_task: RefCell<Option<JoinHandle<()>>>,
     /// Reads done but not yet delivered (kept across `read_stop`, so nothing is lost).
     pending: RefCell<VecDeque<ReadItem>>,
@@ -285,6 +287,7 @@ impl Stream {
             kind,
             io: RefCell::new(io),
             reading: Cell::new(false),
+            tokens: Cell::new(false),
             read_task: RefCell::new(None),
             pending: RefCell::new(VecDeque::new()),
             pending_bytes: Cell::new(0),
@@ -342,7 +345,8 @@ impl Stream {
 
     // ---- reading -------------------------------------------------------------------------
 
-    pub fn read_start(self: &Rc<Self>, el: &Rc<EventLoop>) -> Result<(), UvError> {
+    pub fn read_start(self: &Rc<Self>, el: &Rc<EventLoop>, tokens: bool) -> Result<(), UvError> {
+        self.tokens.set(tokens);
         let conn = self.conn().ok_or_else(|| UvError::new("ENOTCONN", None))?;
         self.reading.set(true);
         el.set_active(self.id, true);
@@ -421,7 +425,7 @@ impl Stream {
             let args = match item {
                 ReadItem::Data(d) => {
                     self.pending_bytes.set(self.pending_bytes.get() - d.len());
-                    el.call_handle_read(lua, self.id, &d);
+                    el.call_handle_read(lua, self.id, &d, self.tokens.get());
                     continue;
                 }
                 ReadItem::Eof => Ok(MultiValue::new()),
