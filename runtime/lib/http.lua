@@ -616,7 +616,7 @@ function Connection:onHead(headers, method, path, minor, flags)
     socket = socket, connection = socket, _conn = self, statusCode = 200, headersSent = false,
     finished = false, headers = setmetatable(newTable(4, 0), headerMeta),
     keepAlive = keepAlive and server.keepAlive ~= false, _isHead = method == 'HEAD',
-    _http10 = minor == 0, writable = true,
+    _http10 = minor == 0, writable = true, _chunked = false, _noBody = false,
   }, ServerResponse.meta)
   self.req, self.res = req, res
   if band(flags, F_UPGRADE) ~= 0 then return self:upgrade(req, res) end
