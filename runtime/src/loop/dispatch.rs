@@ -15,7 +15,7 @@ use std::rc::Rc;
 use luvit_devtools::{CallbackRun, Origin, Site};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use super::door::Door;
+use super::door::{Door, Raised};
 use super::EventLoop;
 
 /// A Lua function the loop will call later, with where it came from when devtools are on.
@@ -178,18 +178,9 @@ pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8], token: 
         };
     };
     el.take_ready();
-    let main = if el.callbacks_on_main(lua) {
-        MainState(std::ptr::null_mut())
-    } else {
-        el.main_state
-    };
-    IN_CALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    match door.call_chunk(lua, main, key, bytes, token) {
-        Ok(None) => {}
-        Ok(Some((err, trace))) => uncaught(lua, el, err, trace),
-        Err(e) => report_error(lua, el, e),
-    }
-    IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    through_door(lua, el, |main| {
+        door.call_chunk(lua, main, key, bytes, token)
+    });
     run_next_ticks(lua, el);
 }
 
@@ -283,26 +274,33 @@ pub fn in_callback() -> bool {
 }
 
 fn invoke(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
-    IN_CALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    invoke_inner(lua, el, f, args);
-    IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-}
-
-fn invoke_inner(lua: &Lua, el: &EventLoop, f: &Function, args: MultiValue) {
     let door = match el.door.borrow().as_ref() {
         Some(d) => d.clone(),
         None => unreachable!("the runtime installs the door before any Lua runs"),
     };
+    through_door(lua, el, |main| door.call(lua, main, f, args));
+}
+
+/// Makes one call through the door (`call` gets the thread callbacks run on) and settles its
+/// outcome: an error the callback raised is uncaught, one raised preparing it is reported.
+fn through_door(
+    lua: &Lua,
+    el: &EventLoop,
+    call: impl FnOnce(MainState) -> mlua::Result<Option<Raised>>,
+) {
     let main = if el.callbacks_on_main(lua) {
         MainState(std::ptr::null_mut())
     } else {
         el.main_state
     };
-    match door.call(lua, main, f, args) {
+    // (the 'uncaughtException' listeners run inside the count too)
+    IN_CALLBACK.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match call(main) {
         Ok(None) => {}
         Ok(Some((err, trace))) => uncaught(lua, el, err, trace),
         Err(e) => report_error(lua, el, e),
     }
+    IN_CALLBACK.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Calls `values[0](values[1..])` on the main Lua thread, like luv: when the loop runs inside
