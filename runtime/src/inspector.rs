@@ -138,7 +138,21 @@ fn wire_parts(
     el: &Rc<crate::r#loop::EventLoop>,
     d: &Rc<Debugger>,
 ) -> Result<(), String> {
-    el.attach_observer(d.clone());
+    // the debugger observes the loop (for async stacks) while a client is attached
+    let observer: std::rc::Weak<Debugger> = Rc::downgrade(d);
+    let loop_ = Rc::downgrade(el);
+    let observing = std::cell::Cell::new(false);
+    d.on_client(Rc::new(move |attached| {
+        let (Some(d), Some(el)) = (observer.upgrade(), loop_.upgrade()) else {
+            return;
+        };
+        let d: Rc<dyn luvit_devtools::LoopObserver> = d;
+        if attached && !observing.replace(true) {
+            el.attach_observer(d);
+        } else if !attached && observing.replace(false) {
+            el.detach_observer(&d);
+        }
+    }));
     lua.set_app_data(Attached(d.clone()));
     // `luvit dap` relays its program's stdout and stderr pipes itself.
     if std::env::var_os("LUVIT_DAP_ADAPTER").is_none() {

@@ -171,6 +171,9 @@ pub struct Debugger {
     requeue: Arc<dyn Fn() + Send + Sync>,
     /// After a full batch, the program gets as long as the batch took before the next one.
     cooldown_until: Cell<Option<std::time::Instant>>,
+    /// Told when a client comes (true) and goes (false): the runtime observes the loop for
+    /// the debugger only while one is attached (see `on_client`).
+    client_watch: RefCell<Option<Rc<dyn Fn(bool)>>>,
 }
 
 /// What `start` tells the runtime.
@@ -325,6 +328,7 @@ fn init(
         link: link.clone(),
         requeue,
         cooldown_until: Cell::new(None),
+        client_watch: RefCell::new(None),
     });
     hook::install(main, hook_entry);
     ACTIVE.with(|a| *a.borrow_mut() = Some(d.clone()));
@@ -964,6 +968,8 @@ impl Debugger {
                 st.configured = false;
                 st.md.pending_load = false;
                 st.md.at = None;
+                drop(st);
+                self.tell_client_watch(true);
                 session::Flow::Stay
             }
             Incoming::Disconnected { id } => {
@@ -1008,6 +1014,23 @@ impl Debugger {
         st.configured = false;
         st.line_on = false;
         st.ret_watch = false;
+        drop(st);
+        self.tell_client_watch(false);
+    }
+
+    /// Calls `f(true)` when a client attaches and `f(false)` when it goes. The runtime
+    /// attaches the debugger as a loop observer only meanwhile, as node's inspector collects
+    /// async stacks only while a debugger is enabled: with no client, `--inspect` costs the
+    /// program's callbacks nothing.
+    pub fn on_client(&self, f: Rc<dyn Fn(bool)>) {
+        *self.client_watch.borrow_mut() = Some(f);
+    }
+
+    fn tell_client_watch(&self, attached: bool) {
+        let f = self.client_watch.borrow().clone();
+        if let Some(f) = f {
+            f(attached);
+        }
     }
 
     /// `mobdebug.start()` when the debugger already runs: nothing while a client is attached
