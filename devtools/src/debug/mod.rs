@@ -173,8 +173,11 @@ pub struct Debugger {
     cooldown_until: Cell<Option<std::time::Instant>>,
     /// Told when a client comes (true) and goes (false): the runtime observes the loop for
     /// the debugger only while one is attached (see `on_client`).
-    client_watch: RefCell<Option<Rc<dyn Fn(bool)>>>,
+    client_watch: RefCell<Option<ClientWatch>>,
 }
+
+/// See `Debugger::on_client`.
+pub type ClientWatch = Rc<dyn Fn(bool)>;
 
 /// What `start` tells the runtime.
 pub struct Started {
@@ -1022,7 +1025,7 @@ impl Debugger {
     /// attaches the debugger as a loop observer only meanwhile, as node's inspector collects
     /// async stacks only while a debugger is enabled: with no client, `--inspect` costs the
     /// program's callbacks nothing.
-    pub fn on_client(&self, f: Rc<dyn Fn(bool)>) {
+    pub fn on_client(&self, f: ClientWatch) {
         *self.client_watch.borrow_mut() = Some(f);
     }
 
