@@ -11,7 +11,7 @@ pub mod oom;
 pub mod profile;
 pub mod repl;
 
-pub use observer::{CallbackRun, LoopObserver, Origin, Site};
+pub use observer::{CallbackFunction, CallbackRun, LoopObserver, Origin, Site};
 
 /// The version of this crate, shown by `luvit -v`.
 pub fn version() -> &'static str {

@@ -58,11 +58,22 @@ impl fmt::Display for Origin {
     }
 }
 
+/// A callback's Lua function, fetched only when asked: most observers never ask, and the
+/// dispatch point keeps callbacks in the registry (a fetch makes a Lua reference).
+#[derive(Clone, Copy)]
+pub struct CallbackFunction<'a>(pub &'a dyn Fn() -> Option<mlua::Function>);
+
+impl CallbackFunction<'_> {
+    pub fn get(&self) -> Option<mlua::Function> {
+        (self.0)()
+    }
+}
+
 /// One run of a callback, as the dispatch point sees it.
 pub struct CallbackRun<'a> {
     pub origin: &'a Rc<Origin>,
     /// The Lua function about to run.
-    pub function: &'a mlua::Function,
+    pub function: CallbackFunction<'a>,
     /// When it became ready to run (a timer's due time, an I/O completion reaching the loop),
     /// for the loop lag; `None` for phase handles, next ticks and close callbacks. On
     /// [`crate::clock`], like `started`.

@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::rc::Rc;
 
-use luvit_devtools::{CallbackRun, Origin, Site};
+use luvit_devtools::{CallbackFunction, CallbackRun, Origin, Site};
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
 use super::door::{Door, Raised};
@@ -150,9 +150,7 @@ pub fn call(lua: &Lua, el: &EventLoop, cb: &Callback, args: MultiValue) {
 pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8], token: bool) {
     let door = el.door.borrow().clone();
     let fast = match (&*cb.f, door) {
-        (Held::Key(k), Some(door))
-            if el.observers().is_empty() && !luvit_devtools::oom::allocations_may_fail() =>
-        {
+        (Held::Key(k), Some(door)) if !luvit_devtools::oom::allocations_may_fail() => {
             Some((k.id(), door))
         }
         _ => None,
@@ -177,10 +175,20 @@ pub fn call_read(lua: &Lua, el: &EventLoop, cb: &Callback, bytes: &[u8], token: 
             Err(e) => report_error(lua, el, e),
         };
     };
-    el.take_ready();
-    through_door(lua, el, |main| {
-        door.call_chunk(lua, main, key, bytes, token)
-    });
+    let ready = el.take_ready();
+    let body = || {
+        through_door(lua, el, |main| {
+            door.call_chunk(lua, main, key, bytes, token)
+        })
+    };
+    let observers = el.observers();
+    if observers.is_empty() {
+        body();
+    } else {
+        let function = || cb.f.get(lua).ok();
+        let function = CallbackFunction(&function);
+        run_observed(el, &observers, function, cb.origin.as_ref(), ready, body);
+    }
     run_next_ticks(lua, el);
 }
 
@@ -197,6 +205,26 @@ fn run(
     if observers.is_empty() {
         return invoke(lua, el, f, args);
     }
+    let function = || Some(f.clone());
+    run_observed(
+        el,
+        &observers,
+        CallbackFunction(&function),
+        origin,
+        ready,
+        || invoke(lua, el, f, args),
+    );
+}
+
+/// `body`, a callback's run, told to `observers` with its origin and duration.
+fn run_observed(
+    el: &EventLoop,
+    observers: &[Rc<dyn luvit_devtools::LoopObserver>],
+    function: CallbackFunction,
+    origin: Option<&Rc<Origin>>,
+    ready: Option<u64>,
+    body: impl FnOnce(),
+) {
     // A callback scheduled before the first observer was attached has no recorded origin.
     let origin = origin.cloned().unwrap_or_else(|| {
         Rc::new(Origin {
@@ -211,14 +239,14 @@ fn run(
     let prev = el.current_origin.replace(Some(origin.clone()));
     let run = CallbackRun {
         origin: &origin,
-        function: f,
+        function,
         ready,
         started: el.callback_start_ns(),
     };
     for o in observers.iter() {
         o.callback_started(&run);
     }
-    invoke(lua, el, f, args);
+    body();
     let ended = luvit_devtools::clock::now_ns();
     let elapsed = std::time::Duration::from_nanos(ended.saturating_sub(run.started));
     // what the callback turned out to be (see `relabel`), moved out: `prev` goes back below

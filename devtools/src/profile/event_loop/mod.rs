@@ -166,7 +166,10 @@ impl LoopProfiler {
             .unwrap_or_default();
         let function = match &run.origin.function {
             Some(f) => f.clone(),
-            None => definition(run.function),
+            None => run
+                .function
+                .get()
+                .map_or_else(String::new, |f| definition(&f)),
         };
         let full = format!("{kind}\u{0}{site}\u{0}{function}");
         let existing = self.by_key.borrow().get(&full).copied();
