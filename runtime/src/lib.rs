@@ -8,6 +8,7 @@ pub mod builtins;
 pub mod cli;
 pub mod inspector;
 pub mod r#loop;
+pub mod lua_alloc;
 pub mod modules;
 pub mod profiling;
 pub mod repl_host;

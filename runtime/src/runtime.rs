@@ -30,17 +30,17 @@ pub fn versions(lua: &Lua) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// A LuaJIT state on LuaJIT's own allocator, with the full standard library (luvit programs
-/// expect `ffi`, `jit` and `debug`).
+/// A LuaJIT state on mimalloc (`lua_alloc.rs` says why), with the full standard library
+/// (luvit programs expect `ffi`, `jit` and `debug`).
 ///
-/// mlua's own constructor routes every Lua allocation through Rust's global allocator; LuaJIT's
-/// built-in one is faster for Lua's many small objects (json.parse of 6 MB: 57 ms -> 45 ms)
-/// and keeps the idle footprint small, so the state is made with `luaL_newstate` and handed
-/// to mlua. mlua does not close a state it did not make: the process exit does.
+/// mlua's own constructor routes every Lua allocation through Rust's global allocator and its
+/// accounting, slower for Lua's many small objects (json.parse of 6 MB: 57 ms against LuaJIT's
+/// allocator's 45 ms), so the state is made here and handed to mlua. mlua does not close a
+/// state it did not make: the process exit does.
 fn new_state() -> Result<(Lua, MainState), String> {
     // SAFETY: a fresh state; mlua takes it over before anything else touches it.
     unsafe {
-        let state = mlua::ffi::luaL_newstate();
+        let state = crate::lua_alloc::new_state();
         if state.is_null() {
             return Err("luvit: cannot create the Lua state (out of memory)".into());
         }

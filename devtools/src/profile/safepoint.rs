@@ -116,14 +116,24 @@ fn arm() {
     // SIGINT handler calls from a signal.
     unsafe {
         let current = ffi::lua_gethook(main);
-        if current.map(|h| h as usize) == Some(hook as *const () as usize) {
+        let ours = current.map(|h| h as usize) == Some(hook as *const () as usize);
+        // Ours but without its count: a signal armed it while the hook was putting the previous
+        // one back (inside that lua_sethook, between its stores of the function and the mask),
+        // and that call then wrote its mask over ours. Left so, no safe point ever fired again
+        // (a SIGINT'd busy loop ran on: seen once in tests/profile.rs on a loaded machine).
+        if ours && ffi::lua_gethookmask(main) & ffi::LUA_MASKCOUNT != 0 {
             return;
         }
-        PREV_HOOK.store(current.map_or(0, |h| h as usize), Ordering::SeqCst);
-        PREV_MASK.store(ffi::lua_gethookmask(main), Ordering::SeqCst);
-        PREV_COUNT.store(ffi::lua_gethookcount(main), Ordering::SeqCst);
-        let mask = ffi::lua_gethookmask(main) | ffi::LUA_MASKCOUNT;
-        ffi::lua_sethook(main, Some(hook), mask, 1);
+        let mask = if ours {
+            // the previous owner is still the one recorded when ours was first armed
+            PREV_MASK.load(Ordering::SeqCst)
+        } else {
+            PREV_HOOK.store(current.map_or(0, |h| h as usize), Ordering::SeqCst);
+            PREV_MASK.store(ffi::lua_gethookmask(main), Ordering::SeqCst);
+            PREV_COUNT.store(ffi::lua_gethookcount(main), Ordering::SeqCst);
+            ffi::lua_gethookmask(main)
+        };
+        ffi::lua_sethook(main, Some(hook), mask | ffi::LUA_MASKCOUNT, 1);
     }
 }
 

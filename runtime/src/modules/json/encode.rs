@@ -179,11 +179,56 @@ pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
+/// "00" to "99", two bytes each.
+const PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends the decimal digits of `v`, written where they go, last pair first: formatting
+/// into a buffer and copying it in words read bytes just stored one by one, and that load
+/// waits for the stores to drain (store forwarding fails) — 20% of `write_num`'s time.
+fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
+    out.reserve(n);
+    let len = out.len();
+    let dst = &mut out.spare_capacity_mut()[..n];
+    let mut i = n;
+    while v >= 100 {
+        let r = (v % 100) as usize * 2;
+        v /= 100;
+        i -= 2;
+        dst[i].write(PAIRS[r]);
+        dst[i + 1].write(PAIRS[r + 1]);
+    }
+    if v >= 10 {
+        let r = v as usize * 2;
+        dst[0].write(PAIRS[r]);
+        dst[1].write(PAIRS[r + 1]);
+    } else {
+        dst[0].write(b'0' + v as u8);
+    }
+    // SAFETY: the loop and the branch above wrote all `n` bytes (the count of digits of `v`).
+    unsafe { out.set_len(len + n) };
+}
+
 fn write_num(out: &mut Vec<u8>, n: f64) {
     if !n.is_finite() {
         out.extend_from_slice(b"null");
-    } else if n.fract() == 0.0 && n.abs() < 1e15 {
-        put(out, itoa::Buffer::new().format(n as i64).as_bytes());
+    } else if n.abs() < 1e15 && (n as i64) as f64 == n {
+        // (an integer test without `fract`, which is a call to libm's `trunc` on x86-64's
+        // baseline: 2% of a stringify)
+        let i = n as i64;
+        if i < 0 {
+            out.push(b'-');
+        }
+        write_u64(out, i.unsigned_abs());
     } else if !short_decimal(out, n) {
         out.extend_from_slice(ryu::Buffer::new().format_finite(n).as_bytes());
     }
@@ -203,7 +248,8 @@ fn short_decimal(out: &mut Vec<u8>, n: f64) -> bool {
     for &scale in &POW10[1..] {
         let m = a * scale;
         // `m` is an integer that reads back (as m / 10^k, correctly rounded) as `a`
-        if m.fract() == 0.0 && m / scale == a {
+        // (`m` < 1e13: the cast is exact for an integer, and is the integer test)
+        if (m as u64) as f64 == m && m / scale == a {
             let m = m as u64;
             let mut p = scale as u64;
             let mut frac = m % p;
@@ -216,7 +262,7 @@ fn short_decimal(out: &mut Vec<u8>, n: f64) -> bool {
             if n < 0.0 {
                 out.push(b'-');
             }
-            put(out, itoa::Buffer::new().format(m / scale as u64).as_bytes());
+            write_u64(out, m / scale as u64);
             out.push(b'.');
             // leading zeros of the fraction
             let mut d = p / 10;
@@ -224,7 +270,7 @@ fn short_decimal(out: &mut Vec<u8>, n: f64) -> bool {
                 out.push(b'0');
                 d /= 10;
             }
-            put(out, itoa::Buffer::new().format(frac).as_bytes());
+            write_u64(out, frac);
             return true;
         }
     }
@@ -577,6 +623,48 @@ impl Enc {
                 len: written.len(),
                 bytes,
             };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_are_written_as_std_formats_them() {
+        let mut values = vec![0, 1, 9, 10, 99, 100, 101, 999, 1000, 12345, u64::MAX];
+        let mut p = 1u64;
+        while let Some(q) = p.checked_mul(10) {
+            values.extend([p - 1, p, p + 1, q - 1]);
+            p = q;
+        }
+        for v in values {
+            let mut out = b"x".to_vec();
+            write_u64(&mut out, v);
+            assert_eq!(out, format!("x{v}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn numbers_are_written_in_their_shortest_form() {
+        for (n, want) in [
+            (0.0, "0"),
+            (-0.0, "0"),
+            (-7.0, "-7"),
+            (1.25, "1.25"),
+            (-40000.5, "-40000.5"),
+            (2347.24, "2347.24"),
+            (0.001, "0.001"),
+            (1e15, "1000000000000000.0"),
+            (1e300, "1e300"),
+            (-999999999999999.0, "-999999999999999"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::INFINITY, "null"),
+        ] {
+            let mut out = Vec::new();
+            write_num(&mut out, n);
+            assert_eq!(String::from_utf8_lossy(&out), want, "{n}");
         }
     }
 }

@@ -244,8 +244,8 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    /// A table one level deeper: the depth limit; returns the size hint for the table.
-    unsafe fn enter(&mut self, depth: usize) -> Result<(c_int, c_int), Stop> {
+    /// A table one level deeper: the depth limit, and the level's record made.
+    fn enter(&mut self, depth: usize) -> Step {
         if depth > MAX_DEPTH {
             self.failure = Some(Fail {
                 at: self.i,
@@ -256,14 +256,26 @@ impl<'a> Reader<'a> {
         if self.levels.len() <= depth {
             self.levels.resize_with(depth + 1, Level::default);
         }
-        // At most 64 each: small tables are where growing costs most, and a huge array must
-        // not make every later one at its depth huge.
+        Ok(())
+    }
+
+    /// The size to make the next table at `depth` (an array when `array`): the size of the
+    /// last one there, at most 64 (small tables are where growing costs most, and a huge one
+    /// must not make every later one at its depth huge). One field read: reading the two
+    /// together (one 8-byte load of the two 4-byte fields just stored) stalled on store
+    /// forwarding.
+    fn hint(&self, depth: usize, array: bool) -> c_int {
         let lv = &self.levels[depth];
-        Ok((lv.arr.min(64), lv.rec.min(64)))
+        if array {
+            lv.arr.min(64)
+        } else {
+            lv.rec.min(64)
+        }
     }
 
     unsafe fn array(&mut self, depth: usize) -> Step {
-        let (hint, _) = self.enter(depth)?;
+        self.enter(depth)?;
+        let hint = self.hint(depth, true);
         // the table and a value
         self.room(4)?;
         let l = self.l;

@@ -9,7 +9,8 @@ use super::{Loc, Reader, Step, Stop};
 
 impl Reader<'_> {
     pub(super) unsafe fn object(&mut self, depth: usize) -> Step {
-        let (_, hint) = self.enter(depth)?;
+        self.enter(depth)?;
+        let hint = self.hint(depth, false);
         // the table, a key and a value; or the shape function and its arguments
         let func = self.levels[depth].func;
         self.room(

@@ -47,14 +47,29 @@ impl Reader<'_> {
     }
 
     /// Reads the string at `i` (its opening quote): where its bytes are.
+    ///
+    /// Inlined for its common case, a plain ASCII string ending within the text's last whole
+    /// word: called out of line, its 24-byte result went back through memory, and reading it
+    /// stalled on the stores that wrote it (store forwarding) for every string.
+    #[inline(always)]
     pub(super) fn scan_str(&mut self) -> Result<Loc, Stop> {
-        let b = self.b;
         let start = self.i + 1;
-        let mut j = start;
+        let j = skip_plain(self.b, start);
+        if self.at(j) == b'"' {
+            self.i = j + 1;
+            return Ok(Loc::Text(start, j));
+        }
+        self.scan_str_rest(start, j)
+    }
+
+    /// The rest of `scan_str`, from `j` (in the string that starts at `start`): escapes,
+    /// bytes past ASCII, the text's last bytes, errors.
+    #[inline(never)]
+    fn scan_str_rest(&mut self, start: usize, mut j: usize) -> Result<Loc, Stop> {
+        let b = self.b;
         let mut ascii = true;
         // The plain run: 8 bytes at a time, then byte by byte up to the first special.
         loop {
-            j = skip_plain(b, j);
             match self.at(j) {
                 b'"' => {
                     if !ascii {
@@ -76,6 +91,7 @@ impl Reader<'_> {
                     j += 1;
                 }
             }
+            j = skip_plain(b, j);
         }
         // Escapes: decode into the scratch buffer.
         let mut scratch = std::mem::take(&mut self.scratch);
