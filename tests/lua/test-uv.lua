@@ -85,6 +85,52 @@ require('tap')(function(test)
     end
   end)
 
+  -- pipe:open and tcp:open of an open descriptor the loop cannot take (a regular file: epoll
+  -- refuses it) closed the caller's descriptor on the way out; libuv leaves it open.
+  test('pipe:open and tcp:open of a regular file fail and the caller keeps its fd', function()
+    local fd = assert(uv.fs_open(module.path, 'r', 0))
+    for _, new in ipairs({ uv.new_pipe, uv.new_tcp }) do
+      local h = new()
+      local ok, err, name = h:open(fd)
+      assert(ok == nil and name == 'EPERM', tostring(ok) .. ' ' .. tostring(err))
+      h:close()
+      local head = assert(uv.fs_read(fd, 9, 0))
+      assert(head == "local uv ", head)
+    end
+    assert(uv.fs_close(fd))
+  end)
+
+  -- The same for a descriptor another handle already owns (libuv: EEXIST): the owner's
+  -- connection goes on working.
+  test('pipe:open and tcp:open of a watched fd are EEXIST and the owner keeps it', function(expect)
+    local server = uv.new_tcp()
+    assert(server:bind('127.0.0.1', 0))
+    server:listen(4, expect(function()
+      local peer = uv.new_tcp()
+      assert(server:accept(peer))
+      peer:read_start(expect(function(_, data)
+        assert(data == 'still mine', tostring(data))
+        peer:close()
+        server:close()
+      end))
+    end))
+    local c = uv.new_tcp()
+    c:connect('127.0.0.1', server:getsockname().port, expect(function(err)
+      assert(not err, err)
+      local fd = c:fileno()
+      for _, new in ipairs({ uv.new_pipe, uv.new_tcp }) do
+        local h = new()
+        local ok, oerr, name = h:open(fd)
+        assert(ok == nil and name == 'EEXIST', tostring(ok) .. ' ' .. tostring(oerr))
+        h:close()
+      end
+      c:write('still mine', expect(function(werr)
+        assert(not werr, werr)
+        c:close()
+      end))
+    end))
+  end)
+
   test('connect to a closed port is ECONNREFUSED', function(expect)
     local probe = uv.new_tcp()
     probe:bind('127.0.0.1', 0)

@@ -14,9 +14,14 @@ local getmeta, setmeta = debug.getmetatable, debug.setmetatable
 local M = {}
 
 -- tostring without __tostring/__name: the program's code never runs to show a value.
+-- A userdata's metatable is not taken off for it: LuaJIT's trace compiler holds the metatable
+-- of its own userdata (io files, string buffers, C library namespaces) to be fixed, and
+-- recording tostring on a file left without one for the moment crashed the process (fuzz
+-- finding dap_hot_tostring_of_an_io_file): '%p' prints the address tostring would.
 local function rawtostring(v)
   local mt = getmeta(v)
   if mt == nil then return tostring(v) end
+  if type(v) == 'userdata' then return format('userdata: %p', v) end
   setmeta(v, nil)
   local s = tostring(v)
   setmeta(v, mt)

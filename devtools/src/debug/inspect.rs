@@ -213,6 +213,39 @@ mod tests {
         assert!(loaded, "{text}");
     }
 
+    /// Fuzz finding dap_hot_tostring_of_an_io_file (tests/fuzz/regressions/dap/): showing a
+    /// userdata took its metatable off for a moment (tostring without __tostring); LuaJIT's
+    /// trace compiler holds an io file's metatable to be fixed, and recording that tostring
+    /// once the code got hot read the missing metatable: a segfault (the DAP Globals scope
+    /// shows io.stdin, the MobDebug serializer writes userdata as comments).
+    #[test]
+    fn dap_hot_tostring_of_an_io_file() {
+        // SAFETY: as above.
+        let lua = unsafe { Lua::unsafe_new() };
+        let helper = Helper::new(&lua).unwrap();
+        let files: Value = lua
+            .load("local t = {} for i = 1, 1000 do t[i] = io.stdin end return t")
+            .eval()
+            .unwrap();
+        let text: String = helper.call(&lua, "md_dump", files).unwrap();
+        assert!(text.contains("file (0x"), "{text}");
+        let stdin: Value = lua.load("return io.stdin").eval().unwrap();
+        for _ in 0..2000 {
+            let (shown, ty): (String, String) =
+                helper.call(&lua, "describe", stdin.clone()).unwrap();
+            assert!(
+                shown.starts_with("userdata: 0x") && ty == "userdata",
+                "{shown} {ty}"
+            );
+        }
+        // the file keeps its metatable and works
+        let ok: bool = lua
+            .load("return getmetatable(io.stdin) ~= nil and io.type(io.stdin) == 'file'")
+            .eval()
+            .unwrap();
+        assert!(ok);
+    }
+
     /// Fuzz finding serializer_keyword_keys (tests/fuzz/regressions/serializer/): a key that
     /// is a reserved word was written bare (`{end = 1}`), which does not load.
     #[test]

@@ -8,8 +8,9 @@
 //!   input picks (truncated, a required field missing from the field lists, a count that lies,
 //!   a huge edge count, an edge pointing past the nodes or between two of them, an unknown type,
 //!   a name past the strings), with chains up to 1,200 nodes deep and huge sizes and ids;
-//! - `\x02` written: a Lua heap built from the input (nested, shared and cyclic tables, long
-//!   chains, closures, strings), written by our own writer (`write_snapshot`), read back.
+//! - `\x02` written: a Lua heap built from the input's first 1 kB (nested, shared and cyclic
+//!   tables, long chains, closures, strings), written by our own writer (`write_snapshot`), read
+//!   back.
 //!
 //! Oracle: `parse` returns `Ok` or an `Err` with a message, never panics; a consistent
 //! generated snapshot parses with its node and edge counts, a broken one is an `Err`; a
@@ -48,6 +49,12 @@ const BASE: &str = r#"{"snapshot":{"meta":{"node_fields":["type","name","id","se
  "node_types":[["synthetic","object","string"]],"edge_fields":["type","name_or_index","to_node"],
  "edge_types":[["element","property","weak"]]},"node_count":3,"edge_count":2},
  "nodes":[0,0,1,0,1, 1,1,3,64,1, 2,3,5,24,0],"edges":[1,2,5, 1,1,10],"strings":["","table","_G","x"]}"#;
+
+/// How much of a `\x02` input builds the Lua heap. The heap, so the snapshot and every step
+/// after it, grows with the input: a 33 kB input took 80 ms an execution under afl (14 ms and
+/// more for one queue entry in ten), where one under 1 kB takes 1-2 ms; past a few hundred
+/// values a bigger heap only repeats the shapes a smaller one has.
+const WRITTEN_MAX: usize = 1024;
 
 /// Builds a Lua heap from the input bytes under the global `fuzz_heap`.
 const BUILD: &str = r#"
@@ -151,15 +158,16 @@ impl Target {
 
     /// Diffs a parsed snapshot with itself and the base; the reports stay bounded.
     fn check_parsed(&self, s: &Snapshot, input_len: usize) {
-        let same = diff::diff(s, s);
-        assert_eq!(
-            same.new_count, 0,
-            "a snapshot diffed with itself has new objects"
-        );
-        assert!(same.groups.is_empty());
         let bound = 64 * input_len + 64 * 1024;
         for (a, b) in [(&self.base, s), (s, &self.base), (s, s)] {
             let d = diff::diff(a, b);
+            if std::ptr::eq(a, b) {
+                assert_eq!(
+                    d.new_count, 0,
+                    "a snapshot diffed with itself has new objects"
+                );
+                assert!(d.groups.is_empty());
+            }
             assert!(d.groups.iter().map(|g| g.count).sum::<u64>() == d.new_count);
             let text = diff::render_text(&d, "a", "b");
             let json = diff::to_json(&d).to_string();
@@ -202,6 +210,7 @@ impl Target {
     }
 
     fn written(&self, data: &[u8]) {
+        let data = &data[..data.len().min(WRITTEN_MAX)];
         let built = self
             .lua
             .create_string(data)

@@ -4,6 +4,7 @@
 
 pub mod debugger;
 pub mod door;
+pub mod dump;
 pub mod heapsnapshot;
 pub mod http;
 pub mod json;

@@ -46,7 +46,9 @@ fn main() {
         let _ = args;
         // afl aborts on any panic (its hook): unwinding safety does not matter here.
         let mut run = std::panic::AssertUnwindSafe(run);
+        luvit_fuzz::dump::install();
         afl::fuzz(true, move |data| {
+            luvit_fuzz::dump::keep(data);
             let whole = &mut run;
             (whole.0)(data)
         });

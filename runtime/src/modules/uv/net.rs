@@ -8,7 +8,7 @@ use mlua::{Function, IntoLuaMulti, Lua, MultiValue, Table, Value};
 
 use super::errors::{ret, UvError};
 use super::handle::{create, Data, Kind, Reg, H, STREAMS};
-use super::stream::{bind_tcp, check_open_fd, conn_from_fd, Conn, Io, Listener, Stream};
+use super::stream::{bind_tcp, conn_from_fd, tcp_from_fd, Conn, Io, Listener, Stream};
 use crate::r#loop::{Callback, EventLoop, Slot};
 
 const TCP: &[Kind] = &[Kind::Tcp];
@@ -320,13 +320,7 @@ fn register_tcp(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         Some((TCP, "open")),
         |lua, (h, fd): (H, i32)| {
             let s = stream_or_ret!(lua, h, "tcp_open");
-            if let Err(e) = check_open_fd(fd) {
-                return ret(lua, Err::<i32, _>(UvError::from_io(&e, None)));
-            }
-            let std_s = unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-            let r = std_s
-                .set_nonblocking(true)
-                .and_then(|_| tokio::net::TcpStream::from_std(std_s))
+            let r = tcp_from_fd(fd)
                 .map(|t| {
                     *s.io.borrow_mut() = Io::Connected(Rc::new(Conn::Tcp(t)));
                     0

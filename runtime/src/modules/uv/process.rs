@@ -160,7 +160,11 @@ fn spawn(
             let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
             match conn_from_fd(raw) {
                 Ok(c) => *s.io.borrow_mut() = Io::Connected(Rc::new(c)),
-                Err(e) => return ret::<()>(lua, Err(UvError::from_io(&e, None))),
+                Err(e) => {
+                    // SAFETY: conn_from_fd leaves a refused descriptor open; ours to close
+                    drop(unsafe { OwnedFd::from_raw_fd(raw) });
+                    return ret::<()>(lua, Err(UvError::from_io(&e, None)));
+                }
             }
         }
     }

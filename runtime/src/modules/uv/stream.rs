@@ -772,7 +772,7 @@ pub fn stream_of(lua: &Lua, el: &EventLoop, id: HandleId) -> Option<Rc<Stream>> 
 /// EBADF unless `fd` is an open descriptor: one wrapped that is not (a program's wrong number)
 /// would be closed again when its wrapper drops, and Rust's I/O safety check aborts the
 /// process there (fuzz findings lua_api_tcp_open_of_a_closed_fd, lua_api_pipe_open_of_a_closed_fd).
-pub fn check_open_fd(fd: RawFd) -> std::io::Result<()> {
+fn check_open_fd(fd: RawFd) -> std::io::Result<()> {
     // SAFETY: F_GETFD reads a descriptor's flags and touches no memory.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
         return Err(std::io::Error::from_raw_os_error(libc::EBADF));
@@ -780,18 +780,68 @@ pub fn check_open_fd(fd: RawFd) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Wraps a descriptor we own as a non-blocking async stream.
+/// Wraps a descriptor handed to a handle (`pipe:open`, a child's pipe) as a non-blocking async
+/// stream. On failure the caller keeps `fd` as it was, open and with its flags, as libuv leaves
+/// it: epoll refuses a regular file or a directory (EPERM) and a descriptor another handle
+/// already watches (EEXIST); the wrapper used to close it on the way out.
 pub fn conn_from_fd(fd: RawFd) -> std::io::Result<Conn> {
     check_open_fd(fd)?;
     if fd <= 2 {
         return Ok(Conn::Stdio(fd));
     }
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    let flags = set_nonblocking(fd);
+    // SAFETY: `fd` is open (checked above); on success the AsyncFd owns it, on failure it is
+    // handed back unclosed below.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: we own `owned` (it came from a descriptor handed to us) and it lives in the AsyncFd.
-    let afd = unsafe { AsyncFd::register(owned) }.map_err(std::io::Error::from)?;
-    Ok(Conn::Fd(afd))
+    // SAFETY: the AsyncFd owns `owned` for as long as it is registered.
+    match unsafe { AsyncFd::register(owned) } {
+        Ok(afd) => Ok(Conn::Fd(afd)),
+        Err(refused) => {
+            let (owned, e) = refused.into_parts();
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(owned); // the caller's again
+            restore_flags(fd, flags);
+            Err(e)
+        }
+    }
+}
+
+/// `tcp:open(fd)`: `fd` as a tokio TCP stream, or an error with `fd` left as it was (see
+/// [`conn_from_fd`]). tokio's `TcpStream::from_std` closes the socket when the reactor refuses
+/// it, so the bare descriptor is registered first (and deregistered at once) to ask.
+pub fn tcp_from_fd(fd: RawFd) -> std::io::Result<tokio::net::TcpStream> {
+    struct Bare(RawFd);
+    impl AsRawFd for Bare {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0
+        }
+    }
+    check_open_fd(fd)?;
+    let flags = set_nonblocking(fd);
+    // SAFETY: `fd` stays open while the probe lives (dropped at the end of this statement).
+    if let Err(refused) = unsafe { AsyncFd::register(Bare(fd)) } {
+        restore_flags(fd, flags);
+        return Err(refused.into_parts().1);
+    }
+    // SAFETY: `fd` is open, and the reactor takes it (asked just above, nothing ran between).
+    let std_s = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    tokio::net::TcpStream::from_std(std_s)
+}
+
+/// Sets O_NONBLOCK on an open descriptor; returns its flags before.
+fn set_nonblocking(fd: RawFd) -> libc::c_int {
+    // SAFETY: fcntl on an open descriptor touches no memory of ours.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags != -1 {
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    }
+    flags
+}
+
+fn restore_flags(fd: RawFd, flags: libc::c_int) {
+    if flags != -1 {
+        // SAFETY: as in set_nonblocking.
+        unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    }
 }
 
 impl Drop for Stream {
