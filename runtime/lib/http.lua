@@ -32,7 +32,6 @@ local luvi = require('luvi')
 
 local Readable, Writable = stream.Readable, stream.Writable
 local encodeHead, newParser = native.encodeHead, native.newParser
-local encodeResponse = native.encodeResponse
 -- a response's header list made with room for a few pairs: no regrowth as they are set
 local newTable = require('table.new')
 local lower, format = string.lower, string.format
@@ -52,6 +51,10 @@ local function httpDate()
   end
   return dateText
 end
+
+-- The per-request calls through LuaJIT's FFI (runtime/src/modules/http/ffi_calls.lua)
+local fast = native.fast
+local encodeResponse, readHead = fast.encodeResponse, fast.readHead
 
 local function chunkFrame(chunk)
   return format('%x\r\n', #chunk) .. chunk .. '\r\n'
@@ -331,13 +334,16 @@ local function serve(server, socket)
   -- A plain net.Socket is read and written through its uv handle directly (its Readable and
   -- Writable stay unused and cheap); any other Duplex (a TLS socket) through its stream API.
   local raw = getmetatable(socket) == net.Socket.meta and socket._handle ~= nil
+  local parser = newParser('request')
   local conn = setmetatable({
     server = server,
     socket = socket,
     handle = raw and socket._handle or nil,
     -- the handle's id for uv._try_write (a plain C function: the response path's write)
     writeId = raw and uv._stream_id(socket._handle) or nil,
-    parser = newParser('request'),
+    parser = parser,
+    -- the parser for nextHead (the connection keeps the parser itself alive)
+    parserPtr = fast.pointer(parser),
     lastActive = now(),
     -- made now, so that setting them per request adds no keys (see readFast)
     processing = false, inRead = false, deferred = false, deferredBody = false,
@@ -555,9 +561,14 @@ function Connection:readFast(err, chunk)
   end
   self.lastActive = now()
   self.processing = true
-  local ev, a, b, minor, flags = self.parser:nextMessage(chunk)
-  if type(ev) ~= 'table' or band(flags, F_COMPLETE + F_MORE + F_UPGRADE) ~= F_COMPLETE then
-    return processRest(self, handle(self, ev, a, b, minor, flags))
+  -- (readHead parses the chunk lent to this read callback: `chunk` is its token)
+  local ev, a, b, minor, flags = readHead(self.parserPtr)
+  if not ev then
+    -- a: -1, nothing taken (nextMessage takes the chunk); -2, the event waits there
+    ev, a, b, minor, flags = self.parser:nextMessage(a == -1 and chunk or nil)
+    if type(ev) ~= 'table' or band(flags, F_COMPLETE + F_MORE + F_UPGRADE) ~= F_COMPLETE then
+      return processRest(self, handle(self, ev, a, b, minor, flags))
+    end
   end
   self.headStart = nil
   self.inRead = true

@@ -248,25 +248,82 @@ require('tap')(function(test)
 
   -- fuzz crash http_encode_response_control_bytes (tests/fuzz/regressions/http/): a header
   -- value with control bytes went out as is, and our own client refused the response.
+  -- Both encoders: the C function, and the FFI calls the server makes (native.fast).
+  local function encoders()
+    local native = require('http-parser')
+    assert(native.fast, 'http-parser has its FFI calls')
+    return ipairs({ native.encodeResponse, native.fast.encodeResponse })
+  end
+
   test('http_encode_response_control_bytes: control bytes in values become a space', function()
     local native = require('http-parser')
-    local bytes = native.encodeResponse(200, 'O\1K', { { 'X-A', 'a\2\3b\127c\td' } }, 0, 0, '')
-    assert(bytes:find('X-A: a b c\td\r\n', 1, true), bytes)
-    assert(bytes:find('^HTTP/1.1 200 O K\r\n'), bytes)
-    local p = native.newParser('response')
-    p:expect('GET')
-    local head = p:next(bytes)
-    assert(type(head) == 'table' and head[1][2] == 'a b c\td', tostring(head))
+    for _, encode in encoders() do
+      local bytes = encode(200, 'O\1K', { { 'X-A', 'a\2\3b\127c\td' } }, 0, 0, '')
+      assert(bytes:find('X-A: a b c\td\r\n', 1, true), bytes)
+      assert(bytes:find('^HTTP/1.1 200 O K\r\n'), bytes)
+      local p = native.newParser('response')
+      p:expect('GET')
+      local head = p:next(bytes)
+      assert(type(head) == 'table' and head[1][2] == 'a b c\td', tostring(head))
+    end
   end)
 
   test('header values that are numbers go out as tostring shows them', function()
-    local native = require('http-parser')
-    for _, v in ipairs({ 0, 1, -5, 12, 4096, 99999999999999, 123456789012345, 1e300, 1.5,
-                         -0.0, 2^53, -2^53 - 2, 0/0, 1/0 }) do
-      local bytes = native.encodeResponse(200, 'OK', { { 'X-N', v } }, 0, 0, '')
-      local want = 'X-N: ' .. tostring(v) .. '\r\n'
-      assert(bytes:find(want, 1, true), want .. ' in ' .. bytes)
+    for _, encode in encoders() do
+      for _, v in ipairs({ 0, 1, -5, 12, 4096, 99999999999999, 123456789012345, 1e300, 1.5,
+                           -0.0, 2^53, -2^53 - 2, 0/0, 1/0 }) do
+        local bytes = encode(200, 'OK', { { 'X-N', v } }, 0, 0, '')
+        local want = 'X-N: ' .. tostring(v) .. '\r\n'
+        assert(bytes:find(want, 1, true), want .. ' in ' .. bytes)
+      end
     end
+  end)
+
+  test('both encoders refuse the same bad input with the same message', function()
+    local cases = {
+      { 99, nil, {}, 0, 0, '' },
+      { '404', nil, { { 'X', 'y' } }, 0, 0, '' },
+      { 200, nil, 'headers', 0, 0, '' },
+      { 200, nil, { 'X: y' }, 0, 0, '' },
+      { 200, nil, { { 'Bad Name', 'x' } }, 0, 0, '' },
+      { 200, nil, { { 'X', 'y' }, { 'X-B', true } }, 0, 0, '' },
+      { 200, nil, { { 42, 'answer' } }, 0, 5, 'hello' },
+      { 204, 'Empty', { { 'Connection', 'close' } }, 15, nil, 'x' },
+      { 200, 12, { { 'Transfer-Encoding', 'chunked' } }, 2, nil, 'abc' },
+      { 200, nil, { { 'Date', 'then' } }, 7, 3, 123 },
+    }
+    local native = require('http-parser')
+    for i, c in ipairs(cases) do
+      local a = { pcall(native.encodeResponse, unpack(c, 1, 6)) }
+      local b = { pcall(native.fast.encodeResponse, unpack(c, 1, 6)) }
+      for k = 1, 5 do
+        assert(a[k] == b[k], 'case ' .. i .. ' result ' .. k .. ': ' .. tostring(a[k]) .. ' vs '
+          .. tostring(b[k]))
+      end
+    end
+  end)
+
+  test('many headers both ways: more than the FFI path unrolls', function(expect)
+    local server
+    server = http.createServer(expect(function(req, res)
+      assert(#req.headers == 13, #req.headers)
+      assert(req.headers[1][1] == 'Host' and req.headers.host == 'x')
+      for i = 1, 12 do assert(req.headers['x-h' .. i] == 'v' .. i, i) end
+      for i = 1, 11 do res:setHeader('X-R' .. i, i % 2 == 0 and i or 'r' .. i) end
+      res:finish('ok')
+    end))
+    listen(server, function(port)
+      local lines = { 'GET /many HTTP/1.1', 'Host: x' }
+      for i = 1, 12 do lines[#lines + 1] = 'X-H' .. i .. ': v' .. i end
+      raw(port, table.concat(lines, '\r\n') .. '\r\n\r\n', expect(function(got)
+        for i = 1, 11 do
+          local want = 'X-R' .. i .. ': ' .. (i % 2 == 0 and tostring(i) or 'r' .. i) .. '\r\n'
+          assert(got:find(want, 1, true), want .. ' in ' .. got)
+        end
+        assert(got:find('\r\n\r\nok$'), got)
+        server:close()
+      end), '\r\n\r\nok')
+    end)
   end)
 
   test('parser:setOrigin takes only what uv._origin made, or nil', function()

@@ -7,9 +7,13 @@
 //! `encodeHead(head)` writes a start line and headers, refusing names and targets that would
 //! split the message; `encodeResponse(...)` writes a server response's head with the framing
 //! headers it needs, and its body, in one string; `statusCodes` maps codes to reason phrases.
-//! The Lua-facing functions are raw C functions (`raw.rs`): this is the per-request hot path.
+//! The Lua-facing functions are raw C functions (`raw.rs`), and for the server's common request
+//! FFI calls (`ffi_calls.rs` and its Lua half `ffi_calls.lua`, as `fast`): the per-request
+//! hot path. `encode.rs` writes responses for both.
 
 mod date;
+mod encode;
+mod ffi_calls;
 mod parse;
 mod raw;
 
@@ -97,5 +101,13 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
         codes.raw_set(c, r)?;
     }
     m.set("statusCodes", codes)?;
+    // the Lua half of the FFI calls (nil in a state without ffi)
+    let fast: Option<Table> = lua
+        .load(include_str!("ffi_calls.lua"))
+        .set_name("@builtin:http-ffi.lua")
+        .call(m.clone())?;
+    if let Some(fast) = fast {
+        m.set("fast", fast)?;
+    }
     Ok(m)
 }

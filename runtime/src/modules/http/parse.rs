@@ -169,6 +169,11 @@ impl Parser {
 
     /// Ends a message whose head said it has no body (the server takes its end with its
     /// head: one call less per request); false when the message has a body or an upgrade.
+    /// Whether the head just parsed has no body (`end_if_bodyless` would end it).
+    pub fn is_bodyless(&self) -> bool {
+        self.state == State::Length(0)
+    }
+
     pub fn end_if_bodyless(&mut self) -> bool {
         if self.state == State::Length(0) {
             self.state = State::Head;

@@ -16,7 +16,10 @@ use mlua::ffi;
 
 use std::rc::Rc;
 
-use super::parse::{Event, Kind, Parser};
+use super::encode::{
+    is_token, push_value, status_code, write_header, Digits, Framing, Response, Seen,
+};
+use super::parse::{Event, Kind, ParseError, Parser};
 use super::reason_for;
 use crate::modules::uv::origin::{kept_at, KeptOrigin};
 
@@ -76,10 +79,15 @@ unsafe fn raise(l: L, msg: &str) -> c_int {
 
 /// A parser userdata's payload: the parser, and the origin of the work each head it parses
 /// starts (a server's `http request`, set by `setOrigin`).
-struct Parsing {
-    parser: Parser,
-    origin: Option<Rc<KeptOrigin>>,
+pub(super) struct Parsing {
+    pub(super) parser: Parser,
+    pub(super) origin: Option<Rc<KeptOrigin>>,
+    /// An event taken by the FFI path (`ffi_calls::next_head`) that it left for
+    /// `nextMessage` to hand on (anything but a plain bodyless request head).
+    pub(super) pending: Option<Result<Event, ParseError>>,
 }
+
+const PENDING: &str = "http parser: an event is waiting for nextMessage() with no chunk";
 
 /// The parser `self` of a method. Every method holds the parser metatable as its upvalue 1:
 /// comparing it with argument 1's metatable is the check `luaL_checkudata` makes, without
@@ -107,6 +115,15 @@ unsafe fn parser_at<'a>(l: L) -> &'a mut Parser {
     &mut parsing_at(l).parser
 }
 
+/// The parser, for a method that moves it on: refused while an event waits for nextMessage.
+unsafe fn settled_parser_at<'a>(l: L) -> &'a mut Parser {
+    let parsing = parsing_at(l);
+    if parsing.pending.is_some() {
+        raise(l, PENDING);
+    }
+    &mut parsing.parser
+}
+
 /// `newParser([kind[, luvitCodec]])`: kind 'request' (default) or 'response'; luvitCodec
 /// frames messages as luvit's codec does (see `Parser::set_luvit_codec`).
 unsafe extern "C-unwind" fn parser_new(l: L) -> c_int {
@@ -125,6 +142,7 @@ unsafe extern "C-unwind" fn parser_new(l: L) -> c_int {
     *ud = Box::into_raw(Box::new(Parsing {
         parser,
         origin: None,
+        pending: None,
     }));
     1
 }
@@ -208,13 +226,23 @@ unsafe fn push_event(l: L, p: &Parser, ev: Result<Event, super::parse::ParseErro
 /// header list. Needing more input gives `nil, buffered`. So a bodyless request costs the
 /// server one call here, not four (every call from compiled Lua into C ends a trace).
 unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
-    let Parsing { parser: p, origin } = parsing_at(l);
-    match chunk_at(l, 2) {
-        Ok(Some(chunk)) => p.push(chunk),
-        Ok(None) => {}
-        Err(()) => return raise(l, STALE_TOKEN),
-    }
-    let ev = p.next_event();
+    let Parsing {
+        parser: p,
+        origin,
+        pending,
+    } = parsing_at(l);
+    let ev = match pending.take() {
+        Some(_) if ffi::lua_isnoneornil(l, 2) == 0 => return raise(l, PENDING),
+        Some(ev) => ev,
+        None => {
+            match chunk_at(l, 2) {
+                Ok(Some(chunk)) => p.push(chunk),
+                Ok(None) => {}
+                Err(()) => return raise(l, STALE_TOKEN),
+            }
+            p.next_event()
+        }
+    };
     if matches!(ev, Ok(Event::NeedMore)) {
         ffi::lua_pushnil(l);
         ffi::lua_pushinteger(l, p.buffered() as ffi::lua_Integer);
@@ -260,7 +288,7 @@ unsafe extern "C-unwind" fn parser_next_message(l: L) -> c_int {
 
 /// `parser:next([chunk])`: pushes `chunk` when given, then returns the next event.
 unsafe extern "C-unwind" fn parser_next(l: L) -> c_int {
-    let p = parser_at(l);
+    let p = settled_parser_at(l);
     if let Some(chunk) = bytes_at(l, 2) {
         p.push(chunk);
     }
@@ -269,7 +297,7 @@ unsafe extern "C-unwind" fn parser_next(l: L) -> c_int {
 }
 
 unsafe extern "C-unwind" fn parser_push(l: L) -> c_int {
-    let p = parser_at(l);
+    let p = settled_parser_at(l);
     match chunk_at(l, 2) {
         Ok(Some(chunk)) => p.push(chunk),
         Ok(None) => return raise(l, "parser:push(chunk): chunk must be a string"),
@@ -279,7 +307,7 @@ unsafe extern "C-unwind" fn parser_push(l: L) -> c_int {
 }
 
 unsafe extern "C-unwind" fn parser_finish(l: L) -> c_int {
-    let p = parser_at(l);
+    let p = settled_parser_at(l);
     let ev = p.finish();
     push_event(l, p, ev)
 }
@@ -350,66 +378,6 @@ unsafe extern "C-unwind" fn parser_upgraded(l: L) -> c_int {
 
 // ---- encoding ------------------------------------------------------------------------------
 
-fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| TOKEN[b as usize])
-}
-
-/// RFC 9110's tchar: the bytes a header name may hold.
-const TOKEN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    t
-};
-
-/// Whether a header value byte goes out as is (not a control byte but tab, not DEL).
-fn plain_value_byte(b: u8) -> bool {
-    (b >= 0x20 && b != 0x7f) || b == b'\t'
-}
-
-/// Appends `value` with every run of control bytes (CR, LF, NUL, any other below 0x20 but
-/// tab, and DEL) turned into one space: no header splitting, and nothing a strict parser
-/// (ours included) refuses as an invalid header value.
-fn push_value(out: &mut Vec<u8>, value: &[u8]) {
-    if value.iter().all(|&b| plain_value_byte(b)) {
-        out.extend_from_slice(value);
-        return;
-    }
-    let mut in_break = false;
-    for &b in value {
-        if !plain_value_byte(b) {
-            if !in_break {
-                out.push(b' ');
-            }
-            in_break = true;
-        } else {
-            out.push(b);
-            in_break = false;
-        }
-    }
-}
-
 /// The version at `idx` ("1.0" or "1.1"; nil means 1.1).
 unsafe fn version_at(l: L, idx: c_int) -> Result<&'static [u8], String> {
     match ffi::lua_type(l, idx) {
@@ -432,27 +400,15 @@ unsafe fn version_at(l: L, idx: c_int) -> Result<&'static [u8], String> {
     }
 }
 
-/// What the header list said about framing.
-#[derive(Default)]
-struct Seen {
-    length: bool,
-    encoding: bool,
-    chunked: bool,
-    connection: bool,
-    close: bool,
-    date: bool,
-}
-
 /// Writes the `{name, value}` pairs of the table at `t` (absolute index) as header lines.
-unsafe fn write_headers(l: L, t: c_int, out: &mut Vec<u8>) -> Result<Seen, String> {
-    let mut seen = Seen::default();
+unsafe fn write_headers(l: L, t: c_int, out: &mut Vec<u8>, seen: &mut Seen) -> Result<(), String> {
     let mut i: ffi::lua_Integer = 1;
     loop {
         ffi::lua_rawgeti(l, t, i);
         match ffi::lua_type(l, -1) {
             ffi::LUA_TNIL => {
                 ffi::lua_pop(l, 1);
-                return Ok(seen);
+                return Ok(());
             }
             ffi::LUA_TTABLE => {}
             _ => {
@@ -480,59 +436,10 @@ unsafe fn write_headers(l: L, t: c_int, out: &mut Vec<u8>) -> Result<Seen, Strin
                 "header {i} needs a string name and a string or number value"
             ));
         };
-        if !is_token(name) {
-            let shown = String::from_utf8_lossy(name).into_owned();
-            ffi::lua_pop(l, 3);
-            return Err(format!("invalid header name {shown:?}"));
-        }
-        if name.eq_ignore_ascii_case(b"content-length") {
-            seen.length = true;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            seen.encoding = true;
-            seen.chunked = value.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            seen.connection = true;
-            seen.close |= value.trim_ascii().eq_ignore_ascii_case(b"close");
-        } else if name.eq_ignore_ascii_case(b"date") {
-            seen.date = true;
-        }
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        push_value(out, value);
-        out.extend_from_slice(b"\r\n");
+        let written = write_header(out, seen, name, value);
         ffi::lua_pop(l, 3);
+        written?;
         i += 1;
-    }
-}
-
-/// Room to write an integer's decimal digits.
-#[derive(Default)]
-struct Digits {
-    buf: [u8; 24],
-}
-
-impl Digits {
-    /// `v`'s digits as Lua's `tostring` shows it, when `v` is an integer below 2^53 in
-    /// magnitude (`%.14g` shows those up to 14 digits exactly; longer ones are left to Lua).
-    fn of(&mut self, v: f64) -> Option<&[u8]> {
-        if v.fract() != 0.0 || v.abs() >= 1e14 || (v == 0.0 && v.is_sign_negative()) {
-            return None;
-        }
-        let mut n = v.abs() as u64;
-        let mut i = self.buf.len();
-        loop {
-            i -= 1;
-            self.buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        if v < 0.0 {
-            i -= 1;
-            self.buf[i] = b'-';
-        }
-        Some(&self.buf[i..])
     }
 }
 
@@ -595,7 +502,7 @@ unsafe fn encode_head(l: L) -> Result<Vec<u8>, String> {
         ffi::lua_pop(l, 2);
     }
     out.extend_from_slice(b"\r\n");
-    write_headers(l, 1, &mut out)?;
+    write_headers(l, 1, &mut out, &mut Seen::default())?;
     out.extend_from_slice(b"\r\n");
     Ok(out)
 }
@@ -615,17 +522,6 @@ unsafe extern "C-unwind" fn encode_head_fn(l: L) -> c_int {
     }
 }
 
-const F_HTTP10: i64 = 1;
-const F_KEEP_ALIVE: i64 = 2;
-const F_SEND_DATE: i64 = 4;
-const F_HEAD: i64 = 8;
-
-struct Response {
-    chunked: bool,
-    keep_alive: bool,
-    no_body: bool,
-}
-
 thread_local! {
     /// The buffer responses are encoded into, kept between calls (one malloc and free less
     /// per response); a big one is not kept.
@@ -638,13 +534,9 @@ const KEEP_ENCODED: usize = 64 * 1024;
 /// Encodes the whole response start (status line, the user's headers, then Date,
 /// Content-Length or Transfer-Encoding and Connection as needed) and `body` framed to match
 /// into `out`, from `encodeResponse`'s arguments.
-unsafe fn encode_response(l: L, out: &mut Vec<u8>) -> Result<Response, String> {
+unsafe fn encode_response(l: L, out: &mut Vec<u8>) -> Result<Framing, String> {
     ffi::luaL_checkstack(l, 8, ptr::null());
-    let code = ffi::lua_tonumber(l, 1);
-    if !(100.0..1000.0).contains(&code) || code.fract() != 0.0 {
-        return Err("status code must be a number from 100 to 999".into());
-    }
-    let code = code as u16;
+    let code = status_code(ffi::lua_tonumber(l, 1))?;
     if ffi::lua_type(l, 3) != ffi::LUA_TTABLE {
         return Err("headers must be a table".into());
     }
@@ -655,64 +547,15 @@ unsafe fn encode_response(l: L, out: &mut Vec<u8>) -> Result<Response, String> {
         Some(ffi::lua_tonumber(l, 5) as u64)
     };
     let body = bytes_at(l, 6).unwrap_or(b"");
-    let http10 = flags & F_HTTP10 != 0;
-    let mut keep_alive = flags & F_KEEP_ALIVE != 0;
-
-    out.reserve(192 + body.len());
-    out.extend_from_slice(if http10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
-    out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
-    out.push(b' ');
-    match bytes_at(l, 2) {
-        Some(r) if ffi::lua_type(l, 2) == ffi::LUA_TSTRING => push_value(out, r),
-        _ => out.extend_from_slice(reason_for(code).as_bytes()),
-    }
-    out.extend_from_slice(b"\r\n");
-    let seen = write_headers(l, 3, out)?;
-    if seen.close {
-        keep_alive = false;
-    }
-    if flags & F_SEND_DATE != 0 && !seen.date {
-        out.extend_from_slice(b"Date: ");
-        super::date::append_now(out);
-        out.extend_from_slice(b"\r\n");
-    }
-    let body_allowed = !(code < 200 || code == 204 || code == 304);
-    let mut chunked = seen.chunked;
-    if body_allowed && !seen.length && !seen.encoding {
-        if let Some(n) = length {
-            out.extend_from_slice(b"Content-Length: ");
-            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-            out.extend_from_slice(b"\r\n");
-        } else if http10 {
-            keep_alive = false;
-        } else {
-            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-            chunked = true;
-        }
-    }
-    if !seen.connection {
-        out.extend_from_slice(if keep_alive {
-            b"Connection: keep-alive\r\n".as_slice()
-        } else {
-            b"Connection: close\r\n".as_slice()
-        });
-    }
-    out.extend_from_slice(b"\r\n");
-    let no_body = flags & F_HEAD != 0 || !body_allowed;
-    if !no_body && !body.is_empty() {
-        if chunked {
-            out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
-            out.extend_from_slice(body);
-            out.extend_from_slice(b"\r\n");
-        } else {
-            out.extend_from_slice(body);
-        }
-    }
-    Ok(Response {
-        chunked,
-        keep_alive,
-        no_body,
-    })
+    // (a string only: checked first, as lua_tolstring would turn a number into one in place)
+    let reason = if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
+        bytes_at(l, 2)
+    } else {
+        None
+    };
+    let mut response = Response::begin(out, code, reason, flags);
+    write_headers(l, 3, out, response.seen_mut())?;
+    Ok(response.finish(out, length, body))
 }
 
 /// `encodeResponse(code, reason, headers, flags, length, body, [writeId])`: the response's
@@ -795,6 +638,24 @@ pub fn install(lua: &mlua::Lua, module: &mlua::Table) -> mlua::Result<()> {
             ffi::lua_pushlightuserdata(l, el as *mut std::ffi::c_void);
             ffi::lua_pushcclosure(l, encode_response_fn, 1);
         })?;
+        let calls = lua.create_table()?;
+        for (name, address) in super::ffi_calls::addresses() {
+            calls.set(
+                name.to_str().unwrap_or_default(),
+                mlua::LightUserData(address),
+            )?;
+        }
+        calls.set("loop", mlua::LightUserData(el as *mut std::ffi::c_void))?;
+        calls.set("maxHeaders", super::ffi_calls::MAX_HEADERS)?;
+        calls.set(
+            "encodedRest",
+            lua.create_c_function(super::ffi_calls::encoded_rest)?,
+        )?;
+        calls.set(
+            "encodeError",
+            lua.create_c_function(super::ffi_calls::encode_error)?,
+        )?;
+        module.set("ffi", calls)?;
         module.set("newParser", lua.create_c_function(parser_new)?)?;
         module.set("encodeHead", lua.create_c_function(encode_head_fn)?)?;
         module.set("encodeResponse", encode_response)?;

@@ -37,3 +37,14 @@ pub fn bytes_of<'a>(token: *const c_void) -> Option<&'a [u8]> {
     // (the parser copying it) is over before the Lua call it was lent to returns.
     Some(unsafe { std::slice::from_raw_parts(p as *const u8, n) })
 }
+
+/// The bytes lent now, if any (for a caller that is inside the read callback they were lent
+/// to, and so needs no token to name them).
+pub fn lent_now<'a>() -> Option<&'a [u8]> {
+    let (p, n) = LENT.get();
+    if p == 0 {
+        return None;
+    }
+    // SAFETY: as in `bytes_of`.
+    Some(unsafe { std::slice::from_raw_parts(p as *const u8, n) })
+}

@@ -32,6 +32,11 @@ pub(crate) struct KeptOrigin {
 }
 
 impl KeptOrigin {
+    /// Whether something observes the loop now (then `enter` has work to do).
+    pub(crate) fn observed(&self) -> bool {
+        self.el.upgrade().is_some_and(|el| el.observed())
+    }
+
     /// Says the running callback is this origin's work from now on (a no-op when nothing
     /// observes the loop). True when it was relabeled.
     pub(crate) fn enter(&self) -> bool {
