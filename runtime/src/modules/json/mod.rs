@@ -11,8 +11,10 @@ use mlua::ffi;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
 mod encode;
+mod layout;
 mod parse;
 mod shape;
+mod walk;
 
 /// The most spaces a numeric `state.indent` gives.
 const MAX_INDENT: i64 = 10;
@@ -107,6 +109,23 @@ fn parse(
 // ---- encoding ------------------------------------------------------------------------------
 
 fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaString> {
+    encode_value(lua, v, state, true)
+}
+
+/// `json.stringify` done by the C API walk alone, never reading tables in place: for tests
+/// and the fuzz target, which check that both walks write the same text (or the same error).
+#[doc(hidden)]
+pub fn stringify_by_api(lua: &Lua, v: Value, state: Value) -> mlua::Result<mlua::LuaString> {
+    encode_value(lua, v, state, false)
+}
+
+/// `stringify`; `in_place` lets it read tables in place when the layout check passes.
+fn encode_value(
+    lua: &Lua,
+    v: Value,
+    state: Value,
+    in_place: bool,
+) -> mlua::Result<mlua::LuaString> {
     // dkjson's `state` is an options table; anything else (a position from parse) is ignored.
     let mut indent = None;
     if let Value::Table(st) = &state {
@@ -144,7 +163,12 @@ fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaStr
                 array_mt: ffi::lua_topointer(l, top + 2),
                 indent,
             };
-            let mut enc = encode::Enc::new(l, setup);
+            let raw = if in_place {
+                layout::Layout::get(l)
+            } else {
+                None
+            };
+            let mut enc = encode::Enc::new(l, setup, raw);
             match enc.value(top - 1) {
                 Ok(()) => {
                     ffi::lua_settop(l, top);
