@@ -487,7 +487,9 @@ impl Enc {
         r
     }
 
-    /// A table whose metatable has `__tojson`: its result is written as is.
+    /// A table whose metatable has `__tojson`: its result (JSON text: a string, or a
+    /// number) is written as is. As in dkjson, `nil, msg` (or false) refuses the value with
+    /// `msg`; anything else is refused too (writing nothing there would be invalid JSON).
     pub(super) unsafe fn tojson(&mut self, idx: c_int) -> Step {
         let l = self.l;
         ffi::lua_getmetatable(l, idx);
@@ -495,14 +497,35 @@ impl Enc {
         ffi::lua_rawget(l, -2);
         ffi::lua_pushvalue(l, idx);
         ffi::lua_createtable(l, 0, 0);
-        ffi::lua_call(l, 2, 1);
-        let mut len = 0;
-        let p = ffi::lua_tolstring(l, -1, &mut len);
-        if !p.is_null() {
-            self.out
-                .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+        ffi::lua_call(l, 2, 2);
+        let mut refused = None;
+        match ffi::lua_type(l, -2) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -2, &mut len);
+                if !p.is_null() {
+                    self.out
+                        .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                }
+            }
+            ffi::LUA_TNIL | ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -2) == 0 => {
+                refused = Some(if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                    String::from_utf8_lossy(str_at(l, -1)).into_owned()
+                } else {
+                    "json.stringify: custom encoder (__tojson) failed".to_string()
+                });
+            }
+            t => {
+                let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                refused = Some(format!(
+                    "json.stringify: __tojson returned a {name}, not JSON text"
+                ));
+            }
         }
-        ffi::lua_settop(l, -3);
+        ffi::lua_settop(l, -4);
+        if let Some(msg) = refused {
+            return self.fail(msg);
+        }
         // The call may have changed tables and let the collector free key strings (their
         // addresses may now be other strings'), or shrink the stack below what was reserved:
         // this is the one place the walk runs Lua code or allocates.

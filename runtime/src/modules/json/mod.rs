@@ -1,5 +1,6 @@
 //! `json`: luvit's JSON module (the dkjson contract): our own reader (`parse/`, `shape.rs`)
-//! and writer (`encode.rs`); this file holds the Lua entry points and the module table.
+//! and writer (`encode.rs`, with `walk.rs` reading tables in place where `layout.rs`'s
+//! self-check allows); this file holds the Lua entry points and the module table.
 //!
 //! `parse(str, pos, nullval)` returns the value and the position after it, or `nil, pos, msg`;
 //! objects and arrays come back with a `__jsontype` metatable so they re-encode the same way.
@@ -220,7 +221,8 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
              return function(value, state)\n\
                local ok, res = pcall(native, value, state)\n\
                if ok then return res end\n\
-               error((tostring(res):gsub('^runtime error: ', '')), 2)\n\
+               res = tostring(res):gsub('^runtime error: ', '')\n\
+               error((res:gsub('\\nstack traceback:\\n.*$', '')), 2)\n\
              end",
         )
         .set_name("=json")
