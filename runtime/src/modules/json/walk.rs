@@ -168,12 +168,6 @@ impl Enc {
     unsafe fn raw_max_index(&mut self, t: *const u8) -> Option<usize> {
         let p = tab_parts(t);
         let (mut max, mut n) = (0usize, 0usize);
-        for i in 1..p.asize {
-            if tag(p.slot(i)) != T_NIL {
-                max = i as usize;
-                n += 1;
-            }
-        }
         for j in 0..=p.hmask {
             let node = p.node(j);
             if tag(node.val) != T_NIL {
@@ -182,6 +176,13 @@ impl Enc {
                     n += 1;
                 }
             }
+        }
+        // the array part's last key (found from the end); its count matters only when the
+        // largest key is huge
+        let top = (1..p.asize).rev().find(|&i| tag(p.slot(i)) != T_NIL);
+        max = max.max(top.unwrap_or(0) as usize);
+        if max > 1 << 24 {
+            n += (1..p.asize).filter(|&i| tag(p.slot(i)) != T_NIL).count();
         }
         not_too_sparse(max, n)
     }
