@@ -190,6 +190,95 @@ require('tap')(function(test)
     end
   end)
 
+  -- json.stringify reads tables in place (runtime/src/modules/json/walk.rs) and hands the
+  -- rare cases to the C API walk: metatables of the script's own, __tojson, key 0.
+  test('__jsontype and __tojson on metatables of the script\'s own', function()
+    assert(json.stringify(setmetatable({ 1, 2 }, { __jsontype = 'object' })) == '{"1":1,"2":2}')
+    local arr = setmetatable({ [1] = 'a', [3] = 'c', x = 1 }, { __jsontype = 'array' })
+    assert(json.stringify(arr) == '["a",null,"c"]', json.stringify(arr))
+    local seen
+    local point = setmetatable({ x = 1 }, { __tojson = function(self, state)
+      seen = { self, type(state) }
+      return '"point"'
+    end })
+    assert(json.stringify({ p = point, q = { point } }) == '{"p":"point","q":["point"]}'
+      or json.stringify({ p = point, q = { point } }) == '{"q":["point"],"p":"point"}')
+    assert(seen[1] == point and seen[2] == 'table')
+    assert(json.stringify({ setmetatable({}, { __tojson = function() return 12 end }) }) == '[12]')
+    -- dkjson's refusal: nil (or false) and a message
+    local ok, err = pcall(json.stringify, { setmetatable({}, { __tojson = function()
+      return nil, 'no way'
+    end }) })
+    assert(not ok and err == 'no way', err)
+    ok, err = pcall(json.stringify, { setmetatable({}, { __tojson = function() return false end }) })
+    assert(not ok and err:find('custom encoder'), err)
+    -- a table is no JSON text: refused, not written as nothing ('{"a":}')
+    ok, err = pcall(json.stringify, { a = setmetatable({}, { __tojson = function() return {} end }) })
+    assert(not ok and err:find('returned a table'), err)
+    ok, err = pcall(json.stringify, { setmetatable({}, { __tojson = function() error('boom') end }) })
+    assert(not ok and err:find('boom') and not err:find('traceback'), err)
+    -- an __index does not make keys
+    assert(json.stringify(setmetatable({}, { __index = { a = 1 } })) == '[]')
+  end)
+
+  test('key 0 and keys before the border make an object (dkjson\'s rule)', function()
+    local s = json.stringify({ [0] = 'z', 1, 2 })
+    assert(s == '{"0":"z","1":1,"2":2}', s)
+    local t = json.parse(json.stringify({ [1] = 1, [2] = 2, x = 'y' }))
+    assert(t['1'] == 1 and t['2'] == 2 and t.x == 'y')
+    assert(json.stringify({ [1.5] = 1 }) == '{"1.5":1}')
+    assert(json.stringify({ [-1] = 1 }) == '{"-1":1}')
+    local sparse = json.parse(json.stringify({ [1] = 1, [30] = 2 }))
+    assert(sparse['1'] == 1 and sparse['30'] == 2)
+    assert(json.stringify({ [1] = 1, [10] = 2 }) == '[1,null,null,null,null,null,null,null,null,2]')
+  end)
+
+  -- A __tojson runs Lua while tables are being read in place: it may grow, empty or drop
+  -- them and run the collector; the walk re-reads what it holds and never crashes.
+  test('__tojson that changes the tables being walked', function()
+    for variant = 1, 6 do
+      local root = { list = {}, obj = {} }
+      for i = 1, 30 do root.list[i] = { i, 'v' .. i } root.obj['k' .. i] = { i } end
+      local mt = {}
+      mt.__tojson = function()
+        if variant == 1 then for i = 31, 400 do root.list[i] = i end
+        elseif variant == 2 then for i = 1, 400 do root.obj['n' .. i] = i end
+        elseif variant == 3 then root.list = nil root.obj = nil
+        elseif variant == 4 then for k in pairs(root.obj) do root.obj[k] = nil end
+        elseif variant == 5 then for i = 1, 30 do root.list[i] = nil end
+        else root.obj = setmetatable({}, mt) end
+        collectgarbage()
+        collectgarbage()
+        return '"T"'
+      end
+      root.list[3] = setmetatable({}, mt)
+      root.obj.k7 = setmetatable({}, mt)
+      local ok, s = pcall(json.stringify, root)
+      assert(type(s) == 'string', variant)
+      if ok then assert(json.parse(s), s) end
+    end
+  end)
+
+  test('a large document of every kind of value round-trips', function()
+    local list = {}
+    for i = 1, 2000 do
+      list[i] = { id = i, name = 'item ' .. i, price = i * 1.25, tags = { 'a', 'b' },
+        on = i % 2 == 0, nested = { x = i, y = -i, label = 'q"uoted\n' }, empty = {} }
+    end
+    local text = json.stringify({ list = list, n = #list })
+    local back = json.parse(text)
+    assert(back.n == 2000 and #back.list == 2000)
+    local b = back.list[1234]
+    assert(b.id == 1234 and b.name == 'item 1234' and b.price == 1542.5 and b.tags[2] == 'b')
+    assert(b.on == true and b.nested.y == -1234 and b.nested.label == 'q"uoted\n')
+    -- written back from the parsed tables: the same length, and the same values again
+    local again = json.stringify(back)
+    assert(#again == #text, #again .. ' vs ' .. #text)
+    assert(json.parse(again).list[2000].nested.x == 2000)
+    local pretty = json.stringify(back, { indent = true })
+    assert(json.parse(pretty).list[7].tags[1] == 'a')
+  end)
+
   test('encode/decode are aliases', function()
     assert(json.encode == json.stringify and json.decode == json.parse)
   end)

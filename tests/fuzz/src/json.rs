@@ -7,7 +7,9 @@
 //! a parsed value must stringify, and parse back equal.
 //! Stringify mode builds a Lua value from the bytes (nested and cyclic tables, sparse arrays,
 //! `json.null`, nan/inf, huge numbers, every byte in strings and keys, functions, options):
-//! `json.stringify` returns text that is valid JSON, or raises a plain string error.
+//! `json.stringify` returns text that is valid JSON, or raises a plain string error; and
+//! the fast walk (tables read in place, `walk.rs`) writes exactly what the C API walk writes
+//! (`json::stringify_by_api`), or refuses what it refuses.
 
 use mlua::{Function, Lua, Table, Value};
 
@@ -68,6 +70,8 @@ pub struct Target {
     json: Table,
     parse_check: Function,
     stringify: Function,
+    /// A `__tojson` for generated metatables: `"t"`, or dkjson's refusal when `self[1]` is true.
+    tojson: Function,
 }
 
 impl Target {
@@ -84,11 +88,17 @@ impl Target {
             .set_name("=fuzz-json")
             .into_function()
             .expect("stringify");
+        let tojson = lua
+            .load("return function(self) if rawget(self, 1) == true then return nil, 'refused' end return '\"t\"' end")
+            .set_name("=fuzz-json")
+            .call(())
+            .expect("tojson");
         Target {
             lua,
             json,
             parse_check,
             stringify,
+            tojson,
         }
     }
 
@@ -200,8 +210,18 @@ impl Target {
                 Value::Table(st)
             }
         };
+        let by_api = luvit::modules::json::stringify_by_api(lua, v.clone(), state.clone());
         let r: mlua::Result<(Option<mlua::LuaString>, Option<String>, Option<bool>)> =
             self.stringify.call((self.json.clone(), v, state));
+        match (&r, &by_api) {
+            (Ok((Some(fast), _, _)), Ok(slow)) => assert_eq!(
+                fast.as_bytes(),
+                slow.as_bytes(),
+                "json.stringify's two walks wrote different text"
+            ),
+            (Ok((None, Some(_), Some(true))), Err(_)) => {}
+            _ => panic!("json.stringify's two walks disagree: {r:?} vs {by_api:?}"),
+        }
         match r {
             Ok((Some(text), _, _)) => {
                 let bytes = text.as_bytes();
@@ -265,8 +285,12 @@ impl Target {
                 made.push(t.clone());
                 if b & 0x10 != 0 {
                     let mt = lua.create_table().expect("table");
-                    let kind = ["array", "object", "null", "other"][(b >> 5) as usize % 4];
-                    mt.set("__jsontype", kind).expect("set");
+                    if b >> 5 == 7 {
+                        mt.set("__tojson", self.tojson.clone()).expect("set");
+                    } else {
+                        let kind = ["array", "object", "null", "other"][(b >> 5) as usize % 4];
+                        mt.set("__jsontype", kind).expect("set");
+                    }
                     t.set_metatable(Some(mt)).ok();
                 }
                 let n = input.byte() % 8;

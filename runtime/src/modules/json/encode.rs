@@ -1,4 +1,6 @@
-//! `json.stringify`'s writer: walks Lua values on the raw stack and writes JSON text.
+//! `json.stringify`'s writer: the JSON text of Lua values, and the walk over them through
+//! the C API (values on the Lua stack). `walk.rs` holds the faster walk that reads tables in
+//! place, used when `layout.rs`'s self-check passes; both write the very same text.
 //!
 //! dkjson's rules: a table is an array when its `__jsontype` says so, or when every key is a
 //! positive integer and it is not mostly holes; strings are bytes (invalid UTF-8 passes
@@ -11,6 +13,8 @@
 use std::ffi::{c_int, c_void};
 
 use mlua::ffi;
+
+use super::layout::Layout;
 
 /// Tables nested deeper than this are refused.
 pub const MAX_DEPTH: usize = 1000;
@@ -36,21 +40,25 @@ pub struct Setup {
 }
 
 pub struct Enc {
-    l: *mut ffi::lua_State,
-    s: Setup,
+    pub(super) l: *mut ffi::lua_State,
+    pub(super) s: Setup,
     pub out: Vec<u8>,
     /// Tables being written (a table met again inside itself is a cycle).
-    seen: Vec<*const c_void>,
+    pub(super) seen: Vec<*const c_void>,
     /// Recently written object keys, by the address of their bytes.
     key_cache: Vec<KeySlot>,
     /// Why the walk stopped.
     err: Option<String>,
+    /// Counts the `__tojson` calls: Lua ran, so tables may have changed since.
+    pub(super) epoch: u64,
+    /// Set when tables are read in place (`walk.rs`).
+    raw: Option<Layout>,
 }
 
 /// A refusal on its way out; the message is in `Enc::err`.
-struct Stop;
+pub(super) struct Stop;
 
-type Step = Result<(), Stop>;
+pub(super) type Step = Result<(), Stop>;
 
 /// A written key (`"key":`), at most `KEY_WRITTEN` bytes.
 #[derive(Clone, Copy)]
@@ -135,6 +143,7 @@ fn put(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Writes `s` as a JSON string.
+#[inline]
 pub fn write_str(out: &mut Vec<u8>, s: &[u8]) {
     out.reserve(s.len() + 2);
     out.push(b'"');
@@ -194,7 +203,7 @@ const PAIRS: [u8; 200] = {
 /// Appends the decimal digits of `v`, written where they go, last pair first: formatting
 /// into a buffer and copying it in words read bytes just stored one by one, and that load
 /// waits for the stores to drain (store forwarding fails) — 20% of `write_num`'s time.
-fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     let n = v.checked_ilog10().unwrap_or(0) as usize + 1;
     out.reserve(n);
     let len = out.len();
@@ -218,7 +227,7 @@ fn write_u64(out: &mut Vec<u8>, mut v: u64) {
     unsafe { out.set_len(len + n) };
 }
 
-fn write_num(out: &mut Vec<u8>, n: f64) {
+pub(super) fn write_num(out: &mut Vec<u8>, n: f64) {
     if !n.is_finite() {
         out.extend_from_slice(b"null");
     } else if n.abs() < 1e15 && (n as i64) as f64 == n {
@@ -292,8 +301,9 @@ unsafe fn str_at<'a>(l: *mut ffi::lua_State, idx: c_int) -> &'a [u8] {
 }
 
 impl Enc {
-    /// A writer on `l`, a live state that holds the setup's slots while the writer is used.
-    pub fn new(l: *mut ffi::lua_State, s: Setup) -> Enc {
+    /// A writer on `l`, a live state that holds the setup's slots while the writer is used;
+    /// `raw` makes it read tables in place.
+    pub fn new(l: *mut ffi::lua_State, s: Setup, raw: Option<Layout>) -> Enc {
         Enc {
             l,
             s,
@@ -301,15 +311,18 @@ impl Enc {
             seen: Vec::new(),
             key_cache: vec![EMPTY_KEY; KEY_SLOTS],
             err: None,
+            epoch: 0,
+            raw,
         }
     }
 
-    fn fail(&mut self, msg: impl Into<String>) -> Step {
+    pub(super) fn fail(&mut self, msg: impl Into<String>) -> Step {
         self.err = Some(msg.into());
         Err(Stop)
     }
 
-    fn newline(&mut self, level: usize) {
+    #[inline(always)]
+    pub(super) fn newline(&mut self, level: usize) {
         if let Some(ind) = &self.s.indent {
             self.out.push(b'\n');
             for _ in 0..level {
@@ -323,8 +336,11 @@ impl Enc {
     /// # Safety
     /// `idx` is a valid slot of the live state, with `STACK_RESERVE` free slots above the top.
     pub unsafe fn value(&mut self, idx: c_int) -> Result<(), String> {
-        let t = ffi::lua_type(self.l, idx);
-        match self.typed(idx, t, 0) {
+        let r = match self.raw {
+            Some(lay) => self.raw_value(lay, lay.at(self.l, idx), 0),
+            None => self.typed(idx, ffi::lua_type(self.l, idx), 0),
+        };
+        match r {
             Ok(()) => Ok(()),
             Err(Stop) => Err(self.err.take().unwrap_or_default()),
         }
@@ -332,7 +348,7 @@ impl Enc {
 
     /// Encodes the value at `idx`, of Lua type `t`; tables out of line.
     #[inline(always)]
-    unsafe fn typed(&mut self, idx: c_int, t: c_int, level: usize) -> Step {
+    pub(super) unsafe fn typed(&mut self, idx: c_int, t: c_int, level: usize) -> Step {
         let l = self.l;
         match t {
             ffi::LUA_TSTRING => write_str(&mut self.out, str_at(l, idx)),
@@ -358,7 +374,7 @@ impl Enc {
     }
 
     /// The `__jsontype` of a table's metatable, and whether it has `__tojson`.
-    unsafe fn meta(&mut self, idx: c_int) -> (Option<u8>, bool) {
+    pub(super) unsafe fn meta(&mut self, idx: c_int) -> (Option<u8>, bool) {
         let l = self.l;
         if ffi::lua_getmetatable(l, idx) == 0 {
             return (None, false);
@@ -394,15 +410,8 @@ impl Enc {
     /// `None` when that would write more than 2^24 entries, most of them null.
     unsafe fn max_index(&mut self, idx: c_int) -> Option<usize> {
         let l = self.l;
-        // Keys up to the border `#t` are all there; look only at what `next` gives after it
-        // (the rest of the array part, then the hash part).
-        let border = ffi::lua_objlen(l, idx);
-        let (mut max, mut n) = (border, border);
-        if border > 0 {
-            ffi::lua_pushnumber(l, border as f64);
-        } else {
-            ffi::lua_pushnil(l);
-        }
+        let (mut max, mut n) = (0usize, 0usize);
+        ffi::lua_pushnil(l);
         while ffi::lua_next(l, idx) != 0 {
             ffi::lua_settop(l, -2);
             if ffi::lua_type(l, -1) == ffi::LUA_TNUMBER {
@@ -413,21 +422,14 @@ impl Enc {
                 }
             }
         }
-        (max <= 1 << 24 || max / 2 <= n).then_some(max)
+        not_too_sparse(max, n)
     }
 
     /// dkjson's rule: an array when every key is a positive integer and it is not mostly
-    /// holes. A table whose keys are exactly 1..n is recognised without a full scan.
+    /// holes. Every key is looked at: `#t` and what follows it in `next`'s order are not
+    /// enough (a key 0, or a string key before the border's slot, would be missed).
     unsafe fn array_len(&mut self, idx: c_int) -> Option<usize> {
         let l = self.l;
-        let len = ffi::lua_objlen(l, idx);
-        if len > 0 {
-            ffi::lua_pushnumber(l, len as f64);
-            if ffi::lua_next(l, idx) == 0 {
-                return Some(len);
-            }
-            ffi::lua_settop(l, -3);
-        }
         let (mut max, mut n) = (0usize, 0usize);
         ffi::lua_pushnil(l);
         while ffi::lua_next(l, idx) != 0 {
@@ -445,11 +447,7 @@ impl Enc {
                 return None;
             }
         }
-        if max > 10 && max > n * 2 {
-            None
-        } else {
-            Some(max)
-        }
+        mostly_filled(max, n)
     }
 
     #[inline(never)]
@@ -489,26 +487,50 @@ impl Enc {
         r
     }
 
-    /// A table whose metatable has `__tojson`: its result is written as is.
-    unsafe fn tojson(&mut self, idx: c_int) -> Step {
+    /// A table whose metatable has `__tojson`: its result (JSON text: a string, or a
+    /// number) is written as is. As in dkjson, `nil, msg` (or false) refuses the value with
+    /// `msg`; anything else is refused too (writing nothing there would be invalid JSON).
+    pub(super) unsafe fn tojson(&mut self, idx: c_int) -> Step {
         let l = self.l;
         ffi::lua_getmetatable(l, idx);
         ffi::lua_pushvalue(l, self.s.k_tojson);
         ffi::lua_rawget(l, -2);
         ffi::lua_pushvalue(l, idx);
         ffi::lua_createtable(l, 0, 0);
-        ffi::lua_call(l, 2, 1);
-        let mut len = 0;
-        let p = ffi::lua_tolstring(l, -1, &mut len);
-        if !p.is_null() {
-            self.out
-                .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+        ffi::lua_call(l, 2, 2);
+        let mut refused = None;
+        match ffi::lua_type(l, -2) {
+            ffi::LUA_TSTRING | ffi::LUA_TNUMBER => {
+                let mut len = 0;
+                let p = ffi::lua_tolstring(l, -2, &mut len);
+                if !p.is_null() {
+                    self.out
+                        .extend_from_slice(std::slice::from_raw_parts(p as *const u8, len));
+                }
+            }
+            ffi::LUA_TNIL | ffi::LUA_TBOOLEAN if ffi::lua_toboolean(l, -2) == 0 => {
+                refused = Some(if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                    String::from_utf8_lossy(str_at(l, -1)).into_owned()
+                } else {
+                    "json.stringify: custom encoder (__tojson) failed".to_string()
+                });
+            }
+            t => {
+                let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                refused = Some(format!(
+                    "json.stringify: __tojson returned a {name}, not JSON text"
+                ));
+            }
         }
-        ffi::lua_settop(l, -3);
+        ffi::lua_settop(l, -4);
+        if let Some(msg) = refused {
+            return self.fail(msg);
+        }
         // The call may have changed tables and let the collector free key strings (their
         // addresses may now be other strings'), or shrink the stack below what was reserved:
         // this is the one place the walk runs Lua code or allocates.
         self.key_cache.fill(EMPTY_KEY);
+        self.epoch += 1;
         if ffi::lua_checkstack(l, STACK_RESERVE) == 0 {
             return self.fail("json.stringify: nesting too deep");
         }
@@ -585,7 +607,8 @@ impl Enc {
         Ok(())
     }
 
-    fn sep(&mut self) {
+    #[inline(always)]
+    pub(super) fn sep(&mut self) {
         let sep: &[u8] = if self.s.indent.is_some() { b": " } else { b":" };
         self.out.extend_from_slice(sep);
     }
@@ -594,7 +617,8 @@ impl Enc {
     /// address identifies it (strings are interned and do not move while the table holds
     /// them; see `tojson` for when that may stop), so a key met before is copied from the
     /// cache.
-    fn key(&mut self, k: &[u8]) {
+    #[inline(always)]
+    pub(super) fn key(&mut self, k: &[u8]) {
         let p = k.as_ptr();
         let slot = ((p as usize >> 4).wrapping_mul(0x9E37_79B9) >> 7) % KEY_SLOTS;
         let cached = &self.key_cache[slot];
@@ -625,6 +649,22 @@ impl Enc {
             };
         }
     }
+}
+
+/// dkjson's rule for a table without a `__jsontype`: its positive integer keys (`n` of them,
+/// the largest `max`) make an array unless it would be mostly holes.
+pub(super) fn mostly_filled(max: usize, n: usize) -> Option<usize> {
+    if max > 10 && max > n * 2 {
+        None
+    } else {
+        Some(max)
+    }
+}
+
+/// A table marked as an array is written up to its largest key, unless that writes more than
+/// 2^24 entries, most of them null.
+pub(super) fn not_too_sparse(max: usize, n: usize) -> Option<usize> {
+    (max <= 1 << 24 || max / 2 <= n).then_some(max)
 }
 
 #[cfg(test)]

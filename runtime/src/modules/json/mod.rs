@@ -1,5 +1,6 @@
 //! `json`: luvit's JSON module (the dkjson contract): our own reader (`parse/`, `shape.rs`)
-//! and writer (`encode.rs`); this file holds the Lua entry points and the module table.
+//! and writer (`encode.rs`, with `walk.rs` reading tables in place where `layout.rs`'s
+//! self-check allows); this file holds the Lua entry points and the module table.
 //!
 //! `parse(str, pos, nullval)` returns the value and the position after it, or `nil, pos, msg`;
 //! objects and arrays come back with a `__jsontype` metatable so they re-encode the same way.
@@ -11,8 +12,10 @@ use mlua::ffi;
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
 mod encode;
+mod layout;
 mod parse;
 mod shape;
+mod walk;
 
 /// The most spaces a numeric `state.indent` gives.
 const MAX_INDENT: i64 = 10;
@@ -107,6 +110,23 @@ fn parse(
 // ---- encoding ------------------------------------------------------------------------------
 
 fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaString> {
+    encode_value(lua, v, state, true)
+}
+
+/// `json.stringify` done by the C API walk alone, never reading tables in place: for tests
+/// and the fuzz target, which check that both walks write the same text (or the same error).
+#[doc(hidden)]
+pub fn stringify_by_api(lua: &Lua, v: Value, state: Value) -> mlua::Result<mlua::LuaString> {
+    encode_value(lua, v, state, false)
+}
+
+/// `stringify`; `in_place` lets it read tables in place when the layout check passes.
+fn encode_value(
+    lua: &Lua,
+    v: Value,
+    state: Value,
+    in_place: bool,
+) -> mlua::Result<mlua::LuaString> {
     // dkjson's `state` is an options table; anything else (a position from parse) is ignored.
     let mut indent = None;
     if let Value::Table(st) = &state {
@@ -144,7 +164,12 @@ fn stringify(lua: &Lua, (v, state): (Value, Value)) -> mlua::Result<mlua::LuaStr
                 array_mt: ffi::lua_topointer(l, top + 2),
                 indent,
             };
-            let mut enc = encode::Enc::new(l, setup);
+            let raw = if in_place {
+                layout::Layout::get(l)
+            } else {
+                None
+            };
+            let mut enc = encode::Enc::new(l, setup, raw);
             match enc.value(top - 1) {
                 Ok(()) => {
                     ffi::lua_settop(l, top);
@@ -196,7 +221,8 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
              return function(value, state)\n\
                local ok, res = pcall(native, value, state)\n\
                if ok then return res end\n\
-               error((tostring(res):gsub('^runtime error: ', '')), 2)\n\
+               res = tostring(res):gsub('^runtime error: ', '')\n\
+               error((res:gsub('\\nstack traceback:\\n.*$', '')), 2)\n\
              end",
         )
         .set_name("=json")
