@@ -80,14 +80,17 @@ http.IncomingMessage = IncomingMessage
 
 -- A message with no body (most requests) makes its Readable state only when someone uses it
 -- as a stream; until then it is already complete. This saves a state table and a scheduled
--- end per request on the hot path.
+-- end per request on the hot path. A message with a body has _hasBody.
+-- (Defaults in the class: fields a request need not hold keep its table small, see onHead.)
+IncomingMessage.readable = true
+IncomingMessage._hasBody = false
+
 function IncomingMessage:initialize(head, socket)
   if head.bodyless then
-    self._bodyless = true
-    self.readable = true
     self.complete = true
   else
     Readable.initialize(self)
+    self._hasBody = true
   end
   self.httpVersion = head.version == 1.0 and '1.0' or '1.1'
   local headers = newHeaders()
@@ -109,7 +112,7 @@ end
 local function ensureStream(self)
   if not rawget(self, '_readableState') then
     Readable.initialize(self)
-    if self._bodyless then self:push(nil) end
+    if not self._hasBody then self:push(nil) end
   end
 end
 
@@ -144,6 +147,13 @@ local ServerResponse = Writable:extend()
 http.ServerResponse = ServerResponse
 
 ServerResponse.sendDate = true
+-- (defaults in the class: a response made per request holds only the fields it must, so its
+-- table stays small; these are set on it when they are true)
+ServerResponse.writable = true
+ServerResponse._isHead = false
+ServerResponse._http10 = false
+ServerResponse._chunked = false
+ServerResponse._noBody = false
 
 -- No Writable state: write/finish go straight to the connection (a response is made per
 -- request, so what it does not allocate counts).
@@ -203,7 +213,9 @@ local F_HTTP10, F_KEEP_ALIVE, F_SEND_DATE, F_HEAD = 1, 2, 4, 8
 function ServerResponse:_start(length, body, writeId)
   local bytes, chunked, keep, noBody = encodeResponse(self.statusCode, self.statusMessage,
     self.headers, self:_flags(), length, body, writeId)
-  self._chunked, self.keepAlive, self._noBody = chunked, keep, noBody
+  self.keepAlive = keep
+  if chunked then self._chunked = true end
+  if noBody then self._noBody = true end
   return bytes
 end
 
@@ -504,7 +516,7 @@ local function handle(self, ev, a, b, minor, flags)
   elseif ev == '' then
     local req = self.req
     self.req = nil
-    if req and not req._bodyless then
+    if req and req._hasBody then
       req.complete = true
       req:push(nil)
     end
@@ -590,7 +602,9 @@ function Connection:_afterHead()
     self.deferred, self.deferredBody, self.deferredCb = false, false, false
     local data, chunked, keep, noBody = encodeResponse(res.statusCode, res.statusMessage,
       res.headers, res:_flags(), body and #body or 0, body, self.writeId)
-    res._chunked, res.keepAlive, res._noBody = chunked, keep, noBody
+    res.keepAlive = keep
+    if chunked then res._chunked = true end
+    if noBody then res._noBody = true end
     if data == '' then
       res:_finished(callback)
     else
@@ -616,19 +630,24 @@ function Connection:onHead(headers, method, path, minor, flags)
   local bodyless = band(flags, F_BODYLESS) ~= 0
   local keepAlive = band(flags, F_KEEP_ALIVE_IN) ~= 0
   local version = minor == 0 and '1.0' or '1.1'
-  -- Built with constructors (one allocation each, no rehashing as fields arrive).
+  -- Built with constructors (one allocation each, no rehashing as fields arrive), of at most
+  -- 8 fields each: a table of 9 to 16 has a hash part twice the size, to copy and collect on
+  -- every request. What a request rarely needs defaults in its class.
   local req = setmetatable({
     httpVersion = version, headers = setmetatable(headers, headerMeta), keepAlive = keepAlive,
-    method = method, url = path, socket = socket, connection = socket, _owner = self,
-    _bodyless = bodyless or nil, readable = true, complete = bodyless,
+    method = method, url = path, socket = socket, connection = socket, complete = bodyless,
   }, IncomingMessage.meta)
-  if not bodyless then Readable.initialize(req) end
+  if not bodyless then
+    Readable.initialize(req)
+    req._hasBody, req._owner = true, self
+  end
   local res = setmetatable({
     socket = socket, connection = socket, _conn = self, statusCode = 200, headersSent = false,
     finished = false, headers = setmetatable(newTable(4, 0), headerMeta),
-    keepAlive = keepAlive and server.keepAlive ~= false, _isHead = method == 'HEAD',
-    _http10 = minor == 0, writable = true, _chunked = false, _noBody = false,
+    keepAlive = keepAlive and server.keepAlive ~= false,
   }, ServerResponse.meta)
+  if minor == 0 then res._http10 = true end
+  if method == 'HEAD' then res._isHead = true end
   self.req, self.res = req, res
   if band(flags, F_UPGRADE) ~= 0 then return self:upgrade(req, res) end
   if band(flags, F_EXPECT) ~= 0 and minor == 1 then
@@ -722,7 +741,7 @@ function Connection:responseDone(res)
   local req = self.req
   if not res.keepAlive or self.closing or self.peerEnded then return self:close() end
   -- An unread request body is read and dropped, so the next request can be parsed.
-  if req and not req._bodyless and req._readableState.flowing ~= true then req:resume() end
+  if req and req._hasBody and req._readableState.flowing ~= true then req:resume() end
   if self.paused and not self.req then self:_resumeReading() end
   -- (inside process(), its loop goes on by itself)
   if not self.processing and self.parser:buffered() > 0 then self:process() end
@@ -735,7 +754,7 @@ function Connection:onEnd()
   if req then
     self.req = nil
     req:emit('aborted')
-    if not req._bodyless then req:push(nil) end
+    if req._hasBody then req:push(nil) end
   end
   if not self.res then self:close() end
 end
@@ -995,7 +1014,7 @@ function ClientRequest:_onEvent(ev)
   elseif ev == '' then
     local res = self.res
     self.res = nil
-    if res and not res._bodyless then
+    if res and res._hasBody then
       res.complete = true
       res:push(nil)
     end
