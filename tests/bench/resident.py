@@ -136,6 +136,9 @@ def main():
             for v in code_pages:
                 win[v // 65536].append(v)
             print(f'\n{len(win)} windows of 64 KB hold resident code')
+            for w in sorted(win):
+                first = names[win[w][0]][0] if names[win[w][0]] else '?'
+                print(f'  {w * 65536:#9x}: {len(win[w]):2} pages, from {first[:80]}')
         if a.symbols:
             for v in code_pages:
                 print(f'{v:#x}: ' + ' | '.join(n[:70] for n in names[v][:4]))

@@ -11,11 +11,14 @@ about its own size.
 Usage: python3 tests/bench/order/gen.py [path/to/release/luvit]
 Runs the binary under callgrind (valgrind) on a few idle programs, takes every function of the
 executable that ran at least one instruction, and writes their symbol names (as the linker
-sees them: mangled), sorted, one a line (lld reads no comments in this file).
+sees them: mangled), sorted, one a line (lld reads no comments in this file). Then the same for
+the hello HTTP server under keep-alive and Connection: close requests: the functions only it
+ran follow, so a server's hot path (http, the FFI, the trace compiler, tokio's sockets) is
+packed too, after the start-up set (an idle program's pages stay as few as before).
 Regenerate after large changes to start-up code; stale names only cost locality (the
 link ignores names it does not find). Compare with tests/bench/resident.py.
 """
-import bisect, os, re, subprocess, sys, tempfile
+import bisect, os, re, signal, socket, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.join(HERE, '..', '..', '..')
@@ -58,6 +61,51 @@ def executed_addresses(cg_file, exe):
     return addrs
 
 
+def serve(exe, cg):
+    """The hello server under callgrind, answering keep-alive and Connection: close
+    requests (enough for LuaJIT to compile the request path), then stopped."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PORT=str(port), HOST='127.0.0.1')
+    proc = subprocess.Popen(['valgrind', '--tool=callgrind', '--dump-instr=yes',
+                             f'--callgrind-out-file={cg}', exe,
+                             os.path.join(ROOT, 'examples', 'http-hello.lua')],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), 1).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        req = b'GET / HTTP/1.1\r\nHost: x\r\n\r\n'
+        conns = [socket.create_connection(('127.0.0.1', port), 30) for _ in range(10)]
+        for _ in range(300):
+            for c in conns:
+                c.sendall(req)
+            for c in conns:
+                got = b''
+                while not got.endswith(b'Hello world\n'):
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        raise RuntimeError('server closed')
+                    got += chunk
+        for c in conns:
+            c.close()
+        for _ in range(50):
+            with socket.create_connection(('127.0.0.1', port), 30) as c:
+                c.sendall(b'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+                while c.recv(4096):
+                    pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
 def functions(exe):
     out = subprocess.run(['nm', '-S', '--defined-only', exe], capture_output=True, text=True,
                          check=True).stdout
@@ -75,6 +123,14 @@ def main():
                            os.path.join(ROOT, 'target', 'release', 'luvit'))
     syms = functions(exe)
     starts = [s[0] for s in syms]
+    def ran_in(cg):
+        found = set()
+        for a in executed_addresses(cg, exe):
+            k = bisect.bisect_right(starts, a) - 1
+            if k >= 0 and syms[k][0] <= a < syms[k][0] + max(syms[k][1], 1):
+                found.add(syms[k])
+        return found
+
     ran = set()
     with tempfile.TemporaryDirectory() as tmp:
         for i, args in enumerate(PROGRAMS):
@@ -82,15 +138,18 @@ def main():
             subprocess.run(['valgrind', '--tool=callgrind', '--dump-instr=yes',
                             f'--callgrind-out-file={cg}', exe, *args],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-            for a in executed_addresses(cg, exe):
-                k = bisect.bisect_right(starts, a) - 1
-                if k >= 0 and syms[k][0] <= a < syms[k][0] + max(syms[k][1], 1):
-                    ran.add(syms[k])
-    size = sum(s[1] for s in ran)
+            ran |= ran_in(cg)
+        cg = os.path.join(tmp, 'cg.serve')
+        serve(exe, cg)
+        served = ran_in(cg) - ran
+    startup = sorted({s[2] for s in ran})
+    server = sorted({s[2] for s in served} - set(startup))
     with open(OUT, 'w') as f:
-        for name in sorted({s[2] for s in ran}):
+        for name in startup + server:
             f.write(name + '\n')
-    print(f'{len(ran)} functions, {size // 1024} kB, written to {os.path.relpath(OUT)}')
+    print(f'{len(ran)} start-up functions ({sum(s[1] for s in ran) // 1024} kB), then '
+          f'{len(served)} of the server ({sum(s[1] for s in served) // 1024} kB), written to '
+          f'{os.path.relpath(OUT)}')
 
 
 if __name__ == '__main__':
