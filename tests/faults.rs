@@ -249,6 +249,35 @@ fn peers_that_reset_mid_tls_handshake_leave_the_https_server_serving() {
     assert_no_panic(&server.stderr());
 }
 
+/// A client whose peer reset the connection before its own end (`:_end()`): the shutdown
+/// fails with ENOTCONN, which is no error of the program's (the https client met it after a
+/// whole response, when the server reset first, and died of an unhandled 'error').
+#[test]
+fn ending_a_socket_the_peer_already_reset_is_not_an_error() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.write_all(b"x").expect("send");
+        // (the client stops reading at once, so it learns of the reset only at its end)
+        std::thread::sleep(Duration::from_millis(100));
+        reset(s);
+    });
+    let code = format!(
+        "local c = require('net').connect({port}, '127.0.0.1', function() end) \
+         c:write('unread') \
+         c:on('error', function(e) print('error: ' .. tostring(e)) end) \
+         c:on('data', function() \
+           require('uv').read_stop(c._handle) \
+           require('timer').setTimeout(400, function() c:_end() print('ended') end) \
+         end)"
+    );
+    let (status, stdout, stderr) = run(luvit().args(["-e", &code]));
+    peer.join().expect("the peer");
+    assert_eq!((status, stdout.as_str()), (Some(0), "ended\n"), "{stderr}");
+    assert_no_panic(&stderr);
+}
+
 #[test]
 fn a_closed_stdout_fails_writes_through_the_error_path_and_the_server_goes_on() {
     let mut child = luvit()

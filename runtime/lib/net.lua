@@ -145,7 +145,13 @@ function Socket:shutdown(callback)
     return
   end
   uv.shutdown(self._handle, function(err)
-    if err then self:destroy(err) end
+    -- ENOTCONN: the peer reset the connection first; there is nothing left to shut down and
+    -- nothing lost (node ignores shutdown errors altogether). Any other error is one.
+    if err and tostring(err):find('ENOTCONN', 1, true) then
+      self:destroy()
+    elseif err then
+      self:destroy(err)
+    end
     if callback then callback(err) end
     if self._readEnded then self:destroy() end
   end)
