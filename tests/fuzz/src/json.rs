@@ -395,6 +395,14 @@ impl Target {
         serde::de::DeserializeSeed::deserialize(KeyLists(&mut objects), &mut de)
             .expect("key lists");
         for keys in &objects {
+            let mut sorted = keys.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                keys.len(),
+                "a key written twice: {keys:?} in {text}"
+            );
             let first: Vec<&String> = listed.iter().filter(|k| keys.contains(k)).collect();
             assert!(
                 keys.iter().zip(&first).all(|(a, b)| a == *b),
