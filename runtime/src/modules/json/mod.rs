@@ -175,9 +175,11 @@ fn encode_value(
             let top = ffi::lua_gettop(l) - 3;
             ffi::lua_pushstring(l, c"__jsontype".as_ptr());
             ffi::lua_pushstring(l, c"__tojson".as_ptr());
-            // the key order, copied: (list, set) slots above the two strings
-            let order = if ffi::lua_type(l, top + 3) == ffi::LUA_TTABLE {
-                order::copy_keyorder(l, top + 3);
+            // the key order, copied: (list, set) slots above the two strings; an empty one
+            // orders nothing (and leaves the fast walk on)
+            let order = if ffi::lua_type(l, top + 3) == ffi::LUA_TTABLE
+                && order::copy_keyorder(l, top + 3) > 0
+            {
                 Some(order::Order {
                     given: top + 3,
                     list: top + 6,

@@ -21,12 +21,13 @@ pub struct Order {
 }
 
 /// Pushes a copy of the key list at `ko` (entries 1 to `#ko`, read raw), then the set of
-/// its keys. Left out: nil and NaN (no table holds them as keys) and keys listed before.
+/// its keys; returns how many keys the copy holds. Left out: nil and NaN (no table holds
+/// them as keys) and keys listed before.
 ///
 /// # Safety
 /// `ko` is a table slot of the live state `l`; the calls may raise a Lua error (memory),
 /// so this runs inside a protected call.
-pub unsafe fn copy_keyorder(l: *mut ffi::lua_State, ko: c_int) {
+pub unsafe fn copy_keyorder(l: *mut ffi::lua_State, ko: c_int) -> c_int {
     let n = ffi::lua_objlen(l, ko).min(c_int::MAX as usize) as c_int;
     // (5 slots at most above `ko`'s: within the 20 a C function is given)
     ffi::lua_createtable(l, n.min(1 << 12), 0);
@@ -55,6 +56,7 @@ pub unsafe fn copy_keyorder(l: *mut ffi::lua_State, ko: c_int) {
         m += 1;
         ffi::lua_rawseti_(l, list, m);
     }
+    m
 }
 
 impl Enc {
