@@ -279,6 +279,103 @@ require('tap')(function(test)
     assert(json.parse(pretty).list[7].tags[1] == 'a')
   end)
 
+  -- dkjson's state.keyorder: the keys an object writes first, in that order; its other keys
+  -- follow (in table order). runtime/src/modules/json/encode.rs, `ordered_object`.
+  test('keyorder: listed keys first, in order, in nested objects too, and not in arrays', function()
+    local s = json.stringify({ c = 3, a = 1, d = 4, b = 2 }, { keyorder = { 'b', 'a' } })
+    assert(s:sub(1, 14) == '{"b":2,"a":1,"', s)
+    local back = json.parse(s)
+    assert(back.a == 1 and back.b == 2 and back.c == 3 and back.d == 4, s)
+    s = json.stringify({ x = { b = 1, a = 2 }, list = { { a = 1, b = 2 }, { 'b', 'a' } } },
+      { keyorder = { 'x', 'b', 'a' } })
+    assert(s == '{"x":{"b":1,"a":2},"list":[{"b":2,"a":1},["b","a"]]}', s)
+    -- the tables json.parse makes, and a script's own __jsontype = 'object'
+    s = json.stringify(json.parse('{"z":{"m":1,"k":2},"k":3}'), { keyorder = { 'k', 'z' } })
+    assert(s == '{"k":3,"z":{"k":2,"m":1}}', s)
+    s = json.stringify(json.parse('{"z":{"m":1,"k":2},"k":3}'), { keyorder = { 'k', 'm', 'z' } })
+    assert(s == '{"k":3,"z":{"k":2,"m":1}}', s)
+    s = json.stringify(setmetatable({ 1, 2 }, { __jsontype = 'object' }), { keyorder = { 2, 1 } })
+    assert(s == '{"2":2,"1":1}', s)
+    assert(json.stringify(setmetatable({ 1, 2 }, { __jsontype = 'array' }), { keyorder = { 2, 1 } }) == '[1,2]')
+    assert(json.stringify({}, { keyorder = { 'a' } }) == '[]')
+    assert(json.stringify(json.parse('{}'), { keyorder = { 'a' } }) == '{}')
+  end)
+
+  test('keyorder with indent', function()
+    local s = json.stringify({ b = { 1, { y = 1, x = 2 } }, a = true }, { indent = true, keyorder = { 'a', 'b', 'x', 'y' } })
+    assert(s == '{\n  "a": true,\n  "b": [\n    1,\n    {\n      "x": 2,\n      "y": 1\n    }\n  ]\n}', s)
+    s = json.stringify({ b = { 1, { y = 1, x = 2 } }, a = true }, { indent = 1, keyorder = { 'b', 'a', 'y', 'x' } })
+    assert(s == '{\n "b": [\n  1,\n  {\n   "y": 1,\n   "x": 2\n  }\n ],\n "a": true\n}', s)
+    s = json.stringify({ b = 1, a = 2 }, { indent = '\t', keyorder = { 'a', 'b' } })
+    assert(s == '{\n\t"a": 2,\n\t"b": 1\n}', s)
+    s = json.stringify({ b = 1, a = 2 }, { indent = '\t', keyorder = { 'b', 'a' } })
+    assert(s == '{\n\t"b": 1,\n\t"a": 2\n}', s)
+  end)
+
+  test('keyorder: numbers match numeric keys as Lua compares them, missing keys are skipped', function()
+    -- 1 and "1" are different keys: each matches only its own
+    local s = json.stringify({ ['1'] = 's', x = 1 }, { keyorder = { 1, 'x' } })
+    assert(s == '{"x":1,"1":"s"}', s)
+    s = json.stringify({ [1] = 'one', [30] = 'thirty', x = 'x' }, { keyorder = { 'x', 30.0, '1', 1 } })
+    assert(s == '{"x":"x","30":"thirty","1":"one"}', s)
+    s = json.stringify({ [1.5] = 'a', [-2] = 'b' }, { keyorder = { -2, 1.5 } })
+    assert(s == '{"-2":"b","1.5":"a"}', s)
+    -- absent keys, repeats (written once, where first listed), NaN and odd keys are passed over
+    s = json.stringify({ b = 1, a = 2 }, { keyorder = { 'nope', 'a', 0 / 0, 'a', {}, 'b', 'b', true } })
+    assert(s == '{"a":2,"b":1}', s)
+    -- an empty list changes nothing
+    assert(json.stringify({ a = 1 }, { keyorder = {} }) == '{"a":1}')
+  end)
+
+  test('keyorder: values as objects write them, json.null, false, left-out values', function()
+    local s = json.stringify({ c = json.null, b = false, a = 0 }, { keyorder = { 'c', 'b', 'a' } })
+    assert(s == '{"c":null,"b":false,"a":0}', s)
+    -- functions are left out of objects, listed or not
+    s = json.stringify({ f = print, b = 1, g = print }, { keyorder = { 'f', 'b' } })
+    assert(s == '{"b":1}', s)
+    -- keys are read raw: __index makes none
+    s = json.stringify(setmetatable({ b = 1 }, { __index = { a = 2 } }), { keyorder = { 'a', 'b' } })
+    assert(s == '{"b":1}', s)
+    -- refusals still come out of listed keys
+    local cyc = {}
+    cyc.a = { cyc }
+    local ok, err = pcall(json.stringify, cyc, { keyorder = { 'a' } })
+    assert(not ok and err:find('reference cycle'), err)
+    ok, err = pcall(json.stringify, { [true] = 1, x = 1 }, { keyorder = { true } })
+    assert(not ok and err:find('cannot use a boolean as an object key'), err)
+    ok, err = pcall(json.stringify, { a = 1, b = { f = 1, [{}] = 2 } }, { keyorder = { 'b' } })
+    assert(not ok and err:find('cannot use a table as an object key'), err)
+  end)
+
+  test('keyorder: __tojson gets it in its state; changing it there changes nothing', function()
+    local order = { 'x', 'y' }
+    local got
+    local v = { y = setmetatable({}, { __tojson = function(_, state)
+      got = state.keyorder
+      return json.stringify({ y = 1, x = 2 }, state)
+    end }), x = 0 }
+    local s = json.stringify(v, { keyorder = order })
+    assert(s == '{"x":0,"y":{"x":2,"y":1}}', s)
+    assert(got == order)
+    -- a __tojson that empties the list: the walk goes on with the order it started with
+    local w = { a = setmetatable({}, { __tojson = function(_, state)
+      for i = #state.keyorder, 1, -1 do state.keyorder[i] = nil end
+      collectgarbage()
+      return '1'
+    end }), b = { b = 1, a = 2 } }
+    s = json.stringify(w, { keyorder = { 'a', 'b' } })
+    assert(s == '{"a":1,"b":{"a":2,"b":1}}', s)
+  end)
+
+  test('keyorder that is not a table is refused; nil and false mean none', function()
+    for _, bad in ipairs({ 5, 'ab', true, print }) do
+      local ok, err = pcall(json.stringify, { a = 1 }, { keyorder = bad })
+      assert(not ok and err:find('keyorder must be a table') and err:find(type(bad)), err)
+    end
+    assert(json.stringify({ a = 1 }, { keyorder = false }) == '{"a":1}')
+    assert(json.stringify({ a = 1 }, { keyorder = nil, indent = false }) == '{"a":1}')
+  end)
+
   test('encode/decode are aliases', function()
     assert(json.encode == json.stringify and json.decode == json.parse)
   end)

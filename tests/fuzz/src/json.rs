@@ -210,9 +210,25 @@ impl Target {
                 Value::Table(st)
             }
         };
+        // sometimes a `keyorder` (dkjson's): keys of the tables made, and some no table has
+        let mut keyorder = None;
+        if let Value::Table(st) = &state {
+            let kb = input.byte();
+            match kb & 7 {
+                1..=5 => {
+                    let list = self.keyorder(input, kb >> 3, &made);
+                    st.set("keyorder", list.clone()).expect("set");
+                    keyorder = Some(list);
+                }
+                6 => st.set("keyorder", false).expect("set"),
+                7 => st.set("keyorder", kb >> 3).expect("set"),
+                _ => {}
+            }
+        }
         let by_api = luvit::modules::json::stringify_by_api(lua, v.clone(), state.clone());
-        let r: mlua::Result<(Option<mlua::LuaString>, Option<String>, Option<bool>)> =
-            self.stringify.call((self.json.clone(), v, state));
+        let r: mlua::Result<(Option<mlua::LuaString>, Option<String>, Option<bool>)> = self
+            .stringify
+            .call((self.json.clone(), v.clone(), state.clone()));
         match (&r, &by_api) {
             (Ok((Some(fast), _, _)), Ok(slow)) => assert_eq!(
                 fast.as_bytes(),
@@ -221,6 +237,15 @@ impl Target {
             ),
             (Ok((None, Some(_), Some(true))), Err(_)) => {}
             _ => panic!("json.stringify's two walks disagree: {r:?} vs {by_api:?}"),
+        }
+        if let (Some(order), Value::Table(st)) = (&keyorder, &state) {
+            self.check_order(
+                &v,
+                st,
+                order,
+                &made,
+                r.as_ref().ok().and_then(|r| r.0.clone()),
+            );
         }
         match r {
             Ok((Some(text), _, _)) => {
@@ -239,6 +264,150 @@ impl Target {
             Ok((None, Some(_), Some(true))) => {}
             Ok((_, why, _)) => panic!("json.stringify: {why:?}"),
             Err(e) => panic!("json.stringify check: {e}"),
+        }
+    }
+
+    /// A `keyorder` list: up to 8 keys, each a key of one of the tables made or one that no
+    /// table has (numbers, a string, a table, NaN, `true`), repeats allowed.
+    fn keyorder(&self, input: &mut Input, n: u8, made: &[Table]) -> Table {
+        let lua = &self.lua;
+        let mut keys: Vec<Value> = vec![
+            Value::String(lua.create_string("absent").expect("string")),
+            Value::Integer(123_456),
+            Value::Number(-0.5),
+            Value::Number(f64::NAN),
+            Value::Boolean(true),
+            Value::Table(lua.create_table().expect("table")),
+        ];
+        for t in made {
+            for pair in t.pairs::<Value, Value>() {
+                keys.push(pair.expect("pair").0);
+            }
+        }
+        let list = lua.create_table().expect("table");
+        for i in 0..=(n % 8) as usize {
+            let k = keys[input.byte() as usize % keys.len()].clone();
+            list.raw_set(i + 1, k).expect("set");
+        }
+        list
+    }
+
+    /// `keyorder`'s contract on one written text: the same value as without it (or refused
+    /// with it iff refused without it), and in every object the listed keys it holds come
+    /// first, in the list's order. Skipped when two keys are written the same way (`1` and
+    /// `"1"`, or bytes that are not UTF-8): then a written key does not tell which it was.
+    fn check_order(
+        &self,
+        v: &Value,
+        st: &Table,
+        order: &Table,
+        made: &[Table],
+        text: Option<mlua::LuaString>,
+    ) {
+        let plain_state = self.lua.create_table().expect("table");
+        plain_state
+            .set("indent", st.get::<Value>("indent").expect("indent"))
+            .expect("set");
+        let plain: mlua::Result<(Option<mlua::LuaString>, Option<String>, Option<bool>)> = self
+            .stringify
+            .call((self.json.clone(), v.clone(), plain_state));
+        let plain = plain.expect("stringify").0;
+        assert_eq!(
+            plain.is_some(),
+            text.is_some(),
+            "keyorder changed whether json.stringify refuses: {plain:?} vs {text:?}"
+        );
+        let (Some(plain), Some(text)) = (plain, text) else {
+            return;
+        };
+        // the written form of each key (the table's and the list's), and what it was
+        let mut forms: std::collections::HashMap<String, Vec<u8>> = Default::default();
+        let mut clash = false;
+        let mut form_of = |k: &Value| -> Option<String> {
+            let (form, id) = match k {
+                Value::String(s) => {
+                    let b = s.as_bytes().to_vec();
+                    (
+                        String::from_utf8_lossy(&b).into_owned(),
+                        [b"s".to_vec(), b].concat(),
+                    )
+                }
+                Value::Integer(_) | Value::Number(_) => {
+                    let n = match k {
+                        Value::Integer(i) => *i as f64,
+                        Value::Number(n) => *n,
+                        _ => 0.0,
+                    };
+                    if n.is_nan() {
+                        return None;
+                    }
+                    let stringify: Function = self.json.get("stringify").expect("stringify");
+                    let form: String = stringify.call(n).expect("number");
+                    let n = if n == 0.0 { 0.0 } else { n };
+                    (
+                        form,
+                        [b"n".to_vec(), n.to_bits().to_le_bytes().to_vec()].concat(),
+                    )
+                }
+                _ => return None,
+            };
+            match forms.get(&form) {
+                Some(seen) if *seen != id => clash = true,
+                _ => {
+                    forms.insert(form.clone(), id);
+                }
+            }
+            Some(form)
+        };
+        for t in made {
+            for pair in t.pairs::<Value, Value>() {
+                form_of(&pair.expect("pair").0);
+            }
+        }
+        let mut listed: Vec<String> = Vec::new();
+        for k in order.sequence_values::<Value>() {
+            if let Some(form) = form_of(&k.expect("key")) {
+                if !listed.contains(&form) {
+                    listed.push(form);
+                }
+            }
+        }
+        if clash {
+            return;
+        }
+        let (text, plain) = (text.as_bytes(), plain.as_bytes());
+        let (text, plain) = (
+            String::from_utf8_lossy(&text),
+            String::from_utf8_lossy(&plain),
+        );
+        let read = |t: &str| -> serde_json::Value {
+            let mut de = serde_json::Deserializer::from_str(t);
+            de.disable_recursion_limit();
+            serde::Deserialize::deserialize(&mut de).expect("json.stringify wrote invalid JSON")
+        };
+        assert!(
+            read(&text) == read(&plain),
+            "keyorder changed the value: {text} vs {plain}"
+        );
+        let mut objects = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(&text);
+        de.disable_recursion_limit();
+        serde::de::DeserializeSeed::deserialize(KeyLists(&mut objects), &mut de)
+            .expect("key lists");
+        for keys in &objects {
+            let mut sorted = keys.clone();
+            sorted.sort();
+            sorted.dedup();
+            assert_eq!(
+                sorted.len(),
+                keys.len(),
+                "a key written twice: {keys:?} in {text}"
+            );
+            let first: Vec<&String> = listed.iter().filter(|k| keys.contains(k)).collect();
+            assert!(
+                keys.iter().zip(&first).all(|(a, b)| a == *b),
+                "keyorder {listed:?} not followed: {keys:?} in {text}"
+            );
         }
     }
 
@@ -355,6 +524,56 @@ fn same_value(ours: &Value, theirs: &serde_json::Value) -> Result<(), String> {
             Ok(())
         }
         _ => differ(),
+    }
+}
+
+/// Reads a JSON text, keeping the keys of each of its objects in the order written.
+struct KeyLists<'a>(&'a mut Vec<Vec<String>>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyLists<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyLists<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let at = self.0.len();
+        self.0.push(Vec::new());
+        let mut keys = Vec::new();
+        while let Some(k) = map.next_key::<String>()? {
+            keys.push(k);
+            map.next_value_seed(KeyLists(self.0))?;
+        }
+        self.0[at] = keys;
+        Ok(())
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(KeyLists(self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 

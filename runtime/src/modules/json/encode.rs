@@ -15,6 +15,7 @@ use std::ffi::{c_int, c_void};
 use mlua::ffi;
 
 use super::layout::Layout;
+use super::order::Order;
 
 /// Tables nested deeper than this are refused.
 pub const MAX_DEPTH: usize = 1000;
@@ -37,6 +38,8 @@ pub struct Setup {
     pub object_mt: *const c_void,
     pub array_mt: *const c_void,
     pub indent: Option<Vec<u8>>,
+    /// Set with `state.keyorder` (`order.rs`).
+    pub order: Option<Order>,
 }
 
 pub struct Enc {
@@ -479,9 +482,10 @@ impl Enc {
             _ => self.array_len(idx).filter(|&n| n <= c_int::MAX as usize),
         };
         self.seen.push(ptr);
-        let r = match as_array {
-            Some(len) => self.array(idx, len, level),
-            None => self.object(idx, level),
+        let r = match (as_array, self.s.order) {
+            (Some(len), _) => self.array(idx, len, level),
+            (None, None) => self.object(idx, level),
+            (None, Some(order)) => self.ordered_object(idx, order, level),
         };
         self.seen.pop();
         r
@@ -497,6 +501,12 @@ impl Enc {
         ffi::lua_rawget(l, -2);
         ffi::lua_pushvalue(l, idx);
         ffi::lua_createtable(l, 0, 0);
+        if let Some(order) = self.s.order {
+            // as dkjson's state: a `__tojson` that encodes its own parts keeps the order
+            ffi::lua_pushstring(l, c"keyorder".as_ptr());
+            ffi::lua_pushvalue(l, order.given);
+            ffi::lua_rawset(l, -3);
+        }
         ffi::lua_call(l, 2, 2);
         let mut refused = None;
         match ffi::lua_type(l, -2) {
@@ -568,7 +578,7 @@ impl Enc {
         let (key, val) = (ffi::lua_gettop(l), ffi::lua_gettop(l) + 1);
         while ffi::lua_next(l, idx) != 0 {
             let vt = ffi::lua_type(l, val);
-            if vt == ffi::LUA_TFUNCTION || vt == ffi::LUA_TTHREAD || vt == ffi::LUA_TUSERDATA {
+            if skipped(vt) {
                 ffi::lua_settop(l, key);
                 continue;
             }
@@ -577,23 +587,9 @@ impl Enc {
             }
             first = false;
             self.newline(level + 1);
-            match ffi::lua_type(l, key) {
-                ffi::LUA_TSTRING => self.key(str_at(l, key)),
-                ffi::LUA_TNUMBER => {
-                    self.out.push(b'"');
-                    write_num(&mut self.out, ffi::lua_tonumber(l, key));
-                    self.out.push(b'"');
-                    self.sep();
-                }
-                t => {
-                    ffi::lua_settop(l, key - 1);
-                    let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
-                    return self.fail(format!(
-                        "json.stringify: cannot use a {name} as an object key"
-                    ));
-                }
-            }
-            let r = self.typed(val, vt, level + 1);
+            let r = self
+                .api_key(key)
+                .and_then(|()| self.typed(val, vt, level + 1));
             if r.is_err() {
                 ffi::lua_settop(l, key - 1);
                 return r;
@@ -604,6 +600,28 @@ impl Enc {
             self.newline(level);
         }
         self.out.push(b'}');
+        Ok(())
+    }
+
+    /// Writes the key at stack slot `key` (a string or a number) and the separator after it.
+    #[inline(always)]
+    pub(super) unsafe fn api_key(&mut self, key: c_int) -> Step {
+        let l = self.l;
+        match ffi::lua_type(l, key) {
+            ffi::LUA_TSTRING => self.key(str_at(l, key)),
+            ffi::LUA_TNUMBER => {
+                self.out.push(b'"');
+                write_num(&mut self.out, ffi::lua_tonumber(l, key));
+                self.out.push(b'"');
+                self.sep();
+            }
+            t => {
+                let name = std::ffi::CStr::from_ptr(ffi::lua_typename(l, t)).to_string_lossy();
+                return self.fail(format!(
+                    "json.stringify: cannot use a {name} as an object key"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -649,6 +667,12 @@ impl Enc {
             };
         }
     }
+}
+
+/// Values an object leaves out (dkjson skips them; elsewhere they are refused).
+#[inline(always)]
+pub(super) fn skipped(t: c_int) -> bool {
+    t == ffi::LUA_TFUNCTION || t == ffi::LUA_TTHREAD || t == ffi::LUA_TUSERDATA
 }
 
 /// dkjson's rule for a table without a `__jsontype`: its positive integer keys (`n` of them,
