@@ -582,25 +582,44 @@ impl Enc {
                 ffi::lua_settop(l, key);
                 continue;
             }
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
-            self.newline(level + 1);
-            let r = self
-                .api_key(key)
-                .and_then(|()| self.typed(val, vt, level + 1));
-            if r.is_err() {
-                ffi::lua_settop(l, key - 1);
-                return r;
-            }
+            self.entry(key, val, vt, level, &mut first)?;
             ffi::lua_settop(l, key);
         }
-        if !first {
+        self.close_object(level, first);
+        Ok(())
+    }
+
+    /// One `key: value` of an object at `level` (the key and value at stack slots `key` and
+    /// `val`), after a comma unless it is the `first`. On a refusal the stack is left as it
+    /// was below `key`.
+    pub(super) unsafe fn entry(
+        &mut self,
+        key: c_int,
+        val: c_int,
+        vt: c_int,
+        level: usize,
+        first: &mut bool,
+    ) -> Step {
+        if !*first {
+            self.out.push(b',');
+        }
+        *first = false;
+        self.newline(level + 1);
+        let r = self
+            .api_key(key)
+            .and_then(|()| self.typed(val, vt, level + 1));
+        if r.is_err() {
+            ffi::lua_settop(self.l, key - 1);
+        }
+        r
+    }
+
+    /// Ends an object at `level` (`empty`: nothing was written in it).
+    pub(super) fn close_object(&mut self, level: usize, empty: bool) {
+        if !empty {
             self.newline(level);
         }
         self.out.push(b'}');
-        Ok(())
     }
 
     /// Writes the key at stack slot `key` (a string or a number) and the separator after it.

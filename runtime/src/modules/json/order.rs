@@ -78,18 +78,7 @@ impl Enc {
             ffi::lua_rawget(l, idx);
             let vt = ffi::lua_type(l, val);
             if vt != ffi::LUA_TNIL && !skipped(vt) {
-                if !first {
-                    self.out.push(b',');
-                }
-                first = false;
-                self.newline(level + 1);
-                let r = self
-                    .api_key(key)
-                    .and_then(|()| self.typed(val, vt, level + 1));
-                if r.is_err() {
-                    ffi::lua_settop(l, key - 1);
-                    return r;
-                }
+                self.entry(key, val, vt, level, &mut first)?;
             }
             ffi::lua_settop(l, key - 1);
         }
@@ -105,24 +94,10 @@ impl Enc {
                 ffi::lua_settop(l, key);
                 continue;
             }
-            if !first {
-                self.out.push(b',');
-            }
-            first = false;
-            self.newline(level + 1);
-            let r = self
-                .api_key(key)
-                .and_then(|()| self.typed(val, vt, level + 1));
-            if r.is_err() {
-                ffi::lua_settop(l, key - 1);
-                return r;
-            }
+            self.entry(key, val, vt, level, &mut first)?;
             ffi::lua_settop(l, key);
         }
-        if !first {
-            self.newline(level);
-        }
-        self.out.push(b'}');
+        self.close_object(level, first);
         Ok(())
     }
 }
