@@ -600,11 +600,7 @@ impl Enc {
         level: usize,
         first: &mut bool,
     ) -> Step {
-        if !*first {
-            self.out.push(b',');
-        }
-        *first = false;
-        self.newline(level + 1);
+        self.open_entry(level, first);
         let r = self
             .api_key(key)
             .and_then(|()| self.typed(val, vt, level + 1));
@@ -612,6 +608,17 @@ impl Enc {
             ffi::lua_settop(self.l, key - 1);
         }
         r
+    }
+
+    /// Starts an object's next entry at `level`: a comma unless it is the `first`, then the
+    /// line break when indenting.
+    #[inline(always)]
+    pub(super) fn open_entry(&mut self, level: usize, first: &mut bool) {
+        if !*first {
+            self.out.push(b',');
+        }
+        *first = false;
+        self.newline(level + 1);
     }
 
     /// Ends an object at `level` (`empty`: nothing was written in it).

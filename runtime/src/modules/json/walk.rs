@@ -267,11 +267,7 @@ impl Enc {
             let v = p.slot(i);
             let vt = tag(v);
             if vt != T_NIL && !skipped(vt) {
-                if !first {
-                    self.out.push(b',');
-                }
-                first = false;
-                self.newline(level + 1);
+                self.open_entry(level, &mut first);
                 self.out.push(b'"');
                 write_u64(&mut self.out, i as u64);
                 self.out.push(b'"');
@@ -290,11 +286,7 @@ impl Enc {
             let (k, v) = (node.key, node.val);
             let vt = tag(v);
             if vt != T_NIL && !skipped(vt) {
-                if !first {
-                    self.out.push(b',');
-                }
-                first = false;
-                self.newline(level + 1);
+                self.open_entry(level, &mut first);
                 let kt = tag(k);
                 if kt == T_STR {
                     self.key(str_bytes(gcptr(k)));
@@ -317,10 +309,7 @@ impl Enc {
             }
             j += 1;
         }
-        if !first {
-            self.newline(level);
-        }
-        self.out.push(b'}');
+        self.close_object(level, first);
         Ok(())
     }
 }
