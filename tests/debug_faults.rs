@@ -506,3 +506,34 @@ fn a_slowloris_on_the_inspector_port_is_dropped_after_10_s() {
     );
     kill(child);
 }
+
+#[test]
+fn a_new_client_does_not_inherit_the_last_ones_exception_filters() {
+    let script = std::fs::canonicalize(fixture("caught-later.lua")).expect("the fixture");
+    let script = script.to_string_lossy().into_owned();
+    let (child, url) = dap::spawn(&["--inspect-wait=127.0.0.1:0"], &script, &[]);
+    {
+        let mut d = Dap::connect(&url);
+        d.ok("initialize", json!({ "adapterID": "luvit" }));
+        d.ok("attach", json!({}));
+        d.ok(
+            "setExceptionBreakpoints",
+            json!({ "filters": ["uncaught", "all"] }),
+        );
+        d.ok("configurationDone", json!({}));
+        // gone before the caught error: the socket just closes
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let mut d = Dap::connect(&url);
+    d.child = Some(child);
+    d.ok("initialize", json!({ "adapterID": "luvit" }));
+    d.ok("attach", json!({}));
+    d.ok("configurationDone", json!({}));
+    // This client asked for no exception filter: the caught error does not stop the program.
+    let exited = d.try_event("exited", Duration::from_secs(10));
+    assert!(
+        d.try_event("stopped", Duration::ZERO).is_none(),
+        "the new client was stopped at a caught error"
+    );
+    assert_eq!(exited.expect("the program ends")["body"]["exitCode"], 0);
+}

@@ -1017,7 +1017,18 @@ impl Debugger {
         st.configured = false;
         st.line_on = false;
         st.ret_watch = false;
+        // Exception filters are the client's too: the next one starts from the defaults, as a
+        // fresh debugger does (a DAP client that sends no setExceptionBreakpoints, or MobDebug,
+        // must not stop at every caught error; fuzz finding dap_a_stop_heard_after_goodbye).
+        let was_all = std::mem::replace(&mut st.break_all, false);
+        st.break_uncaught = true;
         drop(st);
+        if was_all {
+            let switch = self.break_all_switch.borrow().clone();
+            if let Some(f) = switch {
+                let _ = f.call::<()>(false);
+            }
+        }
         self.tell_client_watch(false);
     }
 

@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use luvit::runtime::Runtime;
@@ -86,8 +86,12 @@ struct Job {
     mobdebug: bool,
     /// Set while `work()` runs: silence then means a stop nobody was told of.
     working: Arc<AtomicBool>,
-    /// Set while the second batch is being sent: the harness's own goodbye waits for it.
-    sending: Arc<AtomicBool>,
+    /// The session is over (the harness or the client said goodbye). Whoever ends it holds the
+    /// lock to say goodbye, and the client sends its second batch under it only while the
+    /// session is open: so a stop the client hears after the goodbye (a stop that a message of
+    /// the first batch ended, before the client saw it) gets no batch the debugger would drop
+    /// as coming from a client that left (fuzz finding dap_a_stop_heard_after_goodbye).
+    over: Arc<Mutex<bool>>,
 }
 
 /// The client thread, started once: it waits on the session's queue (no polling, so an
@@ -116,9 +120,21 @@ impl Client {
     }
 }
 
+/// How long the client waits in silence while `work()` runs before it says goodbye: 200 ms,
+/// or `LUVIT_FUZZ_PATIENCE_MS` (a test sets 0 to give up at once, as a loaded machine does).
+fn patience() -> Duration {
+    static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    Duration::from_millis(*MS.get_or_init(|| {
+        std::env::var("LUVIT_FUZZ_PATIENCE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200)
+    }))
+}
+
 /// The client's half of a session: on the first stop, the second batch and goodbye. A stop it
 /// is not told of (MobDebug says nothing when no RUN is pending) shows as silence while
-/// `work()` runs: after 200 ms of it, goodbye too, so the program never waits for ever.
+/// `work()` runs: after [`patience`], goodbye too, so the program never waits for ever.
 /// Returns what it heard and whether it sent the second batch.
 async fn play(job: Job) -> (Vec<String>, bool) {
     let Job {
@@ -128,19 +144,21 @@ async fn play(job: Job) -> (Vec<String>, bool) {
         id,
         mobdebug,
         working,
-        sending,
+        over,
     } = job;
     let mut got = Vec::new();
     let mut sent = false;
     let mut gave_up = false;
     loop {
-        let msg = match tokio::time::timeout(Duration::from_millis(200), out_rx.recv()).await {
+        let msg = match tokio::time::timeout(patience(), out_rx.recv()).await {
             Ok(Some(m)) => m,
             Ok(None) => break,
             Err(_) => {
                 // (once the second batch went, its goodbye ends any stop)
                 if !sent && !gave_up && working.load(Ordering::SeqCst) {
                     gave_up = true;
+                    let mut over = over.lock().unwrap_or_else(|e| e.into_inner());
+                    *over = true;
                     link.send(Incoming::Disconnected { id });
                 }
                 continue;
@@ -157,13 +175,15 @@ async fn play(job: Job) -> (Vec<String>, bool) {
         };
         got.push(msg);
         if stopped && !sent {
-            sent = true;
-            sending.store(true, Ordering::SeqCst);
-            for text in second.drain(..) {
-                link.send(Incoming::Message { id, text });
+            let mut over = over.lock().unwrap_or_else(|e| e.into_inner());
+            if !*over {
+                sent = true;
+                for text in second.drain(..) {
+                    link.send(Incoming::Message { id, text });
+                }
+                link.send(Incoming::Disconnected { id });
+                *over = true;
             }
-            link.send(Incoming::Disconnected { id });
-            sending.store(false, Ordering::SeqCst);
         }
     }
     (got, sent)
@@ -332,7 +352,7 @@ pub fn run(data: &[u8], mobdebug: bool) {
         });
         let second_len = second.len();
         let working = Arc::new(AtomicBool::new(false));
-        let sending_flag = Arc::new(AtomicBool::new(false));
+        let over = Arc::new(Mutex::new(false));
         h.client
             .jobs
             .send(Job {
@@ -342,7 +362,7 @@ pub fn run(data: &[u8], mobdebug: bool) {
                 id,
                 mobdebug,
                 working: working.clone(),
-                sending: sending_flag.clone(),
+                over: over.clone(),
             })
             .expect("the client thread");
         for text in &first {
@@ -367,10 +387,11 @@ pub fn run(data: &[u8], mobdebug: bool) {
             Ok(mlua::Value::Nil)
         };
         working.store(false, Ordering::SeqCst);
-        while sending_flag.load(Ordering::SeqCst) {
-            std::thread::yield_now();
+        {
+            let mut over = over.lock().unwrap_or_else(|e| e.into_inner());
+            *over = true;
+            h.link.send(Incoming::Disconnected { id });
         }
-        h.link.send(Incoming::Disconnected { id });
         debug::service(&h.lua);
         // The debugger answers a flood a batch at a time, with a cooldown between batches
         // (the runtime's loop calls it again): so does the harness until the client is gone.
