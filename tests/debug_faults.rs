@@ -514,8 +514,7 @@ fn a_new_client_does_not_inherit_the_last_ones_exception_filters() {
     let (child, url) = dap::spawn(&["--inspect-wait=127.0.0.1:0"], &script, &[]);
     {
         let mut d = Dap::connect(&url);
-        d.ok("initialize", json!({ "adapterID": "luvit" }));
-        d.ok("attach", json!({}));
+        d.attach();
         d.ok(
             "setExceptionBreakpoints",
             json!({ "filters": ["uncaught", "all"] }),
@@ -526,8 +525,7 @@ fn a_new_client_does_not_inherit_the_last_ones_exception_filters() {
     std::thread::sleep(Duration::from_millis(100));
     let mut d = Dap::connect(&url);
     d.child = Some(child);
-    d.ok("initialize", json!({ "adapterID": "luvit" }));
-    d.ok("attach", json!({}));
+    d.attach();
     d.ok("configurationDone", json!({}));
     // This client asked for no exception filter: the caught error does not stop the program.
     let exited = d.try_event("exited", Duration::from_secs(10));
