@@ -121,7 +121,7 @@ impl Client {
 }
 
 /// How long the client waits in silence while `work()` runs before it says goodbye: 200 ms,
-/// or `LUVIT_FUZZ_PATIENCE_MS` (a test sets 0 to give up at once, as a loaded machine does).
+/// or `LUVIT_FUZZ_PATIENCE_MS` (0 gives up at once, as a loaded machine may: for replays).
 fn patience() -> Duration {
     static MS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     Duration::from_millis(*MS.get_or_init(|| {
