@@ -58,9 +58,10 @@ timer.clearInterval = timer.clearTimer
 local runtime = require('runtime')
 local queue = {}
 local checking = false
--- The check handle is the module's own, yet uv.walk hands it out like any handle: one closed
--- by a program that closes every handle is replaced at the next setImmediate (the runtime
--- dropped the pending mark when it closed; the queue it left runs then).
+-- The check handle is the module's own: registered with the runtime when made, so uv.walk
+-- does not list it. Should a program reach it anyway (debug.getupvalue) and close it, the
+-- next setImmediate makes another (the runtime dropped the pending mark when it closed; the
+-- queue it left runs then).
 local checker
 
 local function onCheck()
@@ -80,6 +81,7 @@ local function newChecker()
   checker = uv.new_check()
   checker:unref()
   checking = false
+  runtime.setImmediatesPending(false, checker)
 end
 newChecker()
 

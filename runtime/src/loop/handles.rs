@@ -111,10 +111,18 @@ impl EventLoop {
         found && closing
     }
 
-    /// Every live handle's Lua object, for `uv.walk`.
+    /// Every live handle's Lua object, for `uv.walk`: the program's handles. The check handle
+    /// behind setImmediate is the runtime's own and not listed (as node keeps its immediate
+    /// machinery out of reach): a program that closes every handle it is shown cannot strand
+    /// the immediates it queued (a fuzz campaign's queue grew by one callback per program).
     pub fn handles(&self, lua: &Lua) -> Vec<AnyUserData> {
         let st = self.state.borrow();
-        let mut v: Vec<_> = st.handles.iter().filter(|(_, e)| !e.closing).collect();
+        let own = self.immediates_handle.get();
+        let mut v: Vec<_> = st
+            .handles
+            .iter()
+            .filter(|(id, e)| !e.closing && Some(**id) != own)
+            .collect();
         v.sort_by_key(|(id, _)| **id);
         v.into_iter()
             .filter_map(|(_, e)| e.ud.get(lua).ok())

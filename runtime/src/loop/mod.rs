@@ -512,7 +512,7 @@ impl EventLoop {
     // ---- running -------------------------------------------------------------------------
 
     /// Marks that setImmediate callbacks wait (the check phase will run them), on `handle`
-    /// when given (closing it clears the mark).
+    /// when given (closing it clears the mark; `uv.walk` does not list it).
     pub fn set_immediates_pending(&self, pending: bool, handle: Option<HandleId>) {
         if handle.is_some() {
             self.immediates_handle.set(handle);

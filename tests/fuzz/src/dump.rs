@@ -1,7 +1,8 @@
 //! Post-mortems for afl runs (`LUVIT_FUZZ_DUMP=DIR`): in persistent mode one process runs
 //! thousands of inputs, so a failure can depend on the inputs before it and its own input may
 //! replay clean. The binary keeps the last [`KEEP`] inputs; on a panic or a fatal signal
-//! (SIGSEGV, SIGBUS, SIGILL, SIGFPE) it writes them to `DIR/<pid>-<n>/input-<k>` (oldest
+//! (SIGSEGV, SIGBUS, SIGILL, SIGFPE, and SIGABRT: an allocation failure or a C library's
+//! `abort()` ends the process without a panic) it writes them to `DIR/<pid>-<n>/input-<k>` (oldest
 //! first, the failing one last), with a `report` (the panic message, or the signal, the
 //! faulting address and instruction and a raw backtrace plus `/proc/self/maps` to symbolize
 //! it with addr2line). Replaying the inputs in order with a normal build reproduces a failure
@@ -62,7 +63,13 @@ pub fn install() {
         sa.sa_sigaction = on_fatal as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESETHAND;
         libc::sigemptyset(&mut sa.sa_mask);
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE] {
+        for sig in [
+            libc::SIGSEGV,
+            libc::SIGBUS,
+            libc::SIGILL,
+            libc::SIGFPE,
+            libc::SIGABRT,
+        ] {
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     }
@@ -91,7 +98,8 @@ extern "C" fn on_fatal(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut l
     // Best effort: the dump formats paths and allocates, which a fault inside malloc could
     // deadlock on (afl's timeout then ends it); worth it for the inputs it saves.
     write_dump(&head[..n]);
-    // SA_RESETHAND restored the default action: returning re-runs the faulting instruction.
+    // SA_RESETHAND restored the default action: returning re-runs the faulting instruction
+    // (abort() raises SIGABRT again itself).
 }
 
 fn fmt_signal(out: &mut [u8], sig: i32, addr: usize, ip: usize) -> usize {

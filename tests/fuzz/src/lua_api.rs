@@ -327,8 +327,55 @@ function bounded(body)
   return bad
 end
 
+-- LUVIT_FUZZ_MEM=N: every N programs, a full collection and a report on stderr: the Lua heap,
+-- the live handles, and the largest tables reachable from the registry with the path to each
+-- (how a queue of setImmediate callbacks that grew by one per program was found).
+local MEM = tonumber(os.getenv('LUVIT_FUZZ_MEM') or '')
+local programs = 0
+
+local function memReport()
+  collectgarbage()
+  collectgarbage()
+  local handles = 0
+  uv.walk(function() handles = handles + 1 end)
+  local seen, sizes = {}, {}
+  local function reach(v, path, depth)
+    local t = type(v)
+    if (t ~= 'table' and t ~= 'function' and t ~= 'userdata') or seen[v] or depth > 40 then return end
+    seen[v] = true
+    local mt = debug.getmetatable(v)
+    if mt then reach(mt, path .. '<mt>', depth + 1) end
+    if t == 'table' then
+      local n = 0
+      for k, x in next, v do
+        n = n + 1
+        reach(k, path .. '<key>', depth + 1)
+        reach(x, path .. '.' .. tostring(k):sub(1, 30), depth + 1)
+      end
+      sizes[#sizes + 1] = { n, path }
+    else
+      for i = 1, t == 'function' and math.huge or 0 do
+        local name, x = debug.getupvalue(v, i)
+        if not name then break end
+        reach(x, path .. '^' .. name, depth + 1)
+      end
+      reach(debug.getfenv(v), path .. '<env>', depth + 1)
+    end
+  end
+  reach(debug.getregistry(), 'R', 0)
+  table.sort(sizes, function(a, b) return a[1] > b[1] end)
+  io.stderr:write(('mem %d programs: lua %.0f KB, %d handles; largest tables:\n'):format(
+    programs, collectgarbage('count'), handles))
+  for i = 1, math.min(8, #sizes) do
+    io.stderr:write(('  %d %s\n'):format(sizes[i][1], sizes[i][2]))
+  end
+end
+
 function FUZZ(input, reserved)
-  return bounded(function() return calls(input, reserved) end)
+  local bad = bounded(function() return calls(input, reserved) end)
+  programs = programs + 1
+  if MEM and programs % MEM == 0 then memReport() end
+  return bad
 end
 
 -- For the harness's own tests: `code` (Lua source) run as a program is, under the same bounds.
