@@ -171,6 +171,13 @@ require('tap')(function(test)
     raises(crypto.randomBytes, 'randomBytes: callback must be a function', 4, 'nope')
   end)
 
+  test('the native random refuses a size the allocator cannot give, without aborting', function()
+    -- crypto-native is internal, yet require() reaches it; 1e15 bytes once aborted the process
+    local bytes, err = require('crypto-native').random(1e15)
+    assert(bytes == nil and tostring(err):find('cannot allocate', 1, true), tostring(err))
+    assert(#require('crypto-native').random(8) == 8)
+  end)
+
   test('timingSafeEqual: equal, unequal, different lengths are an error', function()
     assert(crypto.timingSafeEqual('secret', 'secret') == true)
     assert(crypto.timingSafeEqual('secret', 'secreT') == false)

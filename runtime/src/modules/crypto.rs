@@ -134,7 +134,12 @@ pub fn register(lua: &Lua) -> mlua::Result<Table> {
     t.set(
         "random",
         lua.create_function(|lua, n: usize| {
-            let mut buf = vec![0u8; n];
+            let Some(mut buf) = super::try_zeroed(n) else {
+                return Ok(MultiValue::from_iter([
+                    Value::Nil,
+                    Value::String(lua.create_string(format!("cannot allocate {n} bytes"))?),
+                ]));
+            };
             match getrandom::fill(&mut buf) {
                 Ok(()) => Ok(MultiValue::from_iter([Value::String(
                     lua.create_string(&buf)?,

@@ -41,6 +41,25 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
+/// `n` zeroed bytes, or `None` when the allocator refuses. For sizes a program chooses:
+/// `vec![0; n]` aborts the process when the allocation fails (`crypto-native.random(1e15)`
+/// did); this fails like any call that runs out of memory. Zeroed by the allocator (calloc:
+/// pages the kernel has not handed out cost nothing until touched), as `vec!` does.
+pub fn try_zeroed(n: usize) -> Option<Vec<u8>> {
+    if n == 0 {
+        return Some(Vec::new());
+    }
+    let layout = std::alloc::Layout::array::<u8>(n).ok()?;
+    // SAFETY: the layout's size is not zero (checked above).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` came from the global allocator with the layout of a `Vec<u8>` of capacity
+    // `n`, and its `n` bytes are initialized (zeroed).
+    Some(unsafe { Vec::from_raw_parts(p, n, n) })
+}
+
 /// `package.preload[name]`: the module's table, built by `build` the first time and the same
 /// table every time after (a program that clears `package.loaded` gets it back, not a twin).
 fn lazy(

@@ -258,7 +258,7 @@ fn do_stat(p: Vec<u8>, follow: bool) -> FsResult {
 }
 
 fn do_read(fd: i32, size: usize, offset: i64) -> FsResult {
-    let mut buf = vec![0u8; size];
+    let mut buf = crate::modules::try_zeroed(size).ok_or_else(|| UvError::new("ENOMEM", None))?;
     let n = unsafe {
         if offset >= 0 {
             libc::pread(fd, buf.as_mut_ptr() as *mut _, size, offset)
