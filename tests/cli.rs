@@ -168,3 +168,17 @@ fn exit_inside_an_exit_listener_does_not_recurse() {
     assert_eq!(out.status.code(), Some(5));
     assert_eq!(text(&out.stdout), "exit\t2\n");
 }
+
+/// More arguments than LuaJIT's 8,000 C-stack slots (where mlua keeps the Lua values Rust
+/// holds at once): 10,000 failed to start with "out of Lua stack".
+#[test]
+fn ten_thousand_script_arguments_all_arrive() {
+    let path = script("argc.lua", "print(#args, args[#args])\n");
+    let many: Vec<String> = (1..=10_000).map(|i| i.to_string()).collect();
+    let mut all = vec![path.to_string_lossy().into_owned()];
+    all.extend(many);
+    let refs: Vec<&str> = all.iter().map(|s| s.as_str()).collect();
+    let out = luvit(&refs);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "10001\t10000\n");
+}

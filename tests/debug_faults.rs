@@ -535,3 +535,46 @@ fn a_new_client_does_not_inherit_the_last_ones_exception_filters() {
     );
     assert_eq!(exited.expect("the program ends")["body"]["exitCode"], 0);
 }
+
+/// Found from a fuzz finding (mlua holds each Lua value Rust keeps in one of LuaJIT's 8,000
+/// C-stack slots): listing a table's 10,000 fields at once, each a table the client may
+/// expand, must show them all.
+#[test]
+fn variables_lists_tables_wider_than_the_c_stack_whole() {
+    let script = fixture("wide-values.lua").to_string_lossy().into_owned();
+    let mut d = Dap::run_to(&script, 8);
+    let top = d.stack()[0].clone();
+    let scopes = d.ok("scopes", json!({ "frameId": top["id"] }));
+    let locals = d.ok(
+        "variables",
+        json!({ "variablesReference": scopes["scopes"][0]["variablesReference"] }),
+    );
+    let local = |name: &str| {
+        locals["variables"]
+            .as_array()
+            .and_then(|l| l.iter().find(|v| v["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no local {name}: {locals}"))
+    };
+    let (many, named) = (local("many"), local("named"));
+    let all = d.ok(
+        "variables",
+        json!({ "variablesReference": named["variablesReference"], "filter": "named" }),
+    );
+    let fields = all["variables"].as_array().map_or(0, |l| l.len());
+    assert_eq!(fields, 10_000, "named fields listed");
+    let items = d.ok(
+        "variables",
+        json!({ "variablesReference": many["variablesReference"], "filter": "indexed", "start": 0, "count": 10_000 }),
+    );
+    let list = items["variables"].as_array().cloned().unwrap_or_default();
+    assert_eq!(list.len(), 10_000, "items listed");
+    // the last one shown expands
+    let last = d.ok(
+        "variables",
+        json!({ "variablesReference": list[9_999]["variablesReference"] }),
+    );
+    assert_eq!(last["variables"][0]["value"], "10000", "{last}");
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}

@@ -80,11 +80,13 @@ impl Runtime {
             Command::Version | Command::Help => return 0,
         };
         let r = (|| -> mlua::Result<i32> {
-            let args = args
-                .into_iter()
-                .map(|a| self.lua.create_string(a).map(Value::String))
-                .collect::<mlua::Result<MultiValue>>()?;
-            self.boot(mode, target, exe, args)
+            // Into the list one at a time: mlua holds each Lua value Rust keeps in one of
+            // LuaJIT's 8,000 C-stack slots (10,000 arguments once failed to start).
+            let list = self.lua.create_table_with_capacity(args.len(), 0)?;
+            for (i, a) in args.iter().enumerate() {
+                list.raw_set(i + 1, self.lua.create_string(a)?)?;
+            }
+            self.boot(mode, target, exe, list, args.len())
         })();
         match r {
             Ok(code) => code,
@@ -101,7 +103,9 @@ impl Runtime {
         let exe = std::env::current_exe()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        self.boot("thread", code, &exe, args)
+        let n = args.len();
+        let list = self.lua.create_sequence_from(args)?;
+        self.boot("thread", code, &exe, list, n)
     }
 
     /// Calls the bootstrap `lib/init.lua` with its `boot` table (see the top of that file).
@@ -110,19 +114,16 @@ impl Runtime {
         mode: &str,
         target: &[u8],
         exe: &str,
-        args: MultiValue,
+        args: Table,
+        nargs: usize,
     ) -> mlua::Result<R> {
         let _guard = self.el.enter();
         let boot = self.lua.create_table()?;
         boot.set("mode", mode)?;
         boot.set("target", self.lua.create_string(target)?)?;
         boot.set("exe", exe)?;
-        boot.set("nargs", args.len())?;
-        let list = self.lua.create_table()?;
-        for (i, v) in args.into_iter().enumerate() {
-            list.raw_set(i + 1, v)?;
-        }
-        boot.set("args", list)?;
+        boot.set("nargs", nargs)?;
+        boot.set("args", args)?;
         let init =
             builtins::source("init").ok_or_else(|| mlua::Error::runtime("init.lua missing"))?;
         let f = self
@@ -169,8 +170,7 @@ fn install_runtime_module(lua: &Lua) -> mlua::Result<()> {
     t.set(
         "nextTick",
         lua.create_function(|lua, (f, args): (Function, MultiValue)| {
-            EventLoop::of(lua).next_tick(lua, f, args);
-            Ok(())
+            EventLoop::of(lua).next_tick(lua, f, args)
         })?,
     )?;
     t.set(

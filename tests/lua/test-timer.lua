@@ -82,4 +82,21 @@ require('tap')(function(test)
       assert(order[1] == 'tick', table.concat(order, ','))
     end))
   end)
+
+  test('20,000 nextTicks queued in one turn all run, in order, with their arguments', function(expect)
+    -- more than LuaJIT's 8,000 C-stack slots, where mlua keeps the Lua values Rust holds: 10,000
+    -- once panicked. Ticks queued while the queue drains go after the rest.
+    local seen, N = {}, 20000
+    local function tick(i, nilarg, s)
+      assert(nilarg == nil and s == 'x' .. i, 'the arguments of tick ' .. i)
+      seen[#seen + 1] = i
+      if i % 1000 == 0 then process.nextTick(tick, N + i / 1000, nil, 'x' .. (N + i / 1000)) end
+    end
+    for i = 1, N do process.nextTick(tick, i, nil, 'x' .. i) end
+    timer.setImmediate(expect(function()
+      assert(#seen == N + N / 1000, #seen)
+      for i = 1, N do assert(seen[i] == i, 'tick ' .. i .. ' ran as ' .. tostring(seen[i])) end
+      for k = 1, N / 1000 do assert(seen[N + k] == N + k) end
+    end))
+  end)
 end)

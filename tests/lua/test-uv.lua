@@ -296,4 +296,24 @@ require('tap')(function(test)
     local work = uv.new_work(function(n) return n * 2 end, expect(function(r) assert(r == 42) end))
     uv.queue_work(work, 21)
   end)
+
+  -- More than LuaJIT's 8,000 C-stack slots, where mlua keeps the Lua values Rust holds at once:
+  -- uv.walk saw 7,981 of 9,000 timers, and the 8,000th work context failed to be made.
+  test('walk shows 9,000 handles; 9,000 work contexts can be made and queued', function(expect)
+    local timers, seen = {}, {}
+    for i = 1, 9000 do timers[i] = uv.new_timer() end
+    uv.walk(function(h) seen[h] = true end)
+    for i = 1, 9000 do assert(seen[timers[i]], 'walk skipped timer ' .. i) end
+    for i = 1, 9000 do timers[i]:close() end
+    -- (made and kept: each holds its callback; a few are run, each in a fresh runtime)
+    local works, sum, ran = {}, 0, 0
+    local finish = expect(function() assert(sum == 8998 + 8999 + 9000, sum) end)
+    for i = 1, 9000 do
+      works[i] = uv.new_work(function(n) return n end, function(n)
+        sum, ran = sum + n, ran + 1
+        if ran == 3 then finish() end
+      end)
+    end
+    for i = 8998, 9000 do uv.queue_work(works[i], i) end
+  end)
 end)

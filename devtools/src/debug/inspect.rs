@@ -91,8 +91,10 @@ pub enum Target {
     Varargs(usize),
     Upvalues(usize),
     Globals(usize),
-    /// A value's children (table fields, function upvalues, metatable).
-    Value(Value),
+    /// A value's children (table fields, function upvalues, metatable). In the registry: a
+    /// stop may hand out any number of these (one per expandable value shown), and mlua holds
+    /// a value kept as itself in one of 8,000 C-stack slots.
+    Value(mlua::RegistryKey),
 }
 
 /// One DAP variable for `value` named `name`; `refs` gains a handle when it has children.
@@ -107,8 +109,14 @@ pub fn variable(
         .call(lua, "describe", value.clone())
         .unwrap_or_else(|e| (format!("<{e}>"), "error".into(), false, 0, 0));
     let mut v = json!({ "name": name, "value": display, "type": ty, "variablesReference": 0 });
-    if expandable {
-        refs.push(Target::Value(value));
+    // (not expandable if the registry cannot take it: out of memory)
+    let key = if expandable {
+        lua.create_registry_value(value).ok()
+    } else {
+        None
+    };
+    if let Some(key) = key {
+        refs.push(Target::Value(key));
         v["variablesReference"] = json!(refs.len());
         if indexed > 0 {
             v["indexedVariables"] = json!(indexed);

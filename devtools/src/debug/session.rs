@@ -545,14 +545,16 @@ impl Debugger {
             .ok_or_else(|| "the program is not stopped".into())
     }
 
-    /// The (name, value, key) children behind a variables handle.
+    /// The children behind a variables handle: a Lua list of `{ name, value, key }` rows, read
+    /// a row at a time ([`row`]): a table's 10,000 fields held as mlua values at once overflowed
+    /// the 8,000 C-stack slots mlua keeps them in.
     fn children(
         &self,
         reference: i64,
         filter: Option<&str>,
         start: i64,
         count: i64,
-    ) -> Result<Vec<(String, Value, Value)>, String> {
+    ) -> Result<Table, String> {
         enum What {
             Frame(&'static str, usize),
             Globals(usize),
@@ -567,10 +569,12 @@ impl Debugger {
                 Some(Target::Varargs(i)) => What::Frame("varargs", *i),
                 Some(Target::Upvalues(i)) => What::Frame("upvalues", *i),
                 Some(Target::Globals(i)) => What::Globals(*i),
-                Some(Target::Value(v)) => What::Value(v.clone()),
+                Some(Target::Value(k)) => {
+                    What::Value(self.lua.registry_value(k).map_err(|e| e.to_string())?)
+                }
             }
         };
-        let list: Vec<Table> = match what {
+        let list: Table = match what {
             What::Frame(f, i) => {
                 let (th, level) = self.frame_of_index(i)?;
                 self.helper.call(&self.lua, f, (th, level))
@@ -589,16 +593,16 @@ impl Debugger {
                 .call(&self.lua, "children", (v, filter, start, count)),
         }
         .map_err(|e| e.to_string())?;
-        Ok(list
-            .into_iter()
-            .map(|t| {
-                (
-                    t.raw_get::<String>(1).unwrap_or_default(),
-                    t.raw_get::<Value>(2).unwrap_or(Value::Nil),
-                    t.raw_get::<Value>(3).unwrap_or(Value::Nil),
-                )
-            })
-            .collect())
+        Ok(list)
+    }
+
+    /// The key of the child named `name` in a [`Session::children`] list (`Nil` for a child
+    /// with no key, as a metatable), or `None` when no child has that name.
+    fn child_key(list: &Table, name: &str) -> Option<Value> {
+        (1..=list.raw_len()).find_map(|i| {
+            let (n, _, key) = row(list, i);
+            (n == name).then_some(key)
+        })
     }
 
     fn variables(&self, req: &Request) -> Result<Json, String> {
@@ -608,7 +612,8 @@ impl Debugger {
         let count = req.i64("count").unwrap_or(0);
         let kids = self.children(reference, filter, start, count)?;
         let mut out = Vec::new();
-        for (name, value, _) in kids {
+        for i in 1..=kids.raw_len() {
+            let (name, value, _) = row(&kids, i);
             out.push(self.variable(&name, value));
         }
         Ok(json!({ "variables": out }))
@@ -665,7 +670,10 @@ impl Debugger {
                     shown.push(v["value"].as_str().unwrap_or("").to_string());
                 }
                 let _ = vals.raw_set("n", Value::Nil);
-                let reference = self.push_ref(Target::Value(Value::Table(vals)));
+                let reference = match self.lua.create_registry_value(vals) {
+                    Ok(k) => self.push_ref(Target::Value(k)),
+                    Err(_) => 0,
+                };
                 Ok(json!({ "result": shown.join(", "), "variablesReference": reference }))
             }
             (true, _) => Ok(json!({ "result": "nil", "variablesReference": 0 })),
@@ -694,17 +702,19 @@ impl Debugger {
                 Some(Target::Varargs(i)) => ("setlocal", Some(*i), None),
                 Some(Target::Upvalues(i)) => ("setupvalue", Some(*i), None),
                 Some(Target::Globals(i)) => ("global", Some(*i), None),
-                Some(Target::Value(v)) => ("field", None, Some(v.clone())),
+                Some(Target::Value(k)) => (
+                    "field",
+                    None,
+                    Some(self.lua.registry_value(k).map_err(|e| e.to_string())?),
+                ),
                 None => return Err(format!("variablesReference {reference} is not valid now")),
             }
         };
         let kids = self.children(reference, None, 0, 0)?;
-        let found = kids.iter().position(|(n, _, _)| n == name);
+        let found = Self::child_key(&kids, name);
         match target {
             ("setlocal", Some(i), _) | ("setupvalue", Some(i), _) => {
-                let key = found
-                    .map(|k| kids[k].2.clone())
-                    .ok_or_else(|| format!("no variable '{name}' here"))?;
+                let key = found.ok_or_else(|| format!("no variable '{name}' here"))?;
                 let (th, level) = self.frame_of_index(i)?;
                 let ok: bool = self
                     .helper
@@ -720,18 +730,14 @@ impl Debugger {
                     .helper
                     .call(&self.lua, "globals", (th, level))
                     .map_err(|e| e.to_string())?;
-                let key = found.map(|k| kids[k].2.clone()).unwrap_or_else(|| {
-                    Value::String(
-                        self.lua
-                            .create_string(name)
-                            .unwrap_or_else(|_| unreachable!()),
-                    )
-                });
+                let key = match found {
+                    Some(k) => k,
+                    None => Value::String(self.lua.create_string(name).map_err(|e| e.to_string())?),
+                };
                 env.raw_set(key, value.clone()).map_err(|e| e.to_string())?;
             }
             (_, _, Some(Value::Table(t))) => {
                 let key = found
-                    .map(|k| kids[k].2.clone())
                     .filter(|k| !k.is_nil())
                     .ok_or_else(|| format!("no field '{name}' here"))?;
                 t.raw_set(key, value.clone()).map_err(|e| e.to_string())?;
@@ -870,6 +876,18 @@ pub fn normalize_path(path: &str) -> String {
         }
     }
     format!("/{}", parts.join("/"))
+}
+
+/// Row `i` of a children list: (name, value, key).
+fn row(list: &Table, i: usize) -> (String, Value, Value) {
+    let Ok(t) = list.raw_get::<Table>(i) else {
+        return (String::new(), Value::Nil, Value::Nil);
+    };
+    (
+        t.raw_get::<String>(1).unwrap_or_default(),
+        t.raw_get::<Value>(2).unwrap_or(Value::Nil),
+        t.raw_get::<Value>(3).unwrap_or(Value::Nil),
+    )
 }
 
 #[cfg(test)]

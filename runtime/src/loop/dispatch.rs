@@ -408,9 +408,12 @@ pub struct Invoker(pub Function);
 /// Runs every queued `process.nextTick` callback (and the ones they queue).
 pub fn run_next_ticks(lua: &Lua, el: &EventLoop) {
     loop {
-        let next = el.next_ticks.borrow_mut().pop_front();
-        let Some((f, args, origin)) = next else { break };
-        run(lua, el, &f, origin.as_ref(), None, args);
+        let next = el.next_ticks.borrow_mut().pop();
+        match next {
+            None => break,
+            Some(Ok((f, args, origin))) => run(lua, el, &f, origin.as_ref(), None, args),
+            Some(Err(e)) => report_error(lua, el, e),
+        }
     }
 }
 

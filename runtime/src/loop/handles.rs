@@ -111,22 +111,30 @@ impl EventLoop {
         found && closing
     }
 
-    /// Every live handle's Lua object, for `uv.walk`: the program's handles. The check handle
-    /// behind setImmediate is the runtime's own and not listed (as node keeps its immediate
-    /// machinery out of reach): a program that closes every handle it is shown cannot strand
-    /// the immediates it queued (a fuzz campaign's queue grew by one callback per program).
-    pub fn handles(&self, lua: &Lua) -> Vec<AnyUserData> {
+    /// Every live handle, for `uv.walk`: the program's handles, in the order made. The check
+    /// handle behind setImmediate is the runtime's own and not listed (as node keeps its
+    /// immediate machinery out of reach): a program that closes every handle it is shown
+    /// cannot strand the immediates it queued (a fuzz campaign's queue grew by one callback
+    /// per program). Ids, not Lua objects: a server's 10,000 handles as mlua values at once
+    /// would overflow the 8,000 slots mlua keeps them in ([`EventLoop::handle_object`] gets
+    /// each in turn).
+    pub fn handle_ids(&self) -> Vec<HandleId> {
         let st = self.state.borrow();
         let own = self.immediates_handle.get();
-        let mut v: Vec<_> = st
+        let mut v: Vec<HandleId> = st
             .handles
             .iter()
             .filter(|(id, e)| !e.closing && Some(**id) != own)
+            .map(|(id, _)| *id)
             .collect();
-        v.sort_by_key(|(id, _)| **id);
-        v.into_iter()
-            .filter_map(|(_, e)| e.ud.get(lua).ok())
-            .collect()
+        v.sort_unstable();
+        v
+    }
+
+    /// A handle's Lua object, while it is registered.
+    pub fn handle_object(&self, lua: &Lua, id: HandleId) -> Option<AnyUserData> {
+        let st = self.state.borrow();
+        st.handles.get(&id).and_then(|e| e.ud.get(lua).ok())
     }
 
     // ---- timers and phase handles --------------------------------------------------------

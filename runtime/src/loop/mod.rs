@@ -10,6 +10,7 @@
 pub mod dispatch;
 mod door;
 mod handles;
+mod ticks;
 mod timers;
 
 use std::cell::{Cell, RefCell};
@@ -38,9 +39,6 @@ pub enum Slot {
     /// stream reads.
     Read = 1,
 }
-
-/// A queued `process.nextTick`: the function, its arguments, where it was queued.
-type NextTick = (Function, MultiValue, Option<Rc<Origin>>);
 
 /// Loop-thread work posted from another thread.
 pub type InternalFn = Box<dyn FnOnce(&Lua, &EventLoop) + Send>;
@@ -194,7 +192,7 @@ pub struct EventLoop {
     running: Cell<bool>,
     /// Set by `process.exit`/a fatal error inside a nested run: unwinds every run level.
     exiting: Cell<bool>,
-    next_ticks: RefCell<VecDeque<NextTick>>,
+    next_ticks: RefCell<ticks::TickQueue>,
     /// Completions from tasks on the loop thread (not `Send`: they may hold handle state).
     local_q: RefCell<VecDeque<(Option<u64>, Posted)>>,
     local_notify: tokio::sync::Notify,
@@ -252,7 +250,7 @@ impl EventLoop {
             stop: Cell::new(false),
             running: Cell::new(false),
             exiting: Cell::new(false),
-            next_ticks: RefCell::new(VecDeque::new()),
+            next_ticks: RefCell::new(ticks::TickQueue::default()),
             local_q: RefCell::new(VecDeque::new()),
             local_notify: tokio::sync::Notify::new(),
             wake_timer: RefCell::new(None),
@@ -504,9 +502,9 @@ impl EventLoop {
 
     // ---- next ticks ----------------------------------------------------------------------
 
-    pub fn next_tick(&self, lua: &Lua, f: Function, args: MultiValue) {
+    pub fn next_tick(&self, lua: &Lua, f: Function, args: MultiValue) -> mlua::Result<()> {
         let origin = dispatch::origin_here(lua, self, "nextTick");
-        self.next_ticks.borrow_mut().push_back((f, args, origin));
+        self.next_ticks.borrow_mut().push(lua, f, args, origin)
     }
 
     // ---- running -------------------------------------------------------------------------

@@ -125,8 +125,11 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
         Ok(EventLoop::of(lua).alive_pub())
     })?;
     r.add(lua, "walk", None, |lua, f: Function| {
-        for h in EventLoop::of(lua).handles(lua) {
-            f.call::<()>(h)?;
+        let el = EventLoop::of(lua);
+        for id in el.handle_ids() {
+            if let Some(h) = el.handle_object(lua, id) {
+                f.call::<()>(h)?;
+            }
         }
         Ok(())
     })?;

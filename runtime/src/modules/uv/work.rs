@@ -2,12 +2,14 @@
 //! The function crosses as bytecode (`string.dump`) into a fresh Lua state; arguments and
 //! results cross as plain values (nil, booleans, numbers, strings).
 
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
 use mlua::{AnyUserData, Function, IntoLuaMulti, Lua, MultiValue, UserData, Value};
 
 use super::errors::{ret, UvError};
 use super::handle::Reg;
+use crate::r#loop::dispatch::Held;
 use crate::r#loop::{Callback, Event, EventLoop, Target};
 
 /// A value that can cross threads.
@@ -163,7 +165,9 @@ fn join(lua: &Lua, t: &LuaThread) -> mlua::Result<MultiValue> {
 /// A work context from `new_work`: code to run on the pool and a callback for its results.
 pub struct Work {
     code: Arc<Vec<u8>>,
-    after: Option<Function>,
+    /// In the registry: a program may keep any number of work contexts, and a function held
+    /// as an mlua value takes one of LuaJIT's 8,000 C-stack slots (9,000 contexts failed).
+    after: Option<Rc<Held<Function>>>,
 }
 
 impl UserData for Work {
@@ -186,6 +190,7 @@ fn queue_work(lua: &Lua, mut args: MultiValue) -> mlua::Result<MultiValue> {
         let w = ud.borrow::<Work>()?;
         (w.code.clone(), w.after.clone())
     };
+    let after = after.map(|h| h.get(lua)).transpose()?;
     let values = plains(&args, "queue_work")?;
     let el = EventLoop::of(lua);
     let req = el.new_req(after.map(|f| Callback::new(lua, &el, f, "work")));
@@ -252,7 +257,7 @@ pub fn register(lua: &Lua, r: &mut Reg) -> mlua::Result<()> {
             let code = dump(lua, &f)?;
             lua.create_userdata(Work {
                 code: Arc::new(code),
-                after,
+                after: after.map(|f| Rc::new(Held::new(lua, f))),
             })
         },
     )?;
