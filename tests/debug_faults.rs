@@ -578,3 +578,29 @@ fn variables_lists_tables_wider_than_the_c_stack_whole() {
     d.cont();
     assert_eq!(d.exit_code(), 0);
 }
+
+/// A stop 9,000 frames deep across ten coroutines (more frames than mlua has slots for values;
+/// the frames share their coroutine's): the whole stack is listed, and a frame in the
+/// outermost coroutine shows its locals.
+#[test]
+fn a_stack_deeper_than_the_c_stack_across_coroutines_is_listed_whole() {
+    let script = fixture("deep-coroutines.lua")
+        .to_string_lossy()
+        .into_owned();
+    let mut d = Dap::run_to(&script, 10);
+    let frames = d.stack();
+    let real = frames.iter().filter(|f| f["line"] == 6).count();
+    assert!(real >= 9_000, "{} frames, {real} in dive", frames.len());
+    let outer = frames
+        .iter()
+        .rev()
+        .find(|f| f["line"] == 6)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        d.local(outer["id"].as_i64().unwrap_or(0), "k").as_deref(),
+        Some("10")
+    );
+    d.cont();
+    assert_eq!(d.exit_code(), 0);
+}
