@@ -246,7 +246,14 @@ pub struct Inflater {
     total_in: u64,
     total_out: u64,
     broken: Option<ZErr>,
+    /// The most one call may inflate ([`MAX_OUT`]; smaller in tests).
+    max_out: usize,
 }
+
+/// The most bytes one inflate call gives back: the longest Lua string (LuaJIT's
+/// `LJ_MAX_STR`). Past it a compression bomb is an error, where it would grow one buffer
+/// until an allocation failed and the process aborted (node stops at its largest Buffer).
+const MAX_OUT: usize = 0x7fff_ff00;
 
 /// The length of the complete header at the start of `b`, `None` while more bytes are needed.
 fn header_len(wrap: Wrap, b: &[u8]) -> Result<Option<usize>, ZErr> {
@@ -332,6 +339,7 @@ impl Inflater {
             total_in: 0,
             total_out: 0,
             broken: None,
+            max_out: MAX_OUT,
         }
     }
 
@@ -445,7 +453,20 @@ impl Inflater {
     /// Raw inflate until the input runs out (false) or the deflate stream ends (true).
     fn body(&mut self, input: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Result<bool, ZErr> {
         loop {
-            out.reserve(OUT_STEP.max((input.len() - *pos).saturating_mul(2).min(1 << 24)));
+            if out.len() > self.max_out {
+                return Err(ZErr {
+                    code: "Z_BUF_ERROR",
+                    msg: format!(
+                        "inflated output past {} bytes (the largest Lua string)",
+                        self.max_out
+                    ),
+                });
+            }
+            let want = OUT_STEP.max((input.len() - *pos).saturating_mul(2).min(1 << 24));
+            out.try_reserve(want).map_err(|_| ZErr {
+                code: "Z_MEM_ERROR",
+                msg: "out of memory".into(),
+            })?;
             let (tin, tout) = (self.raw.total_in(), self.raw.total_out());
             let status = match self
                 .raw
@@ -670,6 +691,25 @@ mod tests {
             crc32_combine(crc32(0, a), crc32(0, b), b.len() as u64),
             crc32(0, b"hello world")
         );
+    }
+
+    #[test]
+    fn a_bomb_past_the_output_cap_is_an_error_not_an_abort() {
+        let mut d = Deflater::new(Wrap::Zlib, 9);
+        let mut z = Vec::new();
+        d.write(&vec![0u8; 8 << 20], FlushCompress::Finish, &mut z)
+            .expect("deflate");
+        let mut i = Inflater::new(Wrap::Zlib, false);
+        i.max_out = 1 << 20;
+        let mut out = Vec::new();
+        let e = i.write(&z, &mut out).err().expect("an error past the cap");
+        assert_eq!(e.code, "Z_BUF_ERROR", "{}", e.msg);
+        assert!(out.len() < 3 << 20, "stopped near the cap: {}", out.len());
+        // under the cap, the same stream inflates whole
+        let mut i = Inflater::new(Wrap::Zlib, false);
+        let mut out = Vec::new();
+        i.write(&z, &mut out).expect("inflate");
+        assert_eq!(out.len(), 8 << 20);
     }
 
     fn roundtrip(wrap: Wrap, data: &[u8]) {
