@@ -702,7 +702,7 @@ mod tests {
         let mut i = Inflater::new(Wrap::Zlib, false);
         i.max_out = 1 << 20;
         let mut out = Vec::new();
-        let e = i.write(&z, &mut out).err().expect("an error past the cap");
+        let e = i.write(&z, &mut out).expect_err("an error past the cap");
         assert_eq!(e.code, "Z_BUF_ERROR", "{}", e.msg);
         assert!(out.len() < 3 << 20, "stopped near the cap: {}", out.len());
         // under the cap, the same stream inflates whole
