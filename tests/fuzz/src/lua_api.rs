@@ -364,8 +364,14 @@ local function memReport()
   end
   reach(debug.getregistry(), 'R', 0)
   table.sort(sizes, function(a, b) return a[1] > b[1] end)
-  io.stderr:write(('mem %d programs: lua %.0f KB, %d handles; largest tables:\n'):format(
-    programs, collectgarbage('count'), handles))
+  -- mlua keeps the Lua values Rust holds on a thread in the registry (8,000 slots at most):
+  -- its stack's high-water mark rising program after program is a leak of those
+  local slots = 0
+  for _, v in next, debug.getregistry() do
+    if type(v) == 'thread' then slots = math.max(slots, FUZZ_STACK_TOP(v)) end
+  end
+  io.stderr:write(('mem %d programs: lua %.0f KB, %d handles, mlua slots %d; largest tables:\n'):format(
+    programs, collectgarbage('count'), handles, slots))
   for i = 1, math.min(8, #sizes) do
     io.stderr:write(('  %d %s\n'):format(sizes[i][1], sizes[i][2]))
   end
@@ -471,6 +477,18 @@ impl Target {
             prev(info);
         }));
         let rt = Runtime::new().expect("runtime");
+        let top = rt
+            .lua
+            .create_function(|_, t: mlua::Thread| {
+                // SAFETY: a thread value's pointer is its lua_State, alive while `t` is held;
+                // reading its stack top changes nothing.
+                Ok(unsafe { mlua::ffi::lua_gettop(t.to_pointer() as *mut mlua::ffi::lua_State) })
+            })
+            .expect("FUZZ_STACK_TOP");
+        rt.lua
+            .globals()
+            .set("FUZZ_STACK_TOP", top)
+            .expect("FUZZ_STACK_TOP");
         // Booted as a thread body: luvit's globals and modules, and no process exit at the end.
         rt.run_thread(BOOT.as_bytes(), mlua::MultiValue::new())
             .expect("boot script");
