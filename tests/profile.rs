@@ -63,7 +63,10 @@ fn cpu_prof_writes_a_cpuprofile_folded_stacks_and_a_flamegraph() {
     assert_eq!(busy["callFrame"]["lineNumber"], 9, "0-based line 10");
     let samples = profile["samples"].as_array().unwrap().len();
     assert_eq!(samples, profile["timeDeltas"].as_array().unwrap().len());
-    assert!(samples > 10, "{samples} samples");
+    // LuaJIT's profiler timer (ITIMER_PROF) ticks with the kernel's clock: every 4 ms at
+    // HZ=250 whatever the interval, about 15 samples for this program on a quiet machine and
+    // 9 once under load (seen failing `> 10`)
+    assert!(samples >= 5, "{samples} samples");
     let svg = std::fs::read_to_string(dir.join("hot.svg")).unwrap();
     assert!(
         svg.starts_with("<?xml") && svg.contains("busy"),
