@@ -504,7 +504,11 @@ impl EventLoop {
 
     pub fn next_tick(&self, lua: &Lua, f: Function, args: MultiValue) -> mlua::Result<()> {
         let origin = dispatch::origin_here(lua, self, "nextTick");
-        self.next_ticks.borrow_mut().push(lua, f, args, origin)
+        if !self.next_ticks.borrow().has_table() {
+            let t = lua.create_table()?;
+            self.next_ticks.borrow_mut().set_table(t);
+        }
+        self.next_ticks.borrow_mut().push(f, args, origin)
     }
 
     // ---- running -------------------------------------------------------------------------

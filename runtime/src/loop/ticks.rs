@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use luvit_devtools::Origin;
-use mlua::{Function, Lua, MultiValue, Table, Value};
+use mlua::{Function, MultiValue, Table, Value};
 
 /// How many Lua values the queue may hold as mlua references.
 const DIRECT: usize = 1024;
@@ -43,9 +43,20 @@ pub struct TickQueue {
 }
 
 impl TickQueue {
+    /// Whether the queue has its table ([`TickQueue::set_table`] before the first push: made
+    /// by the caller with no borrow of the queue held, since making it may run the garbage
+    /// collector, and a finalizer may queue a tick).
+    pub fn has_table(&self) -> bool {
+        self.slots.is_some()
+    }
+
+    pub fn set_table(&mut self, t: Table) {
+        self.slots = Some(t);
+    }
+
+    /// Queues `f(args)`. No Lua code runs here (raw writes only).
     pub fn push(
         &mut self,
-        lua: &Lua,
         f: Function,
         args: MultiValue,
         origin: Option<Rc<Origin>>,
@@ -61,13 +72,8 @@ impl TickQueue {
             self.entries.push_back(Entry { held, origin });
             return Ok(());
         }
-        let slots = match &self.slots {
-            Some(t) => t.clone(),
-            None => {
-                let t = lua.create_table()?;
-                self.slots = Some(t.clone());
-                t
-            }
+        let Some(slots) = self.slots.clone() else {
+            return Err(mlua::Error::runtime("nextTick queue: no table"));
         };
         let at = self.tail;
         slots.raw_set(at, f)?;
