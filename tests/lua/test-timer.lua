@@ -83,6 +83,17 @@ require('tap')(function(test)
     end))
   end)
 
+  test('a timer restarted 2M times before it is due keeps memory bounded', function()
+    -- every stop or restart left its arming in the timer heap until the due time (an hour
+    -- here): 2M pairs held 46 MB; now the heap is compacted as stale armings pile up
+    local t = uv.new_timer()
+    local before = uv.resident_set_memory()
+    for _ = 1, 2000000 do t:start(3600000, 0, function() end); t:stop() end
+    local grew = (uv.resident_set_memory() - before) / 1048576
+    t:close()
+    assert(grew < 16, ('grew %.1f MB'):format(grew))
+  end)
+
   test('20,000 nextTicks queued in one turn all run, in order, with their arguments', function(expect)
     -- more than LuaJIT's 8,000 C-stack slots, where mlua keeps the Lua values Rust holds: 10,000
     -- once panicked. Ticks queued while the queue drains go after the rest.

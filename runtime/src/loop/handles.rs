@@ -4,7 +4,7 @@
 use mlua::{AnyUserData, Lua};
 
 use super::dispatch::Held;
-use super::{Callback, EventLoop, HandleEntry, HandleId, Phase, ReqId, Slot};
+use super::{Callback, EventLoop, HandleEntry, HandleId, LoopState, Phase, ReqId, Slot};
 
 impl EventLoop {
     // ---- handles -------------------------------------------------------------------------
@@ -139,9 +139,25 @@ impl EventLoop {
 
     // ---- timers and phase handles --------------------------------------------------------
 
+    /// Arms `id` at `due` in the timer heap, compacting the heap when stale armings pile up.
+    pub(super) fn push_timer(&self, id: HandleId, due: u64) -> u64 {
+        let mut st = self.state.borrow_mut();
+        let LoopState {
+            timers, handles, ..
+        } = &mut *st;
+        if timers.needs_compaction() {
+            timers.compact(|id, seq| {
+                handles
+                    .get(&id)
+                    .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
+            });
+        }
+        timers.push(id, due)
+    }
+
     pub fn timer_start(&self, id: HandleId, timeout: u64, repeat: u64, cb: Callback) {
         let due = self.now().saturating_add(timeout);
-        let seq = self.state.borrow_mut().timers.push(id, due);
+        let seq = self.push_timer(id, due);
         self.update_entry(id, |e| {
             e.timer_seq = seq;
             e.timer_due = due;
@@ -170,7 +186,7 @@ impl EventLoop {
         self.timer_stop(id);
         if repeat > 0 {
             let due = self.now().saturating_add(repeat);
-            let seq = self.state.borrow_mut().timers.push(id, due);
+            let seq = self.push_timer(id, due);
             self.update_entry(id, |e| {
                 e.timer_seq = seq;
                 e.timer_due = due;

@@ -837,7 +837,7 @@ impl EventLoop {
             };
             if repeat > 0 {
                 let due = now.saturating_add(repeat);
-                let seq = self.state.borrow_mut().timers.push(id, due);
+                let seq = self.push_timer(id, due);
                 self.update_entry(id, |e| {
                     e.timer_seq = seq;
                     e.timer_due = due;
