@@ -146,11 +146,7 @@ impl EventLoop {
             timers, handles, ..
         } = &mut *st;
         if timers.needs_compaction() {
-            timers.compact(|id, seq| {
-                handles
-                    .get(&id)
-                    .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
-            });
+            timers.compact(|id, seq| super::timer_armed(handles, id, seq));
         }
         timers.push(id, due)
     }

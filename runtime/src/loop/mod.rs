@@ -163,6 +163,14 @@ struct LoopState {
     next_id: u64,
 }
 
+/// Whether arming `seq` of timer `id` is its current one (the heap deletes lazily: an arming
+/// replaced, stopped or closed stays there, stale, until popped or compacted away).
+fn timer_armed(handles: &IdMap<HandleEntry>, id: HandleId, seq: u64) -> bool {
+    handles
+        .get(&id)
+        .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
+}
+
 /// How long the poll phase may wait.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Wait {
@@ -211,9 +219,9 @@ pub struct EventLoop {
     idle_total: Cell<Duration>,
     /// setImmediate callbacks are queued: keep the loop alive and the poll from blocking.
     immediates_pending: Cell<bool>,
-    /// The check handle that runs setImmediate's queue (timer.lua's): closing it (uv.walk
-    /// hands it out like any handle) drops the pending mark, or the loop would stay alive,
-    /// never blocking, with no one left to run the queue.
+    /// The check handle that runs setImmediate's queue (timer.lua's): `uv.walk` does not list
+    /// it; should a program reach it anyway and close it, closing drops the pending mark, or
+    /// the loop would stay alive, never blocking, with no one left to run the queue.
     immediates_handle: Cell<Option<HandleId>>,
     /// Zero-timeout polls since tokio last ran its I/O driver.
     polls_since_yield: Cell<u32>,
@@ -653,11 +661,7 @@ impl EventLoop {
         let LoopState {
             timers, handles, ..
         } = &mut *st;
-        let due = timers.next_due(|id, seq| {
-            handles
-                .get(&id)
-                .is_some_and(|e| e.timer_seq == seq && e.active && !e.closing)
-        });
+        let due = timers.next_due(|id, seq| timer_armed(handles, id, seq));
         match due {
             Some(due) if due <= now => Wait::Now,
             Some(due) => Wait::Until(due),
