@@ -16,7 +16,7 @@ use mlua::{Function, MultiValue, Table, Value};
 const DIRECT: usize = 1024;
 
 /// Where a queued tick's function and arguments are.
-enum Held {
+enum Stored {
     Direct(Function, MultiValue),
     /// In the table: the function at `at`, its `nargs` arguments after it.
     Slots {
@@ -27,13 +27,13 @@ enum Held {
 
 /// One queued tick, and where it was queued (when observed).
 struct Entry {
-    held: Held,
+    stored: Stored,
     origin: Option<Rc<Origin>>,
 }
 
 #[derive(Default)]
 pub struct TickQueue {
-    /// The table (made on first use; one mlua reference for the loop's life).
+    /// The table (set by the loop before the first push; one mlua reference for its life).
     slots: Option<Table>,
     entries: VecDeque<Entry>,
     /// The next free slot.
@@ -68,8 +68,8 @@ impl TickQueue {
         let nargs = args.len();
         if self.direct + 1 + nargs <= DIRECT {
             self.direct += 1 + nargs;
-            let held = Held::Direct(f, args);
-            self.entries.push_back(Entry { held, origin });
+            let stored = Stored::Direct(f, args);
+            self.entries.push_back(Entry { stored, origin });
             return Ok(());
         }
         let Some(slots) = self.slots.clone() else {
@@ -81,8 +81,8 @@ impl TickQueue {
             slots.raw_set(at + 1 + i as i64, v)?;
         }
         self.tail = at + 1 + nargs as i64;
-        let held = Held::Slots { at, nargs };
-        self.entries.push_back(Entry { held, origin });
+        let stored = Stored::Slots { at, nargs };
+        self.entries.push_back(Entry { stored, origin });
         Ok(())
     }
 
@@ -91,12 +91,12 @@ impl TickQueue {
     #[allow(clippy::type_complexity)]
     pub fn pop(&mut self) -> Option<mlua::Result<(Function, MultiValue, Option<Rc<Origin>>)>> {
         let e = self.entries.pop_front()?;
-        let (at, nargs) = match e.held {
-            Held::Direct(f, args) => {
+        let (at, nargs) = match e.stored {
+            Stored::Direct(f, args) => {
                 self.direct -= 1 + args.len();
                 return Some(Ok((f, args, e.origin)));
             }
-            Held::Slots { at, nargs } => (at, nargs),
+            Stored::Slots { at, nargs } => (at, nargs),
         };
         let slots = self.slots.clone()?;
         let take = |i: i64| -> mlua::Result<Value> {
